@@ -1,0 +1,3 @@
+from clm_tray.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,55 @@
+"""Errors the user can act on.
+
+Every error carries one sentence that names the file or variable at fault and says what to do.
+The CLI prints that sentence and exits non-zero; the GUI shows it and notifies. No traceback
+ever reaches the user for one of these.
+"""
+
+from __future__ import annotations
+
+
+class ClmError(Exception):
+    """Base of every error clm-tray reports to the user as one line."""
+
+    exit_code = 2
+
+    def __str__(self) -> str:  # one line, always
+        return " ".join(str(self.args[0]).split()) if self.args else self.__class__.__name__
+
+
+class ConfigError(ClmError):
+    """A setting is missing, malformed or out of range."""
+
+
+class DataError(ClmError):
+    """The training data cannot be used as it is."""
+
+
+class TrainingError(ClmError):
+    """Training failed in the child process."""
+
+
+class TrainingTimeout(TrainingError):
+    """Training ran past QT_CLM_TRAIN_TIMEOUT and was killed."""
+
+
+class TrainingCancelled(TrainingError):
+    """The user (or shutdown) cancelled a running training."""
+
+
+class StoreError(ClmError):
+    """The model store is inconsistent or a version's bytes do not match its manifest."""
+
+
+class DeployError(ClmError):
+    """Installing a model into the deploy folder failed."""
+
+
+class BackendError(ClmError):
+    """The backend cannot be controlled or did not come up healthy."""
+
+
+class CycleBusy(ClmError):
+    """Another retrain cycle holds the store's lock."""
+
+    exit_code = 3
