@@ -1,0 +1,54 @@
+"""`clm-tray ...`: argparse sub-commands that call the engine (the GUI is one of them).
+
+Each area registers its sub-commands from its own module (``register(sub)``); a handler takes
+the parsed args and returns the exit code. A ``ClmError`` becomes one line on stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from clm_tray import __version__
+from clm_tray.core.errors import ClmError
+
+AREAS = ("engine", "backend", "monitor", "desktop", "install")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="clm-tray",
+        description="Keep a trading backend's XGBoost model fresh and honest.",
+    )
+    parser.add_argument("--version", action="version", version=f"clm-tray {__version__}")
+    parser.add_argument("--env-file", help="the .env to read (default: ./.env)")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for area in AREAS:
+        try:
+            module = importlib.import_module(f"clm_tray.cli.{area}")
+        except ModuleNotFoundError as exc:
+            if exc.name != f"clm_tray.cli.{area}":
+                raise
+            continue
+        module.register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "handler", None):
+        if args.command is None and "gui" in parser._subparsers._group_actions[0].choices:
+            args = parser.parse_args(["gui", *(argv or [])])
+        else:
+            parser.print_help()
+            return 2
+    try:
+        return int(args.handler(args) or 0)
+    except ClmError as exc:
+        sys.stderr.write(f"clm-tray: {exc}\n")
+        return exc.exit_code
+    except KeyboardInterrupt:
+        sys.stderr.write("clm-tray: interrupted\n")
+        return 130
