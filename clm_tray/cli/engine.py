@@ -1,0 +1,327 @@
+"""Engine sub-commands: status, retrain, rollback, promote, versions, history, config, demo."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from clm_tray.cli.common import add_json_flag, load, print_json, say, to_jsonable
+from clm_tray.core import events as ev
+from clm_tray.core.settings import FIELDS, LoadedSettings, describe, load_settings
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("status", help="the champion, its age and quality, the last cycle")
+    add_json_flag(p)
+    p.set_defaults(handler=cmd_status)
+
+    p = sub.add_parser("retrain", help="run one full retrain cycle now")
+    p.add_argument("--no-deploy", action="store_true", help="train and version, do not deploy")
+    add_json_flag(p)
+    p.set_defaults(handler=cmd_retrain)
+
+    p = sub.add_parser("rollback", help="restore `previous` (or VERSION) into the deploy folder")
+    p.add_argument("version", nargs="?", help="a stored version id (default: previous)")
+    add_json_flag(p)
+    p.set_defaults(handler=cmd_rollback)
+
+    p = sub.add_parser("promote", help="deploy the waiting challenger (or VERSION)")
+    p.add_argument("version", nargs="?", help="a stored version id (default: challenger)")
+    add_json_flag(p)
+    p.set_defaults(handler=cmd_promote)
+
+    p = sub.add_parser("versions", help="every stored model version")
+    add_json_flag(p)
+    p.set_defaults(handler=cmd_versions)
+
+    p = sub.add_parser("history", help="the last retrain cycles")
+    p.add_argument("-n", type=int, default=20, help="how many (default 20)")
+    add_json_flag(p)
+    p.set_defaults(handler=cmd_history)
+
+    p = sub.add_parser("config", help="every effective setting with its source")
+    add_json_flag(p)
+    p.set_defaults(handler=cmd_config)
+
+    p = sub.add_parser("demo", help="create and run the demo workspace")
+    p.add_argument("--workspace", type=Path, help="folder of the demo workspace")
+    p.add_argument("--headless", action="store_true", help="no tray: run one cycle and exit")
+    p.set_defaults(handler=cmd_demo)
+    dsub = p.add_subparsers(dest="demo_command", metavar="")
+    f = dsub.add_parser("feed", help="append the next N hourly bars to the demo data")
+    f.add_argument("--hours", type=int, default=24, help="bars per symbol (default 24)")
+    f.add_argument("--shift", action="store_true", help="shift the regime (drift appears)")
+    f.add_argument("--workspace", type=Path, dest="feed_workspace", help=argparse.SUPPRESS)
+    f.set_defaults(handler=cmd_demo_feed)
+
+
+def make_engine(loaded: LoadedSettings, bus: ev.EventBus | None = None) -> Any:
+    from clm_tray.core.logsetup import configure
+    from clm_tray.core.service import Engine
+
+    configure(loaded.settings)
+    return Engine(loaded, bus=bus)
+
+
+def _pct(x: Any) -> str:
+    return f"{x:.1%}" if isinstance(x, (int, float)) else "–"
+
+
+def _num(x: Any, fmt: str = ".3f") -> str:
+    return format(x, fmt) if isinstance(x, (int, float)) else "–"
+
+
+# ---- status -------------------------------------------------------------------------------
+def cmd_status(args: argparse.Namespace) -> int:
+    engine = make_engine(load(args))
+    st = engine.status()
+    last = st.last_cycle
+    failed = last is not None and last.outcome.startswith(("failed", "rollback failed"))
+    code = 0 if (st.fresh and not failed and st.age_hours is not None) else 1
+    if args.json:
+        d = to_jsonable(st)
+        d["exit_code"] = code
+        print_json(d)
+        return code
+    c = st.champion
+    say(f"state:      {st.health.value} — {st.summary}")
+    if c:
+        say(f"champion:   {c.id} (trained {c.trained_at})")
+        say(f"age:        {st.age_hours:.1f} h ({'fresh' if st.fresh else 'STALE'}, "
+            f"limit {st.retrain_hours:g} h)")
+        say(f"accuracy:   train {_pct(c.train_accuracy)}  test {_pct(c.test_accuracy)}  "
+            f"AUC {_num(c.auc)}  baseline {_pct(c.baseline)}")
+    elif st.age_hours is not None:
+        say(f"deployed:   a model not trained by clm-tray, {st.age_hours:.1f} h old")
+    else:
+        say("champion:   none yet — run `clm-tray retrain`")
+    if st.challenger:
+        say(f"challenger: {st.challenger.id} (test {_pct(st.challenger.test_accuracy)})")
+    if last:
+        say(f"last cycle: {last.outcome} ({_ago(last.finished_at or last.started_at)}, "
+            f"trigger {last.trigger}) {last.reason}")
+    if st.backend:
+        b = st.backend
+        word = "skipped" if b.get("skipped") else ("healthy" if b.get("ok") else "UNHEALTHY")
+        say(f"backend:    {word} — {b.get('reason') or b.get('url')}")
+    sch = st.scheduler
+    if sch.running:
+        nxt = ", ".join(f"{j.name} {_clock(j.next_run)}" for j in sch.jobs if j.next_run)
+        say(f"scheduler:  running ({sch.owner}) — next: {nxt or 'none'}")
+    else:
+        say("scheduler:  not running (start `clm-tray run` or the tray app)")
+    return code
+
+
+def _ago(ts: float | None) -> str:
+    if not ts:
+        return "never"
+    mins = (time.time() - ts) / 60
+    return f"{mins:.0f} min ago" if mins < 120 else f"{mins / 60:.1f} h ago"
+
+
+def _clock(ts: float | None) -> str:
+    return datetime.fromtimestamp(ts).strftime("%H:%M") if ts else "–"
+
+
+# ---- retrain and friends ------------------------------------------------------------------
+def _progress_printer(enabled: bool) -> Any:
+    def show(e: ev.Event) -> None:
+        if not enabled:
+            return
+        if e.kind == ev.CYCLE_STAGE:
+            pct = int(100 * float(e.data.get("progress", 0)))
+            sys.stderr.write(f"  [{pct:3d}%] {e.data.get('stage')}: {e.data.get('message', '')}\n")
+        elif e.kind == ev.BACKEND_HEALTH and not e.data.get("skipped"):
+            sys.stderr.write(f"  backend: {'healthy' if e.data.get('ok') else 'unhealthy'} "
+                             f"{e.data.get('reason', '')}\n")
+        sys.stderr.flush()
+
+    return show
+
+
+def _print_result(res: Any, as_json: bool) -> int:
+    if as_json:
+        print_json(res)
+    else:
+        m = res.metrics or {}
+        say(f"{res.outcome}: {res.reason}")
+        if m:
+            say(f"  version {res.version}: train {_pct(m.get('train_accuracy'))}  "
+                f"test {_pct(m.get('test_accuracy'))}  AUC {_num(m.get('auc'))}  "
+                f"baseline {_pct(m.get('baseline_accuracy'))}  "
+                f"({m.get('test_rows', '?')} out-of-time test rows)")
+        if res.leakage:
+            say("  WARNING: probable leakage — the model looks too good to be true")
+        if res.shadow and res.shadow.get("rows"):
+            s = res.shadow
+            say(f"  shadow test on {s['rows']} new rows: candidate "
+                f"{_pct(s.get('candidate_accuracy'))} vs champion "
+                f"{_pct(s.get('champion_accuracy'))}, McNemar p={_num(s.get('p_value'))}")
+    if not res.ok and not as_json:
+        sys.stderr.write(f"clm-tray: {res.outcome}: {res.reason}\n")
+    return 0 if res.ok else 1
+
+
+def cmd_retrain(args: argparse.Namespace) -> int:
+    engine = make_engine(load(args))
+    engine.bus.subscribe(_progress_printer(not args.json))
+    return _print_result(engine.retrain("manual", deploy=not args.no_deploy), args.json)
+
+
+def cmd_rollback(args: argparse.Namespace) -> int:
+    engine = make_engine(load(args))
+    engine.bus.subscribe(_progress_printer(not args.json))
+    return _print_result(engine.rollback(args.version), args.json)
+
+
+def cmd_promote(args: argparse.Namespace) -> int:
+    engine = make_engine(load(args))
+    engine.bus.subscribe(_progress_printer(not args.json))
+    return _print_result(engine.promote(args.version), args.json)
+
+
+def cmd_versions(args: argparse.Namespace) -> int:
+    engine = make_engine(load(args))
+    rows = engine.versions()
+    if args.json:
+        print_json({"versions": rows, "aliases": engine.store.aliases(),
+                    "backups": engine.backups()})
+        return 0
+    if not rows:
+        say("no versions yet — run `clm-tray retrain`")
+    for r in rows:
+        shadow = ""
+        if r.shadow and r.shadow.get("decision"):
+            sh = r.shadow
+            shadow = f"  shadow: {sh['decision']}"
+            if sh.get("rows"):
+                shadow += (f" ({sh['rows']} rows, {_pct(sh.get('candidate_accuracy'))} vs "
+                           f"{_pct(sh.get('champion_accuracy'))}, p={_num(sh.get('p_value'))})")
+        leak = "  LEAKAGE?" if r.leakage else ""
+        say(f"{r.id}  {r.status:<10} test {_pct(r.test_accuracy)}  AUC {_num(r.auc)}  "
+            f"{r.size / 1024:.0f} KiB{leak}{shadow}")
+    return 0
+
+
+def cmd_history(args: argparse.Namespace) -> int:
+    engine = make_engine(load(args))
+    rows = engine.history_rows(args.n)
+    if args.json:
+        print_json({"cycles": rows})
+        return 0
+    if not rows:
+        say("no cycles yet")
+    for r in rows:
+        when = datetime.fromtimestamp(r.started_at).strftime("%Y-%m-%d %H:%M:%S")
+        dur = f"{r.duration_s:.1f}s" if r.duration_s is not None else "…"
+        shadow = ""
+        if r.shadow and r.shadow.get("rows"):
+            shadow = f" [shadow p={_num(r.shadow.get('p_value'))}]"
+        say(f"{when}  {r.trigger:<10} {r.outcome:<20} {dur:>7}  {r.version or ''} "
+            f"{r.reason}{shadow}")
+    return 0
+
+
+def cmd_config(args: argparse.Namespace) -> int:
+    loaded = load(args)
+    s = loaded.settings
+    folders = {
+        "data": s.resolved_data_path, "store": s.resolved_store_dir,
+        "deploy": s.resolved_deploy_dir, "logs": s.resolved_log_dir,
+        "user config file": loaded.user_file, ".env": loaded.env_file,
+        "backend": s.resolved_backend,
+    }
+    if args.json:
+        print_json({
+            "settings": {var: {"value": getattr(s, f), "source": loaded.sources[f]}
+                         for var, f in FIELDS.items()},
+            "resolved": folders,
+        })
+        return 0
+    for var, f in FIELDS.items():
+        value = getattr(s, f)
+        if isinstance(value, list):
+            value = ",".join(value)
+        say(f"{var:<28} {'' if value is None else value!s:<32} [{loaded.sources[f]}]  "
+            f"{describe(f)}")
+    say("")
+    for name, value in folders.items():
+        say(f"{name + ':':<18} {value if value is not None else '(not set)'}")
+    return 0
+
+
+# ---- demo ---------------------------------------------------------------------------------
+def cmd_demo(args: argparse.Namespace) -> int:
+    from clm_tray.core.workspace import ensure_workspace
+
+    say("Preparing the demo workspace (91 symbols × 1,500 hourly bars)…")
+    ws = ensure_workspace(args.workspace)
+    loaded = load_settings(ws.env_file)
+    engine = make_engine(loaded)
+    backend = engine.backend()
+    say(f"workspace: {ws.root}")
+    say(f"starting the reference backend on http://127.0.0.1:{ws.port} …")
+    backend.start()
+    try:
+        engine.bus.subscribe(_progress_printer(True))
+        if not args.headless:
+            return _demo_gui(loaded, engine, backend)
+        res = engine.retrain("demo")
+        code = _print_result(res, False)
+        report = engine.health()
+        say(f"backend:   {'healthy' if report.ok else 'UNHEALTHY'} — reports model "
+            f"{(report.reported_sha256 or '?')[:16]}… ({report.reported_version or '?'})")
+        _where(ws, loaded)
+        return code if report.ok else 1
+    finally:
+        if args.headless:
+            backend.stop()
+
+
+def _demo_gui(loaded: LoadedSettings, engine: Any, backend: Any) -> int:
+    try:
+        from clm_tray.gui.app import run_gui
+    except ImportError as exc:
+        backend.stop()
+        raise SystemExit(f"clm-tray: the tray app is not available ({exc}); "
+                         "use `clm-tray demo --headless`") from None
+    if engine.store.aliases().get("champion") is None:
+        # The first cycle runs in the tray's background worker; nothing to do here.
+        pass
+    engine.close()
+    return int(run_gui(loaded, demo_backend=backend, first_cycle=True))
+
+
+def _where(ws: Any, loaded: LoadedSettings) -> None:
+    s = loaded.settings
+    say("")
+    say("Where everything is:")
+    say(f"  settings      {ws.env_file}")
+    say(f"  data          {s.resolved_data_path}")
+    say(f"  model store   {s.resolved_store_dir}")
+    say(f"  deploy folder {s.resolved_deploy_dir}  (backups and retraining_log.txt too)")
+    say(f"  logs          {s.resolved_log_dir}")
+    say(f"Try: cd {ws.root} && clm-tray status")
+
+
+def cmd_demo_feed(args: argparse.Namespace) -> int:
+    from clm_tray.core.demo import feed
+    from clm_tray.core.workspace import default_workspace
+
+    root = args.feed_workspace or args.workspace
+    if root is not None or args.env_file is None and not Path(".env").exists():
+        loaded = load_settings((root or default_workspace()) / ".env")
+    else:
+        loaded = load(args)
+    path = loaded.settings.resolved_data_path
+    if path is None:
+        raise SystemExit("clm-tray: QT_CLM_DATA_PATH is not set; run this in the demo workspace")
+    n = feed(path, hours=args.hours, shift=args.shift)
+    say(f"appended {n:,} rows ({args.hours} h per symbol{', shifted regime' if args.shift else ''})"
+        f" to {path}")
+    return 0

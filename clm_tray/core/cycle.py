@@ -1,0 +1,375 @@
+"""The retrain cycle, read top-down (DESIGN.md "The retrain cycle").
+
+load → train (child process) → version → shadow test → deploy (journaled) → restart →
+verify → on failure roll back, restart, verify → record. Every stage is announced on the bus
+and timed; the cycle ends in exactly one history row and one retraining_log.txt line.
+"""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from clm_tray.core import events as ev
+from clm_tray.core.errors import BackendError, ClmError, ConfigError
+from clm_tray.core.history import History
+from clm_tray.core.settings import Settings
+from clm_tray.core.status import CycleResult
+
+log = logging.getLogger(__name__)
+
+STAGES = ("load", "train", "version", "shadow", "deploy", "restart", "verify", "record")
+
+
+@dataclass
+class CycleContext:
+    """Everything a cycle touches, built once by the Engine."""
+
+    settings: Settings
+    store: Any  # ModelStore
+    history: History
+    bus: ev.EventBus
+    deployer_factory: Callable[[], Any]  # -> Deployer (raises ConfigError without a deploy dir)
+    backend_factory: Callable[[], Any]  # -> Backend
+    clock: Callable[[], float] = time.time
+
+
+@dataclass
+class _Run:
+    """Book-keeping of one cycle: stage timings and the attempts made."""
+
+    ctx: CycleContext
+    cycle_id: int
+    stages: dict[str, float] = field(default_factory=dict)
+    attempts: list[dict[str, Any]] = field(default_factory=list)
+    _t0: float = 0.0
+    _stage: str = ""
+
+    def stage(self, name: str, message: str = "") -> None:
+        self._close_stage()
+        self._stage, self._t0 = name, time.perf_counter()
+        progress = (STAGES.index(name) / len(STAGES)) if name in STAGES else 0.0
+        self.ctx.bus.emit(
+            ev.CYCLE_STAGE, stage=name, progress=round(progress, 3), message=message,
+            cycle=self.cycle_id,
+        )
+
+    def _close_stage(self) -> None:
+        if self._stage:
+            self.stages[self._stage] = round(
+                self.stages.get(self._stage, 0.0) + time.perf_counter() - self._t0, 4
+            )
+            self._stage = ""
+
+
+def retrain_cycle(
+    ctx: CycleContext,
+    trigger: str = "manual",
+    *,
+    deploy: bool = True,
+    cancel: threading.Event | None = None,
+) -> CycleResult:
+    """One full cycle under the store's machine-wide lock (CycleBusy when another runs)."""
+    with ctx.store.cycle_lock():
+        return _retrain_locked(ctx, trigger, deploy=deploy, cancel=cancel)
+
+
+def _retrain_locked(
+    ctx: CycleContext, trigger: str, *, deploy: bool, cancel: threading.Event | None
+) -> CycleResult:
+    from clm_tray.core.data import load_dataset
+    from clm_tray.core.monitor import reference_profile
+    from clm_tray.core.training import TrainParams, train_in_child
+
+    s = ctx.settings
+    champion_id = ctx.store.aliases().get("champion")
+    run = _Run(ctx, ctx.history.start_cycle(trigger, champion_id, at=ctx.clock()))
+    ctx.bus.emit(ev.CYCLE_STARTED, trigger=trigger, cycle=run.cycle_id, champion=champion_id)
+    version = None
+    metrics: dict[str, Any] = {}
+    try:
+        # 1. Load
+        run.stage("load", "loading training data")
+        data_path = s.resolved_data_path
+        if data_path is None:
+            raise ConfigError(
+                "QT_CLM_DATA_PATH is not set; point it at your training CSV/Parquet "
+                "(or set QT_CLM_PROJECT_DIR)."
+            )
+        dataset = load_dataset(data_path, target=s.target, features=s.features or None)
+        for w in dataset.warnings:
+            ctx.bus.emit(ev.CYCLE_STAGE, level="warning", stage="load", message=w,
+                         cycle=run.cycle_id, progress=0.0)
+
+        # 2. Train in a child process (killable on timeout / cancel)
+        run.stage("train", f"training on {dataset.fingerprint.rows:,} rows")
+        params = TrainParams.from_settings(s)
+        work = ctx.store.root / "work"
+        work.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(dir=work) as tmp:
+            result = train_in_child(
+                data_path, target=s.target, features=dataset.features, params=params,
+                workdir=Path(tmp), timeout=s.train_timeout, cancel=cancel,
+            )
+            metrics = dict(result.metrics)
+
+            # 3. Version (immutable)
+            run.stage("version", "saving the new version")
+            train_rows = dataset.frame[
+                dataset.frame["timestamp"] <= pd.Timestamp(result.split.train_end)
+            ]
+            manifest = _manifest(dataset, result, champion_id, reference_profile(
+                train_rows, dataset.features))
+            version = ctx.store.add_version(Path(result.model_path), manifest)
+        ctx.bus.emit(ev.CYCLE_STAGE, stage="version", progress=0.4, cycle=run.cycle_id,
+                     message=f"{version.id}: test accuracy {metrics['test_accuracy']:.1%}",
+                     version=version.id)
+
+        # 4. Shadow test against the champion
+        run.stage("shadow", "shadow test against the champion")
+        shadow = shadow_against_champion(ctx, version, dataset.frame)
+        ctx.store.annotate(version.id, "shadow", shadow)
+        decision = shadow["decision"]
+        if result.leakage:
+            decision = "reject"
+            shadow["reason"] = f"probable leakage: {result.leakage_reason}"
+        if decision == "reject":
+            ctx.store.annotate(version.id, "status", "rejected")
+            return _finish(run, "rejected", shadow["reason"], version, metrics, shadow,
+                           ok=True, leakage=result.leakage)
+        if decision == "wait":
+            ctx.store.set_aliases(challenger=version.id)
+            ctx.bus.emit(ev.CHALLENGER_WAITING, version=version.id, reason=shadow["reason"])
+            return _finish(run, "waiting", shadow["reason"], version, metrics, shadow, ok=True)
+        if not deploy:
+            return _finish(run, "trained", "not deployed (--no-deploy)", version, metrics,
+                           shadow, ok=True)
+        if not s.auto_promote and trigger != "promote":
+            ctx.store.set_aliases(challenger=version.id)
+            reason = "passed the shadow test; QT_CLM_AUTO_PROMOTE=false, waiting for approval"
+            ctx.bus.emit(ev.CHALLENGER_WAITING, version=version.id, reason=reason)
+            return _finish(run, "awaiting approval", reason, version, metrics, shadow, ok=True)
+
+        # 5-8. Deploy, restart, verify, roll back on failure
+        return deploy_verified(ctx, run, version, metrics, shadow)
+    except ClmError as exc:
+        return _finish(run, "failed", str(exc), version, metrics, None, ok=False)
+    except Exception as exc:  # a bug must still end the cycle cleanly and visibly
+        log.exception("cycle %s crashed", run.cycle_id)
+        return _finish(run, "failed", f"internal error: {exc}", version, metrics, None, ok=False)
+
+
+def deploy_verified(
+    ctx: CycleContext, run: _Run, version: Any, metrics: dict[str, Any],
+    shadow: dict[str, Any] | None, *, reason: str = "retrain",
+) -> CycleResult:
+    """Steps 5–8: pre-flight, journaled install, restart, verify; roll back when it fails."""
+    backend = ctx.backend_factory()
+    run.stage("deploy", f"pre-flight: {backend.describe()}")
+    try:
+        backend.preflight()
+    except BackendError as exc:
+        ctx.store.set_aliases(challenger=version.id)
+        return _finish(run, "failed", f"pre-flight: {exc} (nothing deployed; {version.id} "
+                       "waits as challenger)", version, metrics, shadow, ok=False)
+    deployer = ctx.deployer_factory()
+    run.stage("deploy", f"installing {version.id}")
+    result = deployer.install(version, reason=reason)
+    aliases = ctx.store.aliases()
+    if aliases.get("challenger") == version.id:
+        ctx.store.set_aliases(challenger=None)
+
+    health = _restart_and_verify(ctx, run, backend, version, "deploy")
+    if health.ok:
+        ctx.bus.emit(ev.MODEL_DEPLOYED, version=version.id, sha256=version.sha256,
+                     test_accuracy=metrics.get("test_accuracy"),
+                     backup=str(result.backup_dir) if result.backup_dir else None,
+                     verified=not health.skipped)
+        note = "" if not health.skipped else f" ({health.reason})"
+        return _finish(run, "deployed", f"deployed {version.id}{note}", version, metrics,
+                       shadow, ok=True, health=health)
+
+    # 8. Roll back to what ran before, restart, verify again.
+    failed_reason = health.reason
+    previous_id = result.previous
+    if not previous_id:
+        return _finish(run, "failed", f"backend did not load {version.id}: {failed_reason}; "
+                       "no previous model to roll back to", version, metrics, shadow,
+                       ok=False, health=health)
+    run.stage("restart", f"rolling back to {previous_id}")
+    prev = ctx.store.get(previous_id)
+    deployer.rollback(prev, reason=f"automatic rollback: {failed_reason}")
+    ctx.store.annotate(version.id, "status", "rejected")
+    health2 = _restart_and_verify(ctx, run, backend, prev, "rollback")
+    ctx.bus.emit(ev.MODEL_ROLLED_BACK, level="error", version=prev.id, from_version=version.id,
+                 reason=failed_reason, verified=health2.ok)
+    if health2.ok:
+        return _finish(run, "failed, rolled back",
+                       f"backend did not load {version.id} ({failed_reason}); "
+                       f"rolled back to {prev.id} and verified", version, metrics, shadow,
+                       ok=False, health=health2)
+    return _finish(run, "rollback failed",
+                   f"backend did not load {version.id} ({failed_reason}); rolled back to "
+                   f"{prev.id} but the backend is still unhealthy: {health2.reason}",
+                   version, metrics, shadow, ok=False, health=health2)
+
+
+def _restart_and_verify(ctx: CycleContext, run: _Run, backend: Any, version: Any,
+                        attempt: str) -> Any:
+    """Restart the backend and wait until it reports ``version``; one attempt in history."""
+    from clm_tray.core.backend import HealthReport, verify_backend
+
+    s = ctx.settings
+    run.stage("restart", f"restarting {backend.describe()}")
+    try:
+        backend.restart()
+    except BackendError as exc:
+        health = HealthReport(ok=False, url=s.health_url, status_code=None, latency_ms=None,
+                              reported_sha256=None, reported_version=None,
+                              reason=f"restart failed: {exc}", checked_at=ctx.clock())
+    else:
+        run.stage("verify", f"waiting for {s.health_url} to report {version.id}")
+        if backend.kind == "none":
+            health = HealthReport(ok=True, url=s.health_url, status_code=None, latency_ms=None,
+                                  reported_sha256=None, reported_version=None,
+                                  reason="QT_CLM_BACKEND=none: files only, backend not checked",
+                                  checked_at=ctx.clock(), skipped=True)
+        else:
+            health = verify_backend(
+                s.health_url, expect_sha256=version.sha256, expect_version=version.id,
+                deadline=s.health_timeout, model_key=s.health_model_key,
+                version_key=s.health_version_key,
+            )
+    report = asdict(health)
+    run.attempts.append({"attempt": attempt, "version": version.id, **report})
+    ctx.history.add_check("health", report, at=ctx.clock())
+    ctx.bus.emit(ev.BACKEND_HEALTH, level="info" if health.ok else "error", **report)
+    return health
+
+
+def shadow_against_champion(ctx: CycleContext, candidate: Any, frame: pd.DataFrame
+                            ) -> dict[str, Any]:
+    """Shadow-test ``candidate`` against the champion on rows neither has trained on.
+
+    Rows: newer than the champion's training data AND inside the candidate's own held-out
+    test period (so the candidate never saw them). No champion → promote.
+    """
+    from clm_tray.core.monitor import shadow_test
+    from clm_tray.core.training import load_booster
+
+    s = ctx.settings
+    champion_id = ctx.store.aliases().get("champion")
+    if not champion_id or champion_id == candidate.id:
+        return {"decision": "promote", "reason": "no champion yet", "rows": 0}
+    champion = ctx.store.get(champion_id)
+    since = pd.Timestamp(champion.manifest["data_last_timestamp"])
+    held_out = pd.Timestamp(candidate.manifest["split"]["test_start"])
+    rows = frame[(frame["timestamp"] > since) & (frame["timestamp"] >= held_out)]
+    if list(champion.manifest["features"]) != list(candidate.manifest["features"]):
+        # Different feature sets cannot be compared row by row; judge on the test slice only.
+        return {"decision": "promote", "rows": 0,
+                "reason": "feature set changed; promoted on its own out-of-time test"}
+    res = shadow_test(
+        load_booster(candidate.model_path), load_booster(champion.model_path), rows,
+        candidate.manifest["features"], candidate.manifest["target"],
+        min_rows=s.shadow_min, logloss_tol=s.shadow_logloss_tol,
+    )
+    out = asdict(res)
+    out["champion"] = champion_id
+    return out
+
+
+def _manifest(dataset: Any, result: Any, parent: str | None, profile: dict[str, Any]
+              ) -> dict[str, Any]:
+    import sklearn
+    import xgboost
+
+    return {
+        "trained_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "parent": parent,
+        "features": list(dataset.features),
+        "target": dataset.target,
+        "params": result.params,
+        "metrics": result.metrics,
+        "importance": result.importance,
+        "leakage": result.leakage,
+        "leakage_reason": result.leakage_reason,
+        "split": asdict(result.split),
+        "data": asdict(dataset.fingerprint),
+        "data_last_timestamp": dataset.fingerprint.end,
+        "reference_profile": profile,
+        "training_seconds": result.duration_s,
+        "library_versions": {
+            "xgboost": xgboost.__version__,
+            "pandas": pd.__version__,
+            "scikit-learn": sklearn.__version__,
+        },
+    }
+
+
+def _finish(
+    run: _Run, outcome: str, reason: str, version: Any, metrics: dict[str, Any],
+    shadow: dict[str, Any] | None, *, ok: bool, leakage: bool = False, health: Any = None,
+) -> CycleResult:
+    """Step 9: one history row, one retraining_log.txt line, one cycle.finished event."""
+    ctx = run.ctx
+    run.stage("record", outcome)
+    run._close_stage()
+    vid = version.id if version is not None else None
+    ctx.history.finish_cycle(
+        run.cycle_id, outcome=outcome, reason=reason, version=vid, metrics=metrics,
+        stages=run.stages, shadow=shadow, attempts=run.attempts, at=ctx.clock(),
+    )
+    _log_line(ctx, outcome, reason)
+    ctx.bus.emit(
+        ev.CYCLE_FINISHED, level="info" if ok else "error", outcome=outcome, reason=reason,
+        version=vid, ok=ok, cycle=run.cycle_id,
+        test_accuracy=metrics.get("test_accuracy"),
+    )
+    return CycleResult(
+        ok=ok, outcome=outcome, reason=reason, version=vid, metrics=metrics,
+        stages=run.stages, shadow=shadow, health=asdict(health) if health else None,
+        leakage=leakage, history_id=run.cycle_id,
+    )
+
+
+def _log_line(ctx: CycleContext, outcome: str, reason: str) -> None:
+    """The seed's retraining_log.txt line; never fails the cycle."""
+    if ctx.settings.resolved_deploy_dir is None:
+        return
+    if outcome == "deployed":
+        message = "Retraining completed successfully"
+    elif outcome in ("failed", "failed, rolled back", "rollback failed"):
+        message = f"Retraining failed: {reason}"
+    else:
+        message = f"Retraining finished ({outcome}): {reason}"
+    try:
+        ctx.deployer_factory().append_log(message)
+    except (ClmError, OSError) as exc:
+        log.warning("could not write retraining_log.txt: %s", exc)
+
+
+def record_action(ctx: CycleContext, trigger: str, fn: Callable[[_Run], CycleResult]
+                  ) -> CycleResult:
+    """Run a manual action (rollback, promote) as a cycle: locked, recorded, announced."""
+    with ctx.store.cycle_lock():
+        champion_id = ctx.store.aliases().get("champion")
+        run = _Run(ctx, ctx.history.start_cycle(trigger, champion_id, at=ctx.clock()))
+        ctx.bus.emit(ev.CYCLE_STARTED, trigger=trigger, cycle=run.cycle_id, champion=champion_id)
+        try:
+            return fn(run)
+        except ClmError as exc:
+            return _finish(run, "failed", str(exc), None, {}, None, ok=False)
+
+
+def now_utc() -> datetime:
+    return datetime.now(timezone.utc)

@@ -1,0 +1,183 @@
+"""What happened, kept: one SQLite row per cycle and per check.
+
+The scheduler decides from these saved timestamps ("when did the last drift check run?",
+"did the last cycle fail?"), so a laptop that slept or an app that was closed catches up once.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+import time
+from contextlib import closing
+from pathlib import Path
+from typing import Any
+
+from clm_tray.core.status import CycleRecord
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS cycles (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    started_at REAL NOT NULL,
+    finished_at REAL,
+    trigger TEXT NOT NULL,
+    outcome TEXT NOT NULL DEFAULT 'running',
+    reason TEXT NOT NULL DEFAULT '',
+    version TEXT,
+    champion_before TEXT,
+    metrics TEXT NOT NULL DEFAULT '{}',
+    stages TEXT NOT NULL DEFAULT '{}',
+    shadow TEXT,
+    attempts TEXT NOT NULL DEFAULT '[]'
+);
+CREATE TABLE IF NOT EXISTS checks (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    kind TEXT NOT NULL,
+    at REAL NOT NULL,
+    result TEXT NOT NULL DEFAULT '{}'
+);
+CREATE INDEX IF NOT EXISTS checks_kind_at ON checks (kind, at);
+"""
+
+# Outcomes that count as a failed cycle (for back-off and the tray's error state).
+FAILED_OUTCOMES = ("failed", "failed, rolled back", "rollback failed")
+
+
+def _dumps(obj: Any) -> str:
+    return json.dumps(obj, sort_keys=True, default=str)
+
+
+class History:
+    """A small, thread-safe wrapper around history.sqlite (one connection per call)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.Lock()
+        with self._connect() as db:
+            db.executescript(SCHEMA)
+
+    def _connect(self) -> sqlite3.Connection:
+        db = sqlite3.connect(self.path, timeout=30)
+        db.row_factory = sqlite3.Row
+        return db
+
+    def _write(self, sql: str, params: tuple[Any, ...]) -> int:
+        with self._lock, closing(self._connect()) as db, db:
+            cur = db.execute(sql, params)
+            return int(cur.lastrowid or 0)
+
+    # ---- cycles -----------------------------------------------------------------------------
+    def start_cycle(
+        self, trigger: str, champion_before: str | None, at: float | None = None
+    ) -> int:
+        return self._write(
+            "INSERT INTO cycles (started_at, trigger, champion_before) VALUES (?, ?, ?)",
+            (at or time.time(), trigger, champion_before),
+        )
+
+    def finish_cycle(
+        self,
+        cycle_id: int,
+        *,
+        outcome: str,
+        reason: str = "",
+        version: str | None = None,
+        metrics: dict[str, Any] | None = None,
+        stages: dict[str, float] | None = None,
+        shadow: dict[str, Any] | None = None,
+        attempts: list[dict[str, Any]] | None = None,
+        at: float | None = None,
+    ) -> None:
+        self._write(
+            "UPDATE cycles SET finished_at=?, outcome=?, reason=?, version=?, metrics=?, stages=?,"
+            " shadow=?, attempts=? WHERE id=?",
+            (
+                at or time.time(),
+                outcome,
+                reason,
+                version,
+                _dumps(metrics or {}),
+                _dumps(stages or {}),
+                _dumps(shadow) if shadow is not None else None,
+                _dumps(attempts or []),
+                cycle_id,
+            ),
+        )
+
+    def close_dangling(self, reason: str) -> int:
+        """Cycles left 'running' by a process that died are marked failed at start-up."""
+        with self._lock, closing(self._connect()) as db, db:
+            cur = db.execute(
+                "UPDATE cycles SET outcome='failed', reason=?, finished_at=? "
+                "WHERE outcome='running'",
+                (reason, time.time()),
+            )
+            return cur.rowcount
+
+    def cycles(self, n: int = 50) -> list[CycleRecord]:
+        with closing(self._connect()) as db:
+            rows = db.execute("SELECT * FROM cycles ORDER BY id DESC LIMIT ?", (n,)).fetchall()
+        return [self._record(r) for r in rows]
+
+    def last_cycle(self, *, finished: bool = True) -> CycleRecord | None:
+        sql = "SELECT * FROM cycles "
+        sql += "WHERE outcome != 'running' " if finished else ""
+        sql += "ORDER BY id DESC LIMIT 1"
+        with closing(self._connect()) as db:
+            row = db.execute(sql).fetchone()
+        return self._record(row) if row else None
+
+    def failures_since_success(self) -> list[CycleRecord]:
+        """The run of failed cycles since the last one that did not fail (newest first)."""
+        out = []
+        for rec in self.cycles(50):
+            if rec.outcome == "running":
+                continue
+            if rec.outcome not in FAILED_OUTCOMES:
+                break
+            out.append(rec)
+        return out
+
+    @staticmethod
+    def _record(r: sqlite3.Row) -> CycleRecord:
+        finished = r["finished_at"]
+        return CycleRecord(
+            id=r["id"],
+            started_at=r["started_at"],
+            finished_at=finished,
+            trigger=r["trigger"],
+            outcome=r["outcome"],
+            reason=r["reason"],
+            version=r["version"],
+            champion_before=r["champion_before"],
+            duration_s=(finished - r["started_at"]) if finished else None,
+            metrics=json.loads(r["metrics"] or "{}"),
+            stages=json.loads(r["stages"] or "{}"),
+            shadow=json.loads(r["shadow"]) if r["shadow"] else None,
+            attempts=json.loads(r["attempts"] or "[]"),
+        )
+
+    # ---- checks -----------------------------------------------------------------------------
+    def add_check(self, kind: str, result: dict[str, Any], at: float | None = None) -> int:
+        return self._write(
+            "INSERT INTO checks (kind, at, result) VALUES (?, ?, ?)",
+            (kind, at or time.time(), _dumps(result)),
+        )
+
+    def last_check(self, kind: str) -> tuple[float, dict[str, Any]] | None:
+        with closing(self._connect()) as db:
+            row = db.execute(
+                "SELECT at, result FROM checks WHERE kind=? ORDER BY at DESC, id DESC LIMIT 1",
+                (kind,),
+            ).fetchone()
+        return (row["at"], json.loads(row["result"])) if row else None
+
+    def checks(self, kind: str, n: int = 100) -> list[tuple[float, dict[str, Any]]]:
+        with closing(self._connect()) as db:
+            rows = db.execute(
+                "SELECT at, result FROM checks WHERE kind=? ORDER BY at DESC, id DESC LIMIT ?",
+                (kind, n),
+            ).fetchall()
+        return [(r["at"], json.loads(r["result"])) for r in rows]

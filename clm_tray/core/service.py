@@ -1,0 +1,472 @@
+"""The public engine API that the CLI, the daemon and the GUI call.
+
+Every method is a plain blocking call returning plain data (status.py); long ones (retrain,
+rollback, promote, restart) are meant to be run off the GUI thread. Progress and outcomes are
+published on ``engine.bus``.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import asdict
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from clm_tray.core import events as ev
+from clm_tray.core.cycle import (
+    CycleContext,
+    _finish,
+    deploy_verified,
+    record_action,
+    retrain_cycle,
+    shadow_against_champion,
+)
+from clm_tray.core.errors import ConfigError, StoreError
+from clm_tray.core.history import FAILED_OUTCOMES, History
+from clm_tray.core.settings import LoadedSettings, Settings
+from clm_tray.core.status import (
+    BackupRow,
+    CycleRecord,
+    CycleResult,
+    EngineStatus,
+    Health,
+    SchedulerState,
+    VersionRow,
+)
+
+log = logging.getLogger(__name__)
+
+
+class Engine:
+    """One workspace's engine: store, deploy folder, backend, history, bus and scheduler."""
+
+    def __init__(
+        self,
+        loaded: LoadedSettings,
+        bus: ev.EventBus | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        from clm_tray.core.store import ModelStore
+
+        self.loaded = loaded
+        self.settings: Settings = loaded.settings
+        self.bus = bus or ev.EventBus()
+        self.clock = clock
+        self.store = ModelStore(self.settings.resolved_store_dir)
+        self.history = History(self.store.history_path)
+        self.state_path = self.store.root / "scheduler_state.json"
+        self._cancel = threading.Event()
+        self._scheduler: Any = None
+        self._attach_redis()
+        self._recover()
+
+    # ---- wiring -------------------------------------------------------------------------
+    def _ctx(self) -> CycleContext:
+        return CycleContext(
+            settings=self.settings, store=self.store, history=self.history, bus=self.bus,
+            deployer_factory=self.deployer, backend_factory=self.backend, clock=self.clock,
+        )
+
+    def deployer(self) -> Any:
+        from clm_tray.core.deploy import Deployer
+
+        s = self.settings
+        deploy_dir = s.resolved_deploy_dir
+        if deploy_dir is None:
+            raise ConfigError(
+                "QT_CLM_DEPLOY_DIR is not set; point it at the backend's models folder "
+                "(or set QT_CLM_PROJECT_DIR)."
+            )
+        return Deployer(self.store, deploy_dir, model_file=s.model_file,
+                        backup_keep=s.backup_keep, write_pickle=s.deploy_pickle)
+
+    def backend(self) -> Any:
+        from clm_tray.core.backend import make_backend
+
+        return make_backend(self.settings, self.store.root)
+
+    def _attach_redis(self) -> None:
+        if not self.settings.redis_url or self.bus.mirror is not None:
+            return
+        from clm_tray.core.redis_mirror import RedisMirror
+
+        self.bus.mirror = RedisMirror(self.settings.redis_url, self.settings.redis_stream,
+                                      self.bus)
+
+    def _recover(self) -> None:
+        """A deploy interrupted by a crash is finished or undone before anything else runs."""
+        if self.settings.resolved_deploy_dir is None:
+            return
+        try:
+            with self.store.cycle_lock():
+                note = self.deployer().recover()
+                self.history.close_dangling("the process running this cycle stopped")
+        except Exception as exc:  # busy (another process runs a cycle) or unreadable
+            log.debug("recovery skipped: %s", exc)
+            return
+        if note:
+            log.warning("recovered an interrupted deploy: %s", note)
+            self.bus.emit(ev.CYCLE_STAGE, level="warning", stage="recover", message=note,
+                          progress=0.0)
+
+    # ---- the retrain cycle and manual actions ---------------------------------------------
+    def retrain(self, trigger: str = "manual", deploy: bool = True,
+                cancel: threading.Event | None = None) -> CycleResult:
+        self._cancel = cancel or threading.Event()
+        return retrain_cycle(self._ctx(), trigger, deploy=deploy, cancel=self._cancel)
+
+    def cancel_cycle(self) -> None:
+        self._cancel.set()
+
+    def rollback(self, version_id: str | None = None) -> CycleResult:
+        ctx = self._ctx()
+
+        def act(run: Any) -> CycleResult:
+            from clm_tray.core.cycle import _restart_and_verify
+
+            deployer = self.deployer()
+            target = self.store.get(version_id) if version_id else None
+            run.stage("deploy", f"rolling back to {version_id or 'previous'}")
+            result = deployer.rollback(target, reason="manual rollback")
+            version = self.store.get(result.version)
+            health = _restart_and_verify(ctx, run, self.backend(), version, "rollback")
+            self.bus.emit(ev.MODEL_ROLLED_BACK, level="info" if health.ok else "error",
+                          version=version.id, from_version=result.previous,
+                          reason="manual rollback", verified=health.ok and not health.skipped)
+            outcome = "rolled back" if health.ok else "failed"
+            reason = f"rolled back to {version.id}" + (
+                "" if health.ok and not health.skipped else f" ({health.reason})")
+            return _finish(run, outcome, reason, version, version.metrics, None,
+                           ok=health.ok, health=health)
+
+        return record_action(ctx, "rollback", act)
+
+    def promote(self, version_id: str | None = None) -> CycleResult:
+        """Deploy a challenger (or any stored version) the user approved, verified."""
+        ctx = self._ctx()
+        vid = version_id or self.store.aliases().get("challenger")
+        if not vid:
+            raise StoreError("there is no challenger waiting; name a version "
+                             "(`clm-tray versions` lists them).")
+        version = self.store.get(vid)
+
+        def act(run: Any) -> CycleResult:
+            return deploy_verified(ctx, run, version, version.metrics,
+                                   self.store.notes(vid).get("shadow"), reason="promote")
+
+        return record_action(ctx, "promote", act)
+
+    def restart_backend(self) -> Any:
+        from clm_tray.core.backend import verify_backend
+
+        s = self.settings
+        backend = self.backend()
+        backend.preflight()
+        backend.restart()
+        meta = self._deployed_meta()
+        report = verify_backend(
+            s.health_url, expect_sha256=(meta or {}).get("model_sha256"),
+            expect_version=(meta or {}).get("version"), deadline=s.health_timeout,
+            model_key=s.health_model_key, version_key=s.health_version_key,
+        ) if backend.kind != "none" else self._skipped_health()
+        self._record_health(report)
+        return report
+
+    def health(self) -> Any:
+        from clm_tray.core.backend import probe_health
+
+        s = self.settings
+        if s.resolved_backend == "none":
+            report = self._skipped_health()
+        else:
+            report = probe_health(s.health_url, model_key=s.health_model_key,
+                                  version_key=s.health_version_key)
+            meta = self._deployed_meta()
+            if report.ok and meta and report.reported_sha256 and \
+                    report.reported_sha256 != meta.get("model_sha256"):
+                report.ok = False
+                report.reason = (f"backend reports model {report.reported_sha256[:12]}… but the "
+                                 f"deploy folder holds {meta.get('model_sha256', '')[:12]}…; "
+                                 "restart the backend")
+        self._record_health(report)
+        return report
+
+    def _skipped_health(self) -> Any:
+        from clm_tray.core.backend import HealthReport
+
+        return HealthReport(ok=True, url=self.settings.health_url, status_code=None,
+                            latency_ms=None, reported_sha256=None, reported_version=None,
+                            reason="QT_CLM_BACKEND=none: files only, backend not checked",
+                            checked_at=self.clock(), skipped=True)
+
+    def _record_health(self, report: Any) -> None:
+        d = asdict(report)
+        self.history.add_check("health", d, at=self.clock())
+        self.bus.emit(ev.BACKEND_HEALTH, level="info" if report.ok else "error", **d)
+
+    # ---- monitoring ---------------------------------------------------------------------
+    def _load_data(self) -> Any:
+        from clm_tray.core.data import load_dataset
+
+        s = self.settings
+        if s.resolved_data_path is None:
+            raise ConfigError("QT_CLM_DATA_PATH is not set; point it at your training data.")
+        return load_dataset(s.resolved_data_path, target=s.target, features=s.features or None)
+
+    def _champion(self) -> Any:
+        cid = self.store.aliases().get("champion")
+        return self.store.get(cid) if cid else None
+
+    def drift(self) -> Any:
+        from clm_tray.core.monitor import drift_report
+
+        s = self.settings
+        champion = self._champion()
+        if champion is None:
+            raise StoreError("no champion model yet; run `clm-tray retrain` first.")
+        m = champion.manifest
+        frame = self._load_data().frame
+        ts = frame["timestamp"]
+        reference = frame[ts <= pd.Timestamp(m["split"]["train_end"])]
+        if s.drift_window_hours > 0:
+            current = frame[ts > ts.max() - pd.Timedelta(hours=s.drift_window_hours)]
+        else:
+            current = frame[ts > pd.Timestamp(m["data_last_timestamp"])]
+        report = drift_report(reference, current, m["reference_profile"], m["importance"],
+                              s.drift_threshold, min_rows=min(s.shadow_min, 100))
+        self._record_check("drift", report, ev.DRIFT_CHECKED,
+                           level="warning" if report.drifted else "info", version=champion.id)
+        return report
+
+    def performance(self) -> Any:
+        """Live accuracy of the champion on new rows; re-tests a waiting challenger too."""
+        from clm_tray.core.monitor import live_performance
+        from clm_tray.core.training import load_booster
+
+        s = self.settings
+        champion = self._champion()
+        if champion is None:
+            raise StoreError("no champion model yet; run `clm-tray retrain` first.")
+        m = champion.manifest
+        frame = self._load_data().frame
+        new = frame[frame["timestamp"] > pd.Timestamp(m["data_last_timestamp"])]
+        report = live_performance(
+            load_booster(champion.model_path), new, m["features"], m["target"],
+            m["metrics"]["test_accuracy"], m["metrics"]["baseline_accuracy"],
+            s.shadow_min, s.perf_drop,
+        )
+        self._record_check("performance", report, ev.PERFORMANCE_CHECKED,
+                           level="warning" if report.degraded else "info", version=champion.id)
+        self._retest_challenger(frame)
+        return report
+
+    def _retest_challenger(self, frame: pd.DataFrame) -> None:
+        cid = self.store.aliases().get("challenger")
+        if not cid:
+            return
+        candidate = self.store.get(cid)
+        shadow = shadow_against_champion(self._ctx(), candidate, frame)
+        self.store.annotate(cid, "shadow", shadow)
+        if shadow["decision"] == "reject":
+            self.store.set_aliases(challenger=None)
+            self.store.annotate(cid, "status", "rejected")
+        elif shadow["decision"] == "promote":
+            if self.settings.auto_promote:
+                self.promote(cid)
+            else:
+                self.bus.emit(ev.CHALLENGER_WAITING, version=cid,
+                              reason="passed the shadow test; waiting for approval")
+
+    def _record_check(self, kind: str, report: Any, event: str, level: str,
+                      **extra: Any) -> None:
+        d = {**asdict(report), **extra}
+        self.history.add_check(kind, d, at=self.clock())
+        self.bus.emit(event, level=level, **d)
+
+    def feed_demo(self) -> int:
+        """Demo only: append the next hourly bar for every symbol (the data keeps growing)."""
+        from clm_tray.core.demo import feed
+
+        path = self.settings.resolved_data_path
+        if path is None:
+            return 0
+        n = feed(path, hours=1)
+        self.bus.emit(ev.DEMO_FED, rows=n)
+        return n
+
+    # ---- reading state ------------------------------------------------------------------
+    def champion_age_hours(self) -> float | None:
+        """Age of the model the backend runs: the champion's, else the deployed file's."""
+        champion = self._champion()
+        if champion is not None:
+            trained = champion.trained_at
+            return max(0.0, (self.clock() - trained.timestamp()) / 3600)
+        meta = self._deployed_meta()
+        if meta and meta.get("trained_at"):
+            t = datetime.fromisoformat(meta["trained_at"]).timestamp()
+            return max(0.0, (self.clock() - t) / 3600)
+        model = self._deployed_model_path()
+        if model is not None and model.exists():
+            return max(0.0, (self.clock() - model.stat().st_mtime) / 3600)
+        return None
+
+    def _deployed_model_path(self) -> Path | None:
+        d = self.settings.resolved_deploy_dir
+        return d / self.settings.model_file if d else None
+
+    def _deployed_meta(self) -> dict[str, Any] | None:
+        if self.settings.resolved_deploy_dir is None:
+            return None
+        try:
+            return self.deployer().deployed_meta()
+        except Exception:
+            return None
+
+    def versions(self) -> list[VersionRow]:
+        aliases = self.store.aliases()
+        by_id = {v: k for k, v in aliases.items() if v}
+        rows = []
+        for v in self.store.list():
+            notes = self.store.notes(v.id)
+            m = v.metrics
+            rows.append(VersionRow(
+                id=v.id, trained_at=v.manifest.get("trained_at", ""),
+                test_accuracy=m.get("test_accuracy"), train_accuracy=m.get("train_accuracy"),
+                auc=m.get("auc"), baseline=m.get("baseline_accuracy"),
+                status=by_id.get(v.id) or notes.get("status") or "stored",
+                size=int(v.manifest.get("model_size", 0)), sha256=v.sha256,
+                leakage=bool(v.manifest.get("leakage")), shadow=notes.get("shadow"),
+            ))
+        return rows
+
+    def backups(self) -> list[BackupRow]:
+        if self.settings.resolved_deploy_dir is None:
+            return []
+        return [BackupRow(name=b["name"], created=str(b.get("created", "")),
+                          version=b.get("version"), sha256=b.get("sha256"),
+                          size=int(b.get("size", 0)))
+                for b in self.deployer().backups()]
+
+    def history_rows(self, n: int = 50) -> list[CycleRecord]:
+        return self.history.cycles(n)
+
+    def accuracy_history(self) -> list[dict[str, Any]]:
+        """Per version: test accuracy, baseline and the last live accuracy measured for it."""
+        live: dict[str, float] = {}
+        for _at, result in reversed(self.history.checks("performance", 500)):
+            if result.get("enough") and result.get("version"):
+                live[result["version"]] = result.get("accuracy")
+        return [{"version": r.id, "trained_at": r.trained_at, "test_accuracy": r.test_accuracy,
+                 "baseline": r.baseline, "live_accuracy": live.get(r.id)}
+                for r in self.versions()]
+
+    def scheduler_state(self) -> SchedulerState:
+        if self._scheduler is not None:
+            return self._scheduler.state()
+        try:
+            from clm_tray.core.scheduler import read_state
+        except ImportError:
+            return SchedulerState(running=False, enabled=self.settings.enabled)
+        state = read_state(self.state_path, self.clock)
+        return state or SchedulerState(running=False, enabled=self.settings.enabled,
+                                       auto_retrain=self.settings.auto_retrain)
+
+    def status(self) -> EngineStatus:
+        s = self.settings
+        rows = {r.id: r for r in self.versions()}
+        aliases = self.store.aliases()
+        champion = rows.get(aliases.get("champion") or "")
+        challenger = rows.get(aliases.get("challenger") or "")
+        age = self.champion_age_hours()
+        fresh = age is not None and age <= s.retrain_hours
+        last = self.history.last_cycle()
+        backend = self.history.last_check("health")
+        drift = self.history.last_check("drift")
+        perf = self.history.last_check("performance")
+        sched = self.scheduler_state()
+        health, summary = _judge(s, age, fresh, last, backend[1] if backend else None,
+                                 drift[1] if drift else None, challenger, sched)
+        return EngineStatus(
+            health=health, summary=summary, champion=champion, age_hours=age, fresh=fresh,
+            retrain_hours=s.retrain_hours, challenger=challenger, last_cycle=last,
+            backend=backend[1] if backend else None, drift=drift[1] if drift else None,
+            performance=perf[1] if perf else None, scheduler=sched,
+            workspace=str(self.loaded.env_file.parent) if self.loaded.env_file else "",
+        )
+
+    # ---- scheduler ----------------------------------------------------------------------
+    def start_scheduler(self, owner: str = "tray") -> None:
+        from clm_tray.core.scheduler import Scheduler
+
+        if self._scheduler is None:
+            self._scheduler = Scheduler(self, owner=owner)
+        self._scheduler.start()
+
+    def stop_scheduler(self) -> None:
+        if self._scheduler is not None:
+            self._scheduler.stop()
+            self._scheduler = None
+
+    @property
+    def scheduler(self) -> Any:
+        return self._scheduler
+
+    def pause(self, reason: str, until: datetime | None = None) -> None:
+        if self._scheduler is not None:
+            self._scheduler.pause(reason, until)
+
+    def resume(self) -> None:
+        if self._scheduler is not None:
+            self._scheduler.resume()
+
+    def apply_settings(self, loaded: LoadedSettings) -> None:
+        """New settings take effect now: the schedule is re-planned, nothing restarts."""
+        self.loaded = loaded
+        self.settings = loaded.settings
+        if self._scheduler is not None:
+            self._scheduler.apply_settings(self.settings)
+
+    def close(self) -> None:
+        self.stop_scheduler()
+        self.bus.close()
+
+
+def _judge(s: Settings, age: float | None, fresh: bool, last: CycleRecord | None,
+           backend: dict[str, Any] | None, drift: dict[str, Any] | None,
+           challenger: VersionRow | None, sched: SchedulerState) -> tuple[Health, str]:
+    """The one-word state and one-line summary the tray shows, decided in the engine."""
+    if sched.cycle_stage:
+        return Health.WORKING, f"Retraining: {sched.cycle_stage}"
+    if last is not None and last.outcome in FAILED_OUTCOMES:
+        return Health.ERROR, f"Last cycle {last.outcome}: {last.reason}"
+    if backend is not None and not backend.get("ok", True):
+        return Health.ERROR, f"Backend unhealthy: {backend.get('reason', '')}"
+    if not s.enabled:
+        return Health.PAUSED, "Checks disabled (QT_CLM_ENABLED=false)"
+    if sched.paused:
+        until = _hhmm(sched.paused_until)
+        return Health.PAUSED, f"Paused{' until ' + until if until else ''} — {sched.paused_reason}"
+    if age is None:
+        return Health.ATTENTION, "No model deployed yet"
+    if not fresh:
+        return Health.ATTENTION, f"Model is {age:.0f} h old (> {s.retrain_hours:g} h)"
+    if drift is not None and drift.get("drifted"):
+        return Health.ATTENTION, f"Drift {drift.get('score', 0):.3f} over {s.drift_threshold:g}"
+    if challenger is not None:
+        return Health.ATTENTION, f"Challenger {challenger.id} waiting for approval"
+    nxt = sched.job("age").next_run if sched.job("age") else None
+    tail = f" · next check {_hhmm(nxt)}" if nxt else ""
+    return Health.HEALTHY, f"Model {age:.1f} h old{tail}"
+
+
+def _hhmm(ts: float | None) -> str:
+    if not ts:
+        return ""
+    return datetime.fromtimestamp(ts).strftime("%H:%M")
+

@@ -1,0 +1,132 @@
+"""The demo workspace: generated data, its own store, deploy folder, backend and `.env`.
+
+Everything lives in one folder so a new user can look at every file the engine writes, and
+any `clm-tray` command run inside that folder acts on it (its `.env` is found there).
+"""
+
+from __future__ import annotations
+
+import shlex
+import socket
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import platformdirs
+
+from clm_tray.core.fsutil import atomic_write_text
+from clm_tray.core.settings import APP_NAME, PROJECT_DATA
+
+DEMO_MODELS = Path("ai_engine") / "models"
+
+
+@dataclass
+class DemoWorkspace:
+    root: Path
+    created: bool
+    port: int
+
+    @property
+    def env_file(self) -> Path:
+        return self.root / ".env"
+
+    @property
+    def data_path(self) -> Path:
+        return self.root / PROJECT_DATA
+
+    @property
+    def deploy_dir(self) -> Path:
+        return self.root / DEMO_MODELS
+
+
+def default_workspace() -> Path:
+    return Path(platformdirs.user_data_dir(APP_NAME, appauthor=False)) / "demo"
+
+
+def self_command() -> list[str]:
+    """How to run this very clm-tray (a frozen app runs itself, else `python -m clm_tray`)."""
+    if getattr(sys, "frozen", False):
+        return [sys.executable]
+    return [sys.executable, "-m", "clm_tray"]
+
+
+def free_port(preferred: int = 8000, host: str = "127.0.0.1") -> int:
+    """``preferred`` when nobody listens there, else a free port the OS picks."""
+    for port in (preferred, 0):
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            try:
+                s.bind((host, port))
+            except OSError:
+                continue
+            return int(s.getsockname()[1])
+    raise OSError("no free TCP port on 127.0.0.1")
+
+
+def _port_taken(port: int, host: str = "127.0.0.1") -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        try:
+            s.bind((host, port))
+        except OSError:
+            return True
+    return False
+
+
+def ensure_workspace(root: Path | None = None, *, symbols: int = 91, bars: int = 1500,
+                     seed: int = 7) -> DemoWorkspace:
+    """Create the demo workspace (or reuse it); keep its backend port free of conflicts."""
+    from clm_tray.core.demo import generate
+
+    root = (root or default_workspace()).expanduser().resolve()
+    created = not (root / ".env").exists()
+    (root / DEMO_MODELS).mkdir(parents=True, exist_ok=True)
+    data = root / PROJECT_DATA
+    if not data.exists():
+        data.parent.mkdir(parents=True, exist_ok=True)
+        frame = generate(symbols=symbols, bars=bars, seed=seed)
+        tmp = data.with_suffix(".csv.tmp")
+        frame.to_csv(tmp, index=False)
+        tmp.replace(data)
+    port = _current_port(root)
+    if port is None or _port_taken(port):
+        port = free_port(8000)
+        created = True  # (re)write the .env with the port actually used
+    if created:
+        _write_env(root, port)
+    return DemoWorkspace(root=root, created=created, port=port)
+
+
+def _current_port(root: Path) -> int | None:
+    env = root / ".env"
+    if not env.exists():
+        return None
+    for line in env.read_text(encoding="utf-8").splitlines():
+        if line.startswith("QT_CLM_HEALTH_URL="):
+            try:
+                return int(line.rsplit(":", 1)[1].split("/")[0])
+            except ValueError:
+                return None
+    return None
+
+
+def _write_env(root: Path, port: int) -> None:
+    serve = [*self_command(), "backend", "serve", "--models-dir", str(root / DEMO_MODELS),
+             "--host", "127.0.0.1", "--port", str(port)]
+    command = " ".join(shlex.quote(a) for a in serve).replace('"', '\\"')
+    text = f"""# clm-tray demo workspace: clm-tray commands run in this folder use these settings.
+# Demo time runs faster than wall time: a new hourly bar per symbol arrives every minute,
+# and drift / performance are checked every 15 / 10 minutes instead of 6 / 3 hours.
+QT_CLM_DATA_PATH={PROJECT_DATA.as_posix()}
+QT_CLM_DEPLOY_DIR={DEMO_MODELS.as_posix()}
+QT_CLM_STORE_DIR=store
+QT_CLM_LOG_DIR=logs
+QT_CLM_BACKEND=process
+QT_CLM_BACKEND_COMMAND="{command}"
+QT_CLM_HEALTH_URL=http://127.0.0.1:{port}/health
+QT_CLM_HEALTH_TIMEOUT=30
+QT_CLM_RETRAIN_HOURS=24
+QT_CLM_CHECK_MINUTES=5
+QT_CLM_DRIFT_HOURS=0.25
+QT_CLM_PERF_HOURS=0.1667
+QT_CLM_DEMO_FEED_MINUTES=1
+"""
+    atomic_write_text(root / ".env", text)

@@ -1,0 +1,86 @@
+"""Shared fixtures: every test runs with its own config, data and store folders.
+
+The user's real settings never leak in: QT_CLM_* variables are removed and platformdirs'
+folders point into the test's tmp_path.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+SMALL_ENV = """QT_CLM_DATA_PATH=data/train.csv
+QT_CLM_STORE_DIR=store
+QT_CLM_DEPLOY_DIR=models
+QT_CLM_LOG_DIR=logs
+QT_CLM_BACKEND=none
+QT_CLM_N_ESTIMATORS=40
+QT_CLM_EARLY_STOPPING=10
+QT_CLM_TRAIN_THREADS=1
+QT_CLM_SHADOW_MIN=100
+"""
+
+
+@pytest.fixture(autouse=True)
+def isolated_user_dirs(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+                       ) -> Path:
+    """No test reads or writes the real user's config, data or autostart folders."""
+    home = tmp_path_factory.mktemp("home")
+    for name in list(os.environ):
+        if name.startswith("QT_CLM_"):
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(home / ".config"))
+    monkeypatch.setenv("XDG_DATA_HOME", str(home / ".local" / "share"))
+    monkeypatch.setenv("XDG_STATE_HOME", str(home / ".local" / "state"))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(home / ".cache"))
+    monkeypatch.setenv("CLM_TRAY_TESTING", "1")
+    return home
+
+
+_DATA_CACHE: dict[tuple[int, int, int], bytes] = {}
+
+
+def write_small_data(path: Path, symbols: int = 6, bars: int = 400, seed: int = 7) -> Path:
+    """A small demo dataset (generated once per shape per session, then copied)."""
+    from clm_tray.core.demo import generate
+
+    key = (symbols, bars, seed)
+    if key not in _DATA_CACHE:
+        _DATA_CACHE[key] = generate(symbols=symbols, bars=bars, seed=seed).to_csv(
+            index=False).encode()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(_DATA_CACHE[key])
+    return path
+
+
+@pytest.fixture
+def small_workspace(tmp_path: Path) -> Path:
+    """A workspace folder with a .env, small data, and store/deploy folders (backend none)."""
+    ws = tmp_path / "ws"
+    ws.mkdir()
+    write_small_data(ws / "data" / "train.csv")
+    (ws / ".env").write_text(SMALL_ENV)
+    return ws
+
+
+@pytest.fixture
+def engine_factory(small_workspace: Path, monkeypatch: pytest.MonkeyPatch):
+    """Build a real Engine on the small workspace; keyword overrides become QT_CLM_* env."""
+    from clm_tray.core.service import Engine
+    from clm_tray.core.settings import load_settings
+
+    made = []
+
+    def make(**overrides: object):
+        for key, value in overrides.items():
+            monkeypatch.setenv(f"QT_CLM_{key.upper()}", str(value))
+        engine = Engine(load_settings(small_workspace / ".env", cwd=small_workspace))
+        made.append(engine)
+        return engine
+
+    yield make
+    for engine in made:
+        engine.close()
