@@ -1,0 +1,348 @@
+"""The model store: immutable versions, the aliases that point at them, and the cycle lock.
+
+Layout under the store root::
+
+    versions/<id>/model.ubj       the model, XGBoost native format (never rewritten)
+    versions/<id>/manifest.json   what it is and how it scored (never rewritten)
+    versions/<id>/notes.json      later findings (shadow tests, decisions); mutable
+    aliases.json                  {"champion", "previous", "challenger"}
+    history.sqlite                cycle history (history.py)
+    journal.json                  only while a deploy is in flight (deploy.py)
+    cycle.lock                    held by the one running retrain cycle on this machine
+
+A version's folder is assembled under a temporary name inside ``versions/`` and renamed into
+place in one step, so a reader never sees half a version. Its files are then made read-only:
+anything that changes later belongs in ``notes.json``, not in the manifest.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import hashlib
+import json
+import os
+import re
+import shutil
+import stat
+import threading
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from filelock import FileLock, Timeout
+
+from clm_tray.core.errors import CycleBusy, StoreError
+from clm_tray.core.fsutil import atomic_write_json, fsync_dir, read_json, sha256_file
+
+MODEL_FILE = "model.ubj"
+MANIFEST_FILE = "manifest.json"
+NOTES_FILE = "notes.json"
+ALIAS_NAMES = ("champion", "previous", "challenger")
+
+_ID_RE = re.compile(r"^v(\d{4,})-(\d{8}T\d{4})$")
+_TMP_PREFIX = ".incoming-"
+_READ_ONLY = stat.S_IRUSR | stat.S_IRGRP | stat.S_IROTH
+
+# One FileLock object per lock file in this process, so the cycle lock is re-entrant for the
+# thread that holds it (a cycle may call install(), which takes it again) and exclusive for
+# every other thread and process.
+_cycle_locks: dict[str, FileLock] = {}
+_cycle_locks_guard = threading.Lock()
+
+
+def _json_default(obj: Any) -> Any:
+    """Make numpy scalars/arrays, datetimes and paths JSON-friendly without importing numpy."""
+    if hasattr(obj, "tolist"):
+        return obj.tolist()
+    if hasattr(obj, "item"):
+        return obj.item()
+    if isinstance(obj, (dt.datetime, dt.date)):
+        return obj.isoformat()
+    return str(obj)
+
+
+def _utc(now: dt.datetime | None) -> dt.datetime:
+    if now is None:
+        return dt.datetime.now(dt.timezone.utc)
+    if now.tzinfo is None:
+        return now.replace(tzinfo=dt.timezone.utc)
+    return now.astimezone(dt.timezone.utc)
+
+
+def parse_version_id(name: str) -> tuple[int, dt.datetime] | None:
+    """Return (sequence number, creation time UTC) for a well-formed id, else None."""
+    m = _ID_RE.match(name)
+    if not m:
+        return None
+    created = dt.datetime.strptime(m.group(2), "%Y%m%dT%H%M").replace(tzinfo=dt.timezone.utc)
+    return int(m.group(1)), created
+
+
+@dataclass
+class ModelVersion:
+    """One immutable trained model in the store."""
+
+    id: str
+    path: Path
+    manifest: dict = field(repr=False)
+
+    @property
+    def model_path(self) -> Path:
+        return self.path / self.manifest.get("model_file", MODEL_FILE)
+
+    @property
+    def sha256(self) -> str:
+        return str(self.manifest.get("model_sha256", ""))
+
+    @property
+    def size(self) -> int:
+        return int(self.manifest.get("model_size", 0))
+
+    @property
+    def trained_at(self) -> dt.datetime:
+        raw = self.manifest.get("trained_at")
+        if raw:
+            with contextlib.suppress(ValueError, TypeError):
+                return _utc(dt.datetime.fromisoformat(str(raw).replace("Z", "+00:00")))
+        parsed = parse_version_id(self.id)
+        return parsed[1] if parsed else dt.datetime.fromtimestamp(0, dt.timezone.utc)
+
+    @property
+    def metrics(self) -> dict:
+        return dict(self.manifest.get("metrics") or {})
+
+    @property
+    def features(self) -> list[str]:
+        return list(self.manifest.get("features") or [])
+
+    @property
+    def sequence(self) -> int:
+        parsed = parse_version_id(self.id)
+        return parsed[0] if parsed else 0
+
+
+class ModelStore:
+    """Immutable model versions plus the aliases, journal and lock that go with them."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root)
+        self.versions_dir = self.root / "versions"
+        self.aliases_path = self.root / "aliases.json"
+        self.history_path = self.root / "history.sqlite"
+        self.journal_path = self.root / "journal.json"
+        self.lock_path = self.root / "cycle.lock"
+        try:
+            self.versions_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StoreError(
+                f"cannot create the model store at {self.root} ({exc.strerror or exc}); "
+                "check QT_CLM_STORE_DIR and the folder's permissions"
+            ) from exc
+
+    # ---- versions -------------------------------------------------------------------------
+
+    def add_version(
+        self, model_file: Path, manifest: dict, now: dt.datetime | None = None
+    ) -> ModelVersion:
+        """Copy a trained model into a new immutable version and return it.
+
+        The id is the next sequence number plus the UTC creation minute. The folder is built
+        under a temporary name and renamed into place, so it appears whole or not at all.
+        """
+        model_file = Path(model_file)
+        if not model_file.is_file():
+            raise StoreError(f"model file {model_file} does not exist; train a model first")
+        created = _utc(now)
+        tmp = self.versions_dir / f"{_TMP_PREFIX}{uuid.uuid4().hex}"
+        tmp.mkdir()
+        try:
+            digest, size = copy_file_durably(model_file, tmp / MODEL_FILE)
+            body = dict(manifest)
+            body.setdefault("trained_at", created.isoformat(timespec="seconds"))
+            body.update(model_file=MODEL_FILE, model_sha256=digest, model_size=size)
+            for _attempt in range(1000):
+                seq = self._next_sequence()
+                vid = f"v{seq:04d}-{created:%Y%m%dT%H%M}"
+                body["id"] = vid
+                text = json.dumps(body, indent=2, sort_keys=True, default=_json_default) + "\n"
+                write_file_durably(tmp / MANIFEST_FILE, text.encode("utf-8"))
+                fsync_dir(tmp)
+                target = self.versions_dir / vid
+                if target.exists():
+                    continue
+                try:
+                    os.rename(tmp, target)
+                except OSError:
+                    if target.exists():  # another process took this id first
+                        continue
+                    raise
+                break
+            else:  # pragma: no cover - a thousand collisions means something else is wrong
+                raise StoreError(f"could not allocate a version id in {self.versions_dir}")
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        fsync_dir(self.versions_dir)
+        for name in (MODEL_FILE, MANIFEST_FILE):
+            with contextlib.suppress(OSError):
+                os.chmod(target / name, _READ_ONLY)
+        return ModelVersion(vid, target, json.loads(text))
+
+    def _next_sequence(self) -> int:
+        seqs = [p[0] for p in (parse_version_id(d.name) for d in self._version_dirs()) if p]
+        return max(seqs, default=0) + 1
+
+    def _version_dirs(self) -> list[Path]:
+        if not self.versions_dir.is_dir():
+            return []
+        return [d for d in self.versions_dir.iterdir() if d.is_dir() and _ID_RE.match(d.name)]
+
+    def get(self, id: str) -> ModelVersion:
+        """Return a version by id (or by its ``v0007`` prefix); StoreError if there is none."""
+        wanted = str(id).strip()
+        folder = self.versions_dir / wanted
+        if not (_ID_RE.match(wanted) and folder.is_dir()):
+            matches = [d for d in self._version_dirs() if d.name.split("-", 1)[0] == wanted]
+            if len(matches) != 1:
+                raise StoreError(
+                    f"no model version '{wanted}' in {self.versions_dir}; "
+                    "run `clm-tray versions` to see the stored versions"
+                )
+            folder = matches[0]
+        return self._load(folder)
+
+    def _load(self, folder: Path) -> ModelVersion:
+        manifest_path = folder / MANIFEST_FILE
+        try:
+            manifest = read_json(manifest_path)
+        except FileNotFoundError as exc:
+            raise StoreError(
+                f"{manifest_path} is missing; the version is damaged — "
+                "remove that folder or roll back to another version"
+            ) from exc
+        except (OSError, ValueError) as exc:
+            raise StoreError(
+                f"{manifest_path} cannot be read ({exc}); the version is damaged — "
+                "remove that folder or roll back to another version"
+            ) from exc
+        if not isinstance(manifest, dict):
+            raise StoreError(f"{manifest_path} is not a JSON object; the version is damaged")
+        return ModelVersion(folder.name, folder, manifest)
+
+    def list(self) -> list[ModelVersion]:
+        """Every stored version, oldest first."""
+        dirs = sorted(self._version_dirs(), key=lambda d: (parse_version_id(d.name) or (0,))[0])
+        return [self._load(d) for d in dirs]
+
+    def verify(self, v: ModelVersion) -> None:
+        """Prove a version's model bytes are the ones its manifest recorded."""
+        rel = f"versions/{v.id}/{v.model_path.name}"
+        if not v.model_path.is_file():
+            raise StoreError(
+                f"{rel} is missing from the store at {self.root}; "
+                "roll back to another version"
+            )
+        if not v.sha256 or sha256_file(v.model_path) != v.sha256:
+            raise StoreError(
+                f"{rel} does not match its manifest's sha256; the file was changed or "
+                "damaged — roll back to another version"
+            )
+
+    # ---- aliases --------------------------------------------------------------------------
+
+    def aliases(self) -> dict[str, str | None]:
+        """Current champion / previous / challenger ids (None where unset)."""
+        out: dict[str, str | None] = dict.fromkeys(ALIAS_NAMES)
+        try:
+            data = read_json(self.aliases_path)
+        except FileNotFoundError:
+            return out
+        except (OSError, ValueError) as exc:
+            raise StoreError(
+                f"{self.aliases_path} cannot be read ({exc}); fix or delete it and run "
+                "`clm-tray rollback VERSION` to choose the champion again"
+            ) from exc
+        if isinstance(data, dict):
+            for name in ALIAS_NAMES:
+                value = data.get(name)
+                out[name] = str(value) if value else None
+        return out
+
+    def set_aliases(self, **names: str | None) -> None:
+        """Change some aliases at once, atomically; the others keep their value."""
+        unknown = sorted(set(names) - set(ALIAS_NAMES))
+        if unknown:
+            raise StoreError(f"unknown alias {unknown[0]!r}; use one of {', '.join(ALIAS_NAMES)}")
+        current = self.aliases()
+        current.update({k: (v or None) for k, v in names.items()})
+        atomic_write_json(self.aliases_path, current)
+
+    # ---- lock -----------------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def cycle_lock(self) -> Iterator[None]:
+        """Hold the machine-wide "one retrain cycle at a time" lock, or raise CycleBusy.
+
+        Never waits. Re-entrant for the thread that already holds it, exclusive for every
+        other thread and process. The OS releases it if the holder dies.
+        """
+        key = str(self.lock_path.resolve())
+        with _cycle_locks_guard:
+            lock = _cycle_locks.get(key)
+            if lock is None:
+                lock = _cycle_locks[key] = FileLock(key, timeout=0, thread_local=True)
+        try:
+            lock.acquire(timeout=0)
+        except Timeout as exc:
+            raise CycleBusy(
+                f"another retrain cycle is already running (lock: {self.lock_path}); "
+                "wait for it to finish"
+            ) from exc
+        try:
+            yield
+        finally:
+            lock.release()
+
+    # ---- notes ----------------------------------------------------------------------------
+
+    def annotate(self, id: str, key: str, value: Any) -> None:
+        """Record a later finding about a version (shadow result, decision) beside it."""
+        version = self.get(id)
+        notes = self.notes(version.id)
+        notes[key] = json.loads(json.dumps(value, default=_json_default))
+        atomic_write_json(version.path / NOTES_FILE, notes)
+
+    def notes(self, id: str) -> dict:
+        """Everything annotate() recorded about a version ({} when nothing yet)."""
+        path = self.get(id).path / NOTES_FILE
+        try:
+            data = read_json(path)
+        except FileNotFoundError:
+            return {}
+        except (OSError, ValueError) as exc:
+            raise StoreError(f"{path} cannot be read ({exc}); fix or delete it") from exc
+        return data if isinstance(data, dict) else {}
+
+
+def copy_file_durably(src: Path, dst: Path) -> tuple[str, int]:
+    """Copy a file, hashing what was written, and fsync it; returns (sha256, size)."""
+    h = hashlib.sha256()
+    size = 0
+    with open(src, "rb") as fin, open(dst, "wb") as fout:
+        while block := fin.read(1 << 20):
+            fout.write(block)
+            h.update(block)
+            size += len(block)
+        fout.flush()
+        os.fsync(fout.fileno())
+    return h.hexdigest(), size
+
+
+def write_file_durably(path: Path, data: bytes) -> None:
+    with open(path, "wb") as fh:
+        fh.write(data)
+        fh.flush()
+        os.fsync(fh.fileno())
