@@ -59,11 +59,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     f.set_defaults(handler=cmd_demo_feed)
 
 
-def make_engine(loaded: LoadedSettings, bus: ev.EventBus | None = None) -> Any:
+def make_engine(loaded: LoadedSettings, bus: ev.EventBus | None = None,
+                verbose: bool = False) -> Any:
     from clm_tray.core.logsetup import configure
     from clm_tray.core.service import Engine
 
-    configure(loaded.settings)
+    configure(loaded.settings, verbose=verbose)
     return Engine(loaded, bus=bus)
 
 

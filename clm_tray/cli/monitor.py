@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import argparse
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from clm_tray.cli.common import add_json_flag, load, print_json, say
 from clm_tray.cli.engine import make_engine
+from clm_tray.core.errors import ConfigError
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -22,6 +23,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--follow", "-f", action="store_true", help="keep printing new events")
     p.add_argument("-n", type=int, default=50, help="how many past events (default 50)")
     p.set_defaults(handler=cmd_events)
+
+    p = sub.add_parser("pause", help="pause the scheduled checks (daemon or tray)")
+    p.add_argument("--until", help="HH:MM or an ISO time; resumes by itself then")
+    p.add_argument("--reason", default="paused by the user", help="shown in the status")
+    p.set_defaults(handler=cmd_pause)
+
+    p = sub.add_parser("resume", help="resume paused checks")
+    p.set_defaults(handler=cmd_resume)
 
     p = sub.add_parser("run", help="the scheduler in the foreground (headless daemon)")
     p.add_argument("--once", action="store_true", help="run every due check once and exit")
@@ -84,8 +93,39 @@ def _print_event(e) -> None:
     say(f"{when} {e.level:<7} {e.kind:<20} {fields}")
 
 
+def _parse_until(text: str | None) -> datetime | None:
+    if not text:
+        return None
+    try:
+        if len(text) <= 5 and ":" in text:
+            hh, mm = (int(x) for x in text.split(":"))
+            now = datetime.now()
+            until = now.replace(hour=hh, minute=mm, second=0, microsecond=0)
+            return until if until > now else until + timedelta(days=1)
+        return datetime.fromisoformat(text)
+    except ValueError:
+        raise ConfigError(f"--until {text}: use HH:MM or an ISO time like 2026-11-28T15:00.")\
+            from None
+
+
+def cmd_pause(args: argparse.Namespace) -> int:
+    until = _parse_until(args.until)
+    make_engine(load(args)).pause(args.reason, until)
+    say(f"paused{' until ' + until.strftime('%Y-%m-%d %H:%M') if until else ''}: {args.reason}")
+    return 0
+
+
+def cmd_resume(args: argparse.Namespace) -> int:
+    make_engine(load(args)).resume()
+    say("resumed")
+    return 0
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     from clm_tray.core.daemon import run_daemon
 
-    engine = make_engine(load(args))
-    return run_daemon(engine, once=args.once)
+    engine = make_engine(load(args), verbose=True)
+    try:
+        return run_daemon(engine, once=args.once)
+    finally:
+        engine.close()

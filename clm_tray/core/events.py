@@ -30,6 +30,7 @@ DRIFT_CHECKED = "drift.checked"  # score, threshold, drifted
 PERFORMANCE_CHECKED = "performance.checked"  # accuracy, test_accuracy, degraded
 BACKEND_HEALTH = "backend.health"  # ok, reason, latency_ms, reported_sha256
 SCHEDULER_STATE = "scheduler.state"  # state dict
+RETRAIN_DUE = "retrain.due"  # trigger, reason (auto-retrain off, or back-off holds it)
 BUS_WARNING = "bus.warning"  # message (e.g. Redis unreachable)
 DEMO_FED = "demo.fed"  # rows appended
 

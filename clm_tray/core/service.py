@@ -418,12 +418,22 @@ class Engine:
         return self._scheduler
 
     def pause(self, reason: str, until: datetime | None = None) -> None:
+        """Pause checks here, or in the daemon / tray of another process (pause file)."""
+        from clm_tray.core.scheduler import write_pause
+
         if self._scheduler is not None:
             self._scheduler.pause(reason, until)
+        else:
+            write_pause(self.state_path, reason, until.timestamp() if until else None,
+                        by="cli", at=self.clock())
 
     def resume(self) -> None:
+        from clm_tray.core.scheduler import clear_pause
+
         if self._scheduler is not None:
             self._scheduler.resume()
+        else:
+            clear_pause(self.state_path)
 
     def apply_settings(self, loaded: LoadedSettings) -> None:
         """New settings take effect now: the schedule is re-planned, nothing restarts."""
