@@ -45,14 +45,15 @@ _DATA_CACHE: dict[tuple[int, int, int], bytes] = {}
 
 def write_small_data(path: Path, symbols: int = 6, bars: int = 400, seed: int = 7) -> Path:
     """A small demo dataset (generated once per shape per session, then copied)."""
-    from clm_tray.core.demo import generate
+    from clm_tray.core.demo import generate, save
 
     key = (symbols, bars, seed)
     if key not in _DATA_CACHE:
-        _DATA_CACHE[key] = generate(symbols=symbols, bars=bars, seed=seed).to_csv(
-            index=False).encode()
+        save(generate(symbols=symbols, bars=bars, seed=seed), path)
+        _DATA_CACHE[key] = path.read_bytes()
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(_DATA_CACHE[key])
+    if not path.exists():
+        path.write_bytes(_DATA_CACHE[key])
     return path
 
 

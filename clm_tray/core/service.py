@@ -42,6 +42,10 @@ from clm_tray.core.status import (
 
 log = logging.getLogger(__name__)
 
+# PSI over 10 bins has a sampling floor of about 9 / rows even when nothing changed: below
+# ~1,000 new rows that floor alone approaches the 0.05 threshold, so drift waits for more.
+DRIFT_MIN_ROWS = 1000
+
 
 class Engine:
     """One workspace's engine: store, deploy folder, backend, history, bus and scheduler."""
@@ -239,7 +243,7 @@ class Engine:
         else:
             current = frame[ts > pd.Timestamp(m["data_last_timestamp"])]
         report = drift_report(reference, current, m["reference_profile"], m["importance"],
-                              s.drift_threshold, min_rows=min(s.shadow_min, 100))
+                              s.drift_threshold, min_rows=max(s.shadow_min, DRIFT_MIN_ROWS))
         self._record_check("drift", report, ev.DRIFT_CHECKED,
                            level="warning" if report.drifted else "info", version=champion.id)
         return report

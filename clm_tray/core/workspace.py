@@ -74,7 +74,7 @@ def _port_taken(port: int, host: str = "127.0.0.1") -> bool:
 def ensure_workspace(root: Path | None = None, *, symbols: int = 91, bars: int = 1500,
                      seed: int = 7) -> DemoWorkspace:
     """Create the demo workspace (or reuse it); keep its backend port free of conflicts."""
-    from clm_tray.core.demo import generate
+    from clm_tray.core.demo import generate, save
 
     root = (root or default_workspace()).expanduser().resolve()
     created = not (root / ".env").exists()
@@ -82,10 +82,7 @@ def ensure_workspace(root: Path | None = None, *, symbols: int = 91, bars: int =
     data = root / PROJECT_DATA
     if not data.exists():
         data.parent.mkdir(parents=True, exist_ok=True)
-        frame = generate(symbols=symbols, bars=bars, seed=seed)
-        tmp = data.with_suffix(".csv.tmp")
-        frame.to_csv(tmp, index=False)
-        tmp.replace(data)
+        save(generate(symbols=symbols, bars=bars, seed=seed), data)
     port = _current_port(root)
     if port is None or _port_taken(port):
         port = free_port(8000)

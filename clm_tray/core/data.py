@@ -1,0 +1,341 @@
+"""Load and validate the training data, the first step of every retrain cycle.
+
+A trader's collector writes the data, not us, so anything can be wrong with it. Every problem
+the model cannot survive becomes one `DataError` sentence naming the file, the column and the
+fix; problems it can survive (duplicate bars, infinities) are repaired and reported. The result
+is a `Dataset` whose frame is sorted by (timestamp, symbol) with a fingerprint that the
+manifest records, so a version always says exactly what it was trained on.
+"""
+
+from __future__ import annotations
+
+import warnings as _warnings
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from pandas.api import types as ptypes
+
+from clm_tray.core.errors import DataError
+from clm_tray.core.fsutil import sha256_file
+
+PRICE_COLUMNS = ("open", "high", "low", "close")
+KEY_COLUMNS = ("timestamp", "symbol")
+_PARQUET = (".parquet", ".pq")
+_CSV = (".csv", ".txt", ".gz", ".bz2", ".zip", ".xz", ".zst")
+
+
+@dataclass
+class DataFingerprint:
+    """What a model was trained on; stored in the manifest."""
+
+    path: str
+    rows: int
+    symbols: int
+    start: str  # ISO-8601 UTC
+    end: str
+    sha256: str
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class Dataset:
+    """Validated training data: the frame plus what was repaired on the way in."""
+
+    frame: pd.DataFrame
+    features: list[str]
+    target: str
+    fingerprint: DataFingerprint
+    warnings: list[str] = field(default_factory=list)
+    inf_count: int = 0
+    duplicates_dropped: int = 0
+
+    @property
+    def X(self) -> np.ndarray:  # noqa: N802 - the name every ML reader expects
+        """Feature matrix in `features` order (float32, NaN for missing); a new array per call."""
+        return self.frame[self.features].to_numpy(dtype=np.float32)
+
+    @property
+    def y(self) -> np.ndarray:
+        return self.frame[self.target].to_numpy(dtype=np.int64)
+
+
+def load_dataset(path: Path | str, *, target: str = "target", features: list[str] | None = None,
+                 min_rows: int = 200) -> Dataset:
+    """Read a CSV or Parquet file, validate it and return a `Dataset`; raise `DataError` with one
+    actionable sentence for anything a model cannot be trained on."""
+    path = Path(path).expanduser()
+    name = str(path)
+    raw = _read(path)
+    raw.columns = [str(c).strip() for c in raw.columns]
+    if raw.columns.duplicated().any():
+        dup = raw.columns[raw.columns.duplicated()][0]
+        raise DataError(f"{name} has two columns named '{dup}'; rename or remove one of them.")
+    for col in KEY_COLUMNS:
+        if col not in raw.columns:
+            raise DataError(f"{name} has no '{col}' column; the data needs 'timestamp' and "
+                            f"'symbol' columns (found: {_short_list(raw.columns)}).")
+    notes: list[str] = []
+
+    frame = pd.DataFrame({"timestamp": _parse_timestamps(raw["timestamp"], name)})
+    symbols = raw["symbol"]
+    if symbols.isna().any():
+        row = _line_of(symbols.isna())
+        raise DataError(f"{name} line {row} has an empty 'symbol'; fill it in or delete the row.")
+    frame["symbol"] = symbols.astype(str)
+
+    keys = frame.duplicated(["symbol", "timestamp"], keep="first").to_numpy()
+    duplicates = int(keys.sum())
+    if duplicates:
+        notes.append(f"dropped {duplicates} duplicate (symbol, timestamp) rows")
+        raw = raw.loc[~keys]
+        frame = frame.loc[~keys]
+
+    feature_list = _choose_features(raw, name, target, features, notes)
+    values = {}
+    inf_count = 0
+    for col in feature_list:
+        series = _numeric_feature(raw[col], name, col)
+        arr = series.to_numpy(dtype=np.float64, na_value=np.nan)
+        inf = np.isinf(arr)
+        if inf.any():
+            inf_count += int(inf.sum())
+            arr = np.where(inf, np.nan, arr)
+        if np.isnan(arr).all():
+            raise DataError(f"Column '{col}' in {name} has no usable values (all empty, NaN or "
+                            "inf); fix the column or leave it out of the feature list.")
+        values[col] = arr
+    if inf_count:
+        notes.append(f"replaced {inf_count} infinite feature values with NaN")
+    frame = pd.concat([frame, pd.DataFrame(values, index=frame.index)], axis=1)
+
+    if target in raw.columns:
+        frame[target] = _binary_target(raw[target], name, target)
+    elif "close" in raw.columns:
+        close = _numeric_feature(raw["close"], name, "close").astype("float64")
+        frame[target] = _derive_target(frame, close)
+    else:
+        raise DataError(f"{name} has no '{target}' column and no 'close' column to derive it "
+                        f"from; add a 0/1 '{target}' column (1 = the next bar closes higher) or a "
+                        "'close' price column.")
+    missing_target = frame[target].isna()
+    if missing_target.any():
+        count = int(missing_target.sum())
+        frame = frame.loc[~missing_target]
+        if "close" in raw.columns and target not in raw.columns:
+            lost = count - frame["symbol"].nunique() if len(frame) else count
+            if lost > 0:
+                notes.append(f"dropped {lost} rows whose close or next close is missing")
+        else:
+            notes.append(f"dropped {count} rows with an empty '{target}'")
+    frame[target] = frame[target].astype(np.int64)
+
+    if len(frame) < min_rows:
+        raise DataError(f"{name} has only {len(frame)} usable rows; at least {min_rows} are "
+                        "needed for a train/validation/test split by time, so collect more data.")
+    frame = frame.sort_values(["timestamp", "symbol"], kind="stable").reset_index(drop=True)
+    ts = frame["timestamp"]
+    fingerprint = DataFingerprint(
+        path=str(path.resolve()), rows=len(frame), symbols=int(frame["symbol"].nunique()),
+        start=ts.iloc[0].isoformat(), end=ts.iloc[-1].isoformat(), sha256=sha256_file(path),
+    )
+    return Dataset(frame=frame, features=feature_list, target=target, fingerprint=fingerprint,
+                   warnings=notes, inf_count=inf_count, duplicates_dropped=duplicates)
+
+
+def _read(path: Path) -> pd.DataFrame:
+    name = str(path)
+    if not path.exists():
+        raise DataError(f"Training data file {name} does not exist; point QT_CLM_DATA_PATH at "
+                        "your CSV or Parquet file.")
+    if path.is_dir():
+        raise DataError(f"Training data path {name} is a folder; point QT_CLM_DATA_PATH at a "
+                        "CSV or Parquet file inside it.")
+    if path.stat().st_size == 0:
+        raise DataError(f"Training data file {name} is empty (0 bytes); let the collector write "
+                        "it again or point QT_CLM_DATA_PATH at another file.")
+    suffix = path.suffix.lower()
+    try:
+        if suffix in _PARQUET:
+            frame = pd.read_parquet(path)
+        elif suffix in _CSV:
+            frame = _read_csv(path)
+        else:
+            raise DataError(f"Training data file {name} has an unknown type '{suffix}'; use a "
+                            ".csv or .parquet file.")
+    except DataError:
+        raise
+    except pd.errors.EmptyDataError as exc:
+        raise DataError(f"Training data file {name} is empty (no header, no rows); let the "
+                        "collector write it again.") from exc
+    except (pd.errors.ParserError, UnicodeDecodeError, ValueError, OSError, TypeError) as exc:
+        kind = "Parquet" if suffix in _PARQUET else "CSV"
+        reason = " ".join(str(exc).split())[:200]
+        raise DataError(f"Training data file {name} cannot be read as {kind} ({reason}); "
+                        "repair or regenerate the file.") from exc
+    if frame.empty:
+        raise DataError(f"Training data file {name} has a header but no data rows; wait for the "
+                        "collector to write data or point QT_CLM_DATA_PATH at another file.")
+    return frame
+
+
+def _read_csv(path: Path) -> pd.DataFrame:
+    """pyarrow's multi-threaded reader is ~3x faster than pandas' C engine on a 45 MB file; when
+    it refuses a file, the C engine reads it (or explains precisely why it cannot)."""
+    try:
+        return pd.read_csv(path, engine="pyarrow")
+    except Exception:  # noqa: BLE001 - any refusal: fall back to the reference parser
+        with _warnings.catch_warnings():
+            _warnings.simplefilter("ignore")
+            return pd.read_csv(path, low_memory=False)
+
+
+def _parse_timestamps(col: pd.Series, name: str) -> pd.Series:
+    """ISO strings (any offset) or epoch seconds/milliseconds -> datetime64[ns, UTC]."""
+    if col.isna().any():
+        raise DataError(f"{name} line {_line_of(col.isna())} has an empty 'timestamp'; fill it "
+                        "in or delete the row.")
+    try:
+        if ptypes.is_datetime64_any_dtype(col):
+            out = pd.to_datetime(col, utc=True)
+        elif ptypes.is_bool_dtype(col):
+            raise ValueError("boolean timestamps")
+        elif ptypes.is_numeric_dtype(col):
+            out = _from_epoch(col)
+        else:
+            text = col.astype(str).str.strip()
+            numeric = pd.to_numeric(text, errors="coerce")
+            if numeric.notna().all():
+                out = _from_epoch(numeric)
+            else:
+                out = pd.to_datetime(text, utc=True, format="ISO8601")
+    except (ValueError, TypeError, OverflowError, pd.errors.OutOfBoundsDatetime) as exc:
+        bad = _first_bad_timestamp(col)
+        raise DataError(f"Column 'timestamp' in {name} cannot be read as dates ({bad}); use "
+                        "ISO-8601 text like 2025-12-11T08:00:00Z or epoch seconds/milliseconds."
+                        ) from exc
+    return out.astype("datetime64[ns, UTC]")
+
+
+def _from_epoch(values: pd.Series) -> pd.Series:
+    """Epoch numbers: the unit is told apart by size (seconds ~1e9, ms ~1e12, us, ns)."""
+    arr = values.to_numpy(dtype=np.float64)
+    if not np.isfinite(arr).all():
+        raise ValueError("non-finite epoch")
+    top = np.abs(arr).max()
+    unit = "s" if top < 1e11 else "ms" if top < 1e14 else "us" if top < 1e17 else "ns"
+    return pd.to_datetime(pd.Series(values.to_numpy(), index=values.index), unit=unit, utc=True)
+
+
+def _first_bad_timestamp(col: pd.Series) -> str:
+    for pos, value in enumerate(col.tolist()):
+        try:
+            if isinstance(value, str):
+                pd.Timestamp(value.strip())
+            elif not isinstance(value, (int, float, np.integer, np.floating, pd.Timestamp)):
+                raise ValueError
+        except (ValueError, TypeError, OverflowError):
+            return f"line {pos + 2}: {str(value)[:40]!r}"
+    return "mixed or out-of-range values"
+
+
+def _choose_features(raw: pd.DataFrame, name: str, target: str, configured: list[str] | None,
+                     notes: list[str]) -> list[str]:
+    """The configured list as given, else every numeric column that is not a key, the target or
+    a raw price (raw prices are not stationary across symbols and time)."""
+    if configured is not None:
+        chosen = [str(c).strip() for c in configured]
+        missing = [c for c in chosen if c not in raw.columns]
+        if missing:
+            raise DataError(f"Feature column '{missing[0]}' is not in {name}; fix the feature "
+                            "list or add the column "
+                            f"({len(missing)} missing: {_short_list(missing)}).")
+        reserved = [c for c in chosen if c in (*KEY_COLUMNS, target)]
+        if reserved:
+            raise DataError(f"The feature list for {name} includes '{reserved[0]}', which is a "
+                            "key or the target; remove it from the feature list.")
+        if len(set(chosen)) != len(chosen):
+            raise DataError(f"The feature list for {name} names a column twice; list each "
+                            "feature once.")
+        if not chosen:
+            raise DataError(f"The feature list for {name} is empty; name at least one column or "
+                            "leave the list unset to use every numeric column.")
+        return chosen
+    skip = {*KEY_COLUMNS, target, *PRICE_COLUMNS}
+    candidates = [c for c in raw.columns if c not in skip]
+    chosen = [c for c in candidates if ptypes.is_numeric_dtype(raw[c]) or raw[c].isna().all()]
+    text = [c for c in candidates if c not in chosen]
+    if text:
+        notes.append(f"ignored non-numeric column(s): {_short_list(text)}")
+    if not chosen:
+        raise DataError(f"{name} has no numeric feature columns besides timestamp, symbol, "
+                        f"'{target}' and open/high/low/close; add feature columns.")
+    return chosen
+
+
+def _numeric_feature(col: pd.Series, name: str, column: str) -> pd.Series:
+    if ptypes.is_bool_dtype(col):
+        return col.astype("float64")
+    if ptypes.is_numeric_dtype(col):
+        return col
+    converted = pd.to_numeric(col, errors="coerce")
+    bad = converted.isna() & col.notna()
+    if not bad.any():
+        return converted
+    example = str(col[bad].iloc[0])[:40] if bad.any() else "?"
+    raise DataError(f"Column '{column}' in {name} is not numeric (line {_line_of(bad)} holds "
+                    f"{example!r}); fix the values or leave the column out of the feature list.")
+
+
+def _binary_target(col: pd.Series, name: str, target: str) -> pd.Series:
+    """0/1 numbers or booleans (True/False text too); NaN stays NaN and is dropped later."""
+    if ptypes.is_bool_dtype(col):
+        return col.astype("float64")
+    if not ptypes.is_numeric_dtype(col):
+        mapped = col.astype(str).str.strip().str.lower().map(
+            {"true": 1.0, "false": 0.0, "1": 1.0, "0": 0.0, "1.0": 1.0, "0.0": 0.0})
+        mapped[col.isna()] = np.nan
+        bad = mapped.isna() & col.notna()
+        if bad.any():
+            raise DataError(f"Target column '{target}' in {name} must hold 0/1 values but line "
+                            f"{_line_of(bad)} holds {str(col[bad].iloc[0])[:40]!r}; fix the "
+                            "labels or drop the column to derive it from 'close'.")
+        return mapped
+    values = col.astype("float64")
+    bad = values.notna() & ~values.isin([0.0, 1.0])
+    if bad.any():
+        raise DataError(f"Target column '{target}' in {name} must hold 0/1 values but line "
+                        f"{_line_of(bad)} holds {col[bad].iloc[0]!r}; fix the labels or drop "
+                        "the column to derive it from 'close'.")
+    return values
+
+
+def _derive_target(frame: pd.DataFrame, close: pd.Series) -> pd.Series:
+    """1 when the symbol's next bar closes higher than this bar; NaN on each symbol's last bar
+    (and where a close is missing), so those rows are dropped."""
+    stamps = frame["timestamp"].dt.tz_convert(None).to_numpy()
+    order = np.lexsort((stamps, frame["symbol"].to_numpy()))
+    sym = frame["symbol"].to_numpy()[order]
+    c = close.to_numpy(dtype=np.float64)[order]
+    nxt = np.empty_like(c)
+    nxt[:-1] = c[1:]
+    nxt[-1] = np.nan
+    last_of_symbol = np.append(sym[1:] != sym[:-1], True)
+    nxt[last_of_symbol] = np.nan
+    derived = np.where(np.isnan(c) | np.isnan(nxt), np.nan, (nxt > c).astype(np.float64))
+    out = np.empty_like(derived)
+    out[order] = derived
+    return pd.Series(out, index=frame.index)
+
+
+def _line_of(mask: pd.Series) -> int:
+    """File line of the first flagged row (header is line 1), for CSV users."""
+    return int(mask.index[mask.to_numpy()][0]) + 2
+
+
+def _short_list(items) -> str:
+    items = [str(i) for i in items]
+    return ", ".join(items[:8]) + (f", ... ({len(items)} in all)" if len(items) > 8 else "")
