@@ -1,0 +1,535 @@
+"""Fit an XGBoost model and evaluate it honestly: out of time, against a baseline, for leaks.
+
+Why this module exists: a model that looks good only because it saw the future is worse than
+no model. So the data is split by global timestamp cutoffs, never at random:
+
+    train | embargo | validation (early stopping) | embargo | test (last ``test_fraction`` of time)
+
+and the test rows are scored against the majority-class baseline. An edge over that baseline
+that is too large for next-bar direction prediction is flagged as probable leakage.
+
+Training normally runs in a child process (``train_in_child``) so it can be killed on timeout
+or cancel and its memory goes back to the system when it ends. Models are saved only in
+XGBoost's native UBJSON format (``.ubj``); nothing is ever pickled.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import multiprocessing
+import os
+import signal
+import threading
+import time
+import traceback
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+import xgboost
+from sklearn.metrics import log_loss, roc_auc_score
+
+from clm_tray.core import errors
+from clm_tray.core.errors import (
+    ClmError,
+    DataError,
+    StoreError,
+    TrainingCancelled,
+    TrainingError,
+    TrainingTimeout,
+)
+from clm_tray.core.fsutil import atomic_write_bytes, atomic_write_text
+
+if TYPE_CHECKING:
+    from clm_tray.core.data import Dataset
+    from clm_tray.core.settings import Settings
+
+#: Fewest rows any of train / validation / test may hold.
+MIN_SLICE_ROWS = 50
+#: An out-of-time ROC AUC above this is implausible for next-bar direction prediction.
+AUC_LEAK = 0.75
+#: How often the parent looks at the child, the timeout and the cancel flag (seconds).
+POLL_SECONDS = 0.1
+#: File names the child writes into ``workdir``.
+MODEL_NAME = "model.ubj"
+RESULT_NAME = "result.json"
+
+_SKLEARN_META = json.dumps({"_estimator_type": "classifier"})
+
+
+# ---- plain data -----------------------------------------------------------------------------
+@dataclass
+class TrainParams:
+    """XGBoost hyper-parameters and the evaluation split, one field per QT_CLM_* setting."""
+
+    n_estimators: int = 300
+    max_depth: int = 6
+    learning_rate: float = 0.05
+    early_stopping: int = 30  # rounds without validation gain; 0 = off
+    threads: int = 1
+    test_fraction: float = 0.2
+    val_fraction: float = 0.1  # of the time before the test embargo
+    embargo_hours: float = 24.0
+    leak_margin: float = 0.10
+    seed: int = 42
+
+    @classmethod
+    def from_settings(cls, s: Settings) -> TrainParams:
+        return cls(
+            n_estimators=s.n_estimators,
+            max_depth=s.max_depth,
+            learning_rate=s.learning_rate,
+            early_stopping=s.early_stopping,
+            threads=s.effective_threads,
+            test_fraction=s.test_fraction,
+            embargo_hours=s.embargo_hours,
+            leak_margin=s.leak_margin,
+            seed=s.seed,
+        )
+
+
+@dataclass
+class SplitInfo:
+    """Where the time cutoffs fell. Times are ISO-8601 UTC; ``embargo_hours`` is the gap
+    actually enforced (at least one bar, the label horizon)."""
+
+    train_start: str
+    train_end: str
+    val_start: str
+    val_end: str
+    test_start: str
+    test_end: str
+    train_rows: int
+    val_rows: int
+    test_rows: int
+    embargo_hours: float
+
+
+@dataclass
+class TrainResult:
+    metrics: dict[str, Any]
+    importance: dict[str, float]
+    leakage: bool
+    leakage_reason: str
+    split: SplitInfo
+    params: dict[str, Any]
+    duration_s: float
+    model_path: str
+    features: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> TrainResult:
+        d = dict(d)
+        d["split"] = SplitInfo(**d["split"])
+        if d.get("features"):  # importance follows the training order, whatever JSON did
+            d["importance"] = {f: float(d["importance"].get(f, 0.0)) for f in d["features"]}
+        return cls(**d)
+
+
+# ---- the split ------------------------------------------------------------------------------
+def _epoch_ns(timestamps: pd.Series) -> np.ndarray:
+    """Nanoseconds since the epoch in UTC (naive timestamps are taken as UTC)."""
+    return pd.DatetimeIndex(timestamps).as_unit("ns").asi8
+
+
+def _iso(ns: int) -> str:
+    return pd.Timestamp(int(ns), unit="ns", tz="UTC").isoformat()
+
+
+def _bar_ns(unique_ts: np.ndarray) -> int:
+    """The typical spacing of bars: the label horizon is one of them."""
+    if unique_ts.size < 2:
+        return 0
+    return int(np.median(np.diff(unique_ts)))
+
+
+def _too_little_time(what: str, ts: np.ndarray) -> DataError:
+    return DataError(
+        f"The data ({_iso(ts.min())} to {_iso(ts.max())}, {ts.size} rows) covers too little "
+        f"time for the train/validation/test split: {what}; add more data or lower "
+        "QT_CLM_TEST_FRACTION / QT_CLM_EMBARGO_HOURS."
+    )
+
+
+def split_by_time(
+    frame: pd.DataFrame, params: TrainParams
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, SplitInfo]:
+    """Split rows into train, validation and test by global timestamp cutoffs.
+
+    Test holds the rows at or after the time that leaves the last ``test_fraction`` of the
+    time range. Validation (used only for early stopping) is the last ``val_fraction`` of the
+    time before the test embargo. Between train and validation, and between validation and
+    test, lies an embargo of ``max(embargo_hours, one bar)``: every row of a later slice is
+    strictly more than the embargo after every row of an earlier one, so no training label
+    (next bar's move) overlaps the period being tested. Rows inside an embargo are unused.
+
+    Returns positional row indices (train, val, test) and a ``SplitInfo``. Raises ``DataError``
+    when a slice has fewer than ``MIN_SLICE_ROWS`` rows (``train_and_evaluate`` also refuses a
+    train or test slice that holds only one target class).
+    """
+    ts = _epoch_ns(frame["timestamp"])
+    if ts.size == 0:
+        raise DataError("The training data has no rows; add data before training.")
+    unique_ts = np.unique(ts)
+    t0, t1 = int(unique_ts[0]), int(unique_ts[-1])
+    if t1 <= t0:
+        raise _too_little_time("all rows share one timestamp", ts)
+    embargo_ns = max(int(round(params.embargo_hours * 3_600e9)), _bar_ns(unique_ts))
+
+    test_cut = t1 - int(params.test_fraction * (t1 - t0))
+    test_start = int(unique_ts[np.searchsorted(unique_ts, test_cut, side="left")])
+    pre_ts = unique_ts[unique_ts < test_start - embargo_ns]
+    if pre_ts.size < 2:
+        raise _too_little_time("nothing is left before the test period and its embargo", ts)
+    pre_end = int(pre_ts[-1])
+    val_cut = pre_end - int(params.val_fraction * (pre_end - t0))
+    val_start = int(pre_ts[np.searchsorted(pre_ts, val_cut, side="left")])
+
+    test_mask = ts >= test_start
+    val_mask = (ts >= val_start) & (ts <= pre_end)
+    train_mask = ts < val_start - embargo_ns
+    train, val, test = (np.flatnonzero(m) for m in (train_mask, val_mask, test_mask))
+
+    for name, idx in (("training", train), ("validation", val), ("test", test)):
+        if idx.size < MIN_SLICE_ROWS:
+            raise _too_little_time(
+                f"the {name} slice has {idx.size} rows (need at least {MIN_SLICE_ROWS})", ts
+            )
+    info = SplitInfo(
+        train_start=_iso(ts[train].min()),
+        train_end=_iso(ts[train].max()),
+        val_start=_iso(val_start),
+        val_end=_iso(pre_end),
+        test_start=_iso(test_start),
+        test_end=_iso(t1),
+        train_rows=int(train.size),
+        val_rows=int(val.size),
+        test_rows=int(test.size),
+        embargo_hours=embargo_ns / 3_600e9,
+    )
+    return train, val, test, info
+
+
+def _check_classes(y: np.ndarray, train: np.ndarray, test: np.ndarray, ts: np.ndarray) -> None:
+    for name, idx in (("training", train), ("test", test)):
+        classes = np.unique(y[idx])
+        if classes.size < 2:
+            raise _too_little_time(
+                f"the {name} slice holds only target class {int(classes[0])}", ts
+            )
+
+
+# ---- training -------------------------------------------------------------------------------
+def make_classifier(params: TrainParams) -> xgboost.XGBClassifier:
+    """The XGBClassifier the cycle fits (bench/cycle.py fits the same one bare)."""
+    return xgboost.XGBClassifier(
+        objective="binary:logistic",
+        tree_method="hist",
+        n_estimators=params.n_estimators,
+        max_depth=params.max_depth,
+        learning_rate=params.learning_rate,
+        n_jobs=params.threads,
+        random_state=params.seed,
+        eval_metric="logloss",
+        early_stopping_rounds=params.early_stopping or None,
+    )
+
+
+def _importance(booster: xgboost.Booster, features: list[str]) -> dict[str, float]:
+    """Normalised "total_gain" per feature, in the training order; 0.0 for unused ones."""
+    score = booster.get_score(importance_type="total_gain")  # keys f0, f1, ... (numpy input)
+    raw = np.array([float(score.get(f"f{i}", 0.0)) for i in range(len(features))])
+    total = raw.sum()
+    shares = raw / total if total > 0 else raw
+    return {name: float(v) for name, v in zip(features, shares, strict=True)}
+
+
+def _leakage(test_acc: float, baseline: float, auc: float, margin: float) -> tuple[bool, str]:
+    edge = test_acc - baseline
+    if edge > margin:
+        return True, (
+            f"test accuracy {test_acc:.3f} beats the majority baseline {baseline:.3f} by "
+            f"{edge:.3f} (> {margin:.2f}), implausible for next-bar direction; check features "
+            "for future information"
+        )
+    if auc > AUC_LEAK:
+        return True, (
+            f"out-of-time ROC AUC {auc:.3f} is above {AUC_LEAK:.2f}, implausible for next-bar "
+            "direction; check features for future information"
+        )
+    return False, (
+        f"no sign of leakage: test accuracy {test_acc:.3f} is {edge:+.3f} over the baseline "
+        f"{baseline:.3f} (limit {margin:.2f}) and AUC {auc:.3f} is at most {AUC_LEAK:.2f}"
+    )
+
+
+def train_and_evaluate(dataset: Dataset, params: TrainParams, model_path: Path) -> TrainResult:
+    """Fit on the train slice, stop early on validation, score the out-of-time test slice.
+
+    Metrics (``TrainResult.metrics``): ``train_accuracy``, ``val_accuracy``, ``test_accuracy``
+    (threshold 0.5), ``auc`` (ROC AUC) and ``log_loss`` on the test rows, ``baseline_accuracy``
+    = the accuracy on the TEST rows of always predicting the majority class of the TRAIN rows,
+    ``best_iteration`` (0-based), ``n_trees`` (rounds kept in the saved model) and
+    ``test_rows``.
+
+    Importance is XGBoost's "total_gain" (the loss reduction a feature brought over all its
+    splits) normalised to sum to 1 over ALL features, 0.0 for features never used (all 0.0
+    only if the model made no split at all).
+
+    Leakage rule: flagged when ``test_accuracy - baseline_accuracy > leak_margin`` (default
+    0.10) or the test ROC AUC > 0.75. Predicting next-bar direction, a real out-of-time edge
+    is a few points; anything that large means a feature almost surely carries future
+    information (e.g. next bar's return) or the target. ``leakage_reason`` is one line that
+    explains the verdict either way.
+
+    The saved model holds exactly the trees up to the best iteration, so any backend that
+    predicts with all trees gets the early-stopped model. It is written atomically in XGBoost's
+    native UBJSON format (``model_path`` must end in ``.ubj``).
+    """
+    started = time.perf_counter()
+    model_path = Path(model_path)
+    if model_path.suffix != ".ubj":
+        raise ValueError(f"model_path must end in .ubj (XGBoost native format): {model_path}")
+    frame = dataset.frame
+    train, val, test, info = split_by_time(frame, params)
+    X, y = dataset.X, dataset.y
+    _check_classes(y, train, test, _epoch_ns(frame["timestamp"]))
+
+    clf = make_classifier(params)
+    clf.fit(X[train], y[train], eval_set=[(X[val], y[val])], verbose=False)
+    booster = clf.get_booster()
+    rounds = booster.num_boosted_rounds()
+    best = int(clf.best_iteration) if params.early_stopping else rounds - 1
+    if best + 1 < rounds:
+        booster = booster[: best + 1]
+    booster.set_attr(scikit_learn=_SKLEARN_META)  # so XGBClassifier.load_model works too
+    atomic_write_bytes(model_path, bytes(booster.save_raw(raw_format="ubj")))
+
+    # One prediction pass over all rows with the saved model (cheaper than asking XGBoost to
+    # evaluate the train set every round).
+    p = booster.inplace_predict(X)
+    hit = (p > 0.5) == (y == 1)
+    y_test, p_test = y[test], p[test]
+    majority = int(y[train].mean() >= 0.5)
+    baseline = float(np.mean(y_test == majority))
+    test_acc = float(hit[test].mean())
+    auc = float(roc_auc_score(y_test, p_test))
+    leak, reason = _leakage(test_acc, baseline, auc, params.leak_margin)
+    metrics = {
+        "train_accuracy": float(hit[train].mean()),
+        "val_accuracy": float(hit[val].mean()),
+        "test_accuracy": test_acc,
+        "auc": auc,
+        "log_loss": float(log_loss(y_test, p_test, labels=[0, 1])),
+        "baseline_accuracy": baseline,
+        "best_iteration": best,
+        "n_trees": int(booster.num_boosted_rounds()),
+        "test_rows": int(test.size),
+    }
+    return TrainResult(
+        metrics=metrics,
+        importance=_importance(booster, list(dataset.features)),
+        leakage=leak,
+        leakage_reason=reason,
+        split=info,
+        params=asdict(params),
+        duration_s=time.perf_counter() - started,
+        model_path=str(model_path),
+        features=list(dataset.features),
+    )
+
+
+# ---- the child process ----------------------------------------------------------------------
+def _testing_hooks() -> None:
+    """Test-only hooks, honoured only with CLM_TRAY_TESTING=1: a slow child
+    (CLM_TRAY_TRAIN_SLEEP=seconds) and a crashing one (CLM_TRAY_FAULT=train)."""
+    if os.environ.get("CLM_TRAY_TESTING") != "1":
+        return
+    if os.environ.get("CLM_TRAY_FAULT") == "train":
+        os.kill(os.getpid(), getattr(signal, "SIGKILL", signal.SIGTERM))
+    delay = float(os.environ.get("CLM_TRAY_TRAIN_SLEEP") or 0)
+    if delay > 0:
+        time.sleep(delay)
+
+
+def _end_with_parent() -> None:
+    """An orphaned child must not train on: exit as soon as the parent process is gone."""
+    parent = multiprocessing.parent_process()
+    if parent is None:
+        return
+
+    def watch() -> None:
+        parent.join()
+        os._exit(1)
+
+    threading.Thread(target=watch, name="clm-tray-parent-watch", daemon=True).start()
+
+
+def _child_main(
+    data_path: str, target: str, features: list[str] | None, params: dict, workdir: str
+) -> None:
+    """Entry point of the spawned child: load, train, then write model and result JSON."""
+    out = Path(workdir)
+    _end_with_parent()
+    try:
+        _testing_hooks()
+        from clm_tray.core.data import load_dataset
+
+        dataset = load_dataset(data_path, target=target, features=features)
+        result = train_and_evaluate(dataset, TrainParams(**params), out / MODEL_NAME)
+        payload: dict[str, Any] = {"ok": True, "result": result.to_dict()}
+    except ClmError as exc:
+        payload = {"ok": False, "error": type(exc).__name__, "message": str(exc)}
+    except Exception as exc:  # a bug or a library failure: still one line for the user
+        traceback.print_exc()
+        payload = {
+            "ok": False,
+            "error": "TrainingError",
+            "message": f"Training failed in the child process: {type(exc).__name__}: {exc}",
+        }
+    atomic_write_text(out / RESULT_NAME, json.dumps(payload, indent=2))  # keeps feature order
+
+
+def _stop(proc: multiprocessing.process.BaseProcess) -> None:
+    """Terminate the child, then kill it if it does not go within two seconds."""
+    if proc.is_alive():
+        proc.terminate()
+        proc.join(2.0)
+    if proc.is_alive():
+        proc.kill()
+        proc.join(5.0)
+
+
+def _discard(workdir: Path) -> None:
+    """Remove whatever a stopped child may have left, so no partial model survives."""
+    for p in (workdir / MODEL_NAME, workdir / RESULT_NAME, *workdir.glob(".*.tmp")):
+        with contextlib.suppress(OSError):
+            p.unlink()
+
+
+def _exit_reason(code: int) -> str:
+    if code < 0:
+        try:
+            name = signal.Signals(-code).name
+        except ValueError:
+            name = f"signal {-code}"
+        hint = " (often the system ran out of memory)" if name == "SIGKILL" else ""
+        return f"was killed by {name}{hint}"
+    return f"exited with code {code}"
+
+
+def _raise_child_error(name: str, message: str) -> None:
+    cls = getattr(errors, name, None)
+    if not (isinstance(cls, type) and issubclass(cls, ClmError)):
+        cls = TrainingError
+    raise cls(message)
+
+
+def train_in_child(
+    data_path: Path | str,
+    *,
+    target: str,
+    features: list[str] | None,
+    params: TrainParams,
+    workdir: Path,
+    timeout: float,
+    cancel: threading.Event | None = None,
+) -> TrainResult:
+    """Load the data and train in a spawned child process that can be stopped at any time.
+
+    The child writes ``workdir/model.ubj`` and ``workdir/result.json`` (any earlier ones are
+    removed first). The parent waits in 0.1 s slices; on timeout it stops the child and raises
+    ``TrainingTimeout``, on ``cancel`` it raises ``TrainingCancelled``. A ``ClmError`` in the
+    child (e.g. ``DataError``) is raised here again with the same class and one-line message;
+    a crash (non-zero exit, e.g. killed for memory) is a ``TrainingError`` naming the exit.
+    On any failure nothing is left in ``workdir`` that could be taken for a model.
+    """
+    workdir = Path(workdir)
+    workdir.mkdir(parents=True, exist_ok=True)
+    _discard(workdir)
+    ctx = multiprocessing.get_context("spawn")
+    proc = ctx.Process(
+        target=_child_main,
+        args=(str(data_path), target, list(features) if features else None, asdict(params),
+              str(workdir)),
+        name="clm-tray-train",
+        daemon=True,
+    )
+    deadline = time.monotonic() + timeout
+    proc.start()
+    try:
+        while proc.exitcode is None:
+            proc.join(POLL_SECONDS)
+            if proc.exitcode is not None:
+                break
+            if cancel is not None and cancel.is_set():
+                raise TrainingCancelled(
+                    "Training was cancelled and its process stopped; nothing was saved."
+                )
+            if time.monotonic() >= deadline:
+                raise TrainingTimeout(
+                    f"Training ran longer than QT_CLM_TRAIN_TIMEOUT={timeout:g} s and was "
+                    "stopped; raise QT_CLM_TRAIN_TIMEOUT or use less data."
+                )
+    except BaseException:
+        _stop(proc)
+        _discard(workdir)
+        raise
+
+    code = proc.exitcode
+    result_path = workdir / RESULT_NAME
+    payload = None
+    if result_path.exists():
+        with contextlib.suppress(OSError, ValueError):
+            payload = json.loads(result_path.read_text(encoding="utf-8"))
+    if not payload or (payload.get("ok") and not (workdir / MODEL_NAME).exists()):
+        _discard(workdir)
+        raise TrainingError(
+            f"The training process {_exit_reason(code or 0)} without a result; "
+            "see the log, or use less data if memory is short."
+        )
+    if not payload["ok"]:
+        _discard(workdir)
+        _raise_child_error(payload.get("error", "TrainingError"), payload["message"])
+    result = TrainResult.from_dict(payload["result"])
+    result.model_path = str(workdir / MODEL_NAME)
+    return result
+
+
+# ---- using a saved model --------------------------------------------------------------------
+def load_booster(path: Path | str) -> xgboost.Booster:
+    """Load a model saved in XGBoost's native format (.ubj or .json). Never a pickle."""
+    path = Path(path)
+    if path.suffix.lower() not in (".ubj", ".json"):
+        raise StoreError(
+            f"{path} is not an XGBoost native model (.ubj or .json); pickles are never loaded."
+        )
+    if not path.is_file():
+        raise StoreError(f"Model file {path} does not exist; retrain or restore a version.")
+    booster = xgboost.Booster()
+    try:
+        booster.load_model(str(path))
+    except xgboost.core.XGBoostError as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else "unreadable"
+        raise StoreError(f"Model file {path} cannot be read by XGBoost ({first}).") from exc
+    return booster
+
+
+def predict_proba(booster: xgboost.Booster, frame: pd.DataFrame, features: list[str]) -> np.ndarray:
+    """P(target = 1) for each row of ``frame``, with columns taken in the order ``features``."""
+    missing = [f for f in features if f not in frame.columns]
+    if missing:
+        raise DataError(
+            f"The data lacks feature column(s) {', '.join(missing)} that the model was "
+            "trained on; supply them or retrain."
+        )
+    if len(frame) == 0:
+        return np.empty(0, dtype=np.float64)
+    X = frame[list(features)].to_numpy(dtype=np.float32, na_value=np.nan)
+    return np.asarray(booster.inplace_predict(X), dtype=np.float64)
