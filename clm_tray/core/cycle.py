@@ -226,7 +226,7 @@ def deploy_verified(
 def _restart_and_verify(ctx: CycleContext, run: _Run, backend: Any, version: Any,
                         attempt: str) -> Any:
     """Restart the backend and wait until it reports ``version``; one attempt in history."""
-    from clm_tray.core.backend import HealthReport, verify_backend
+    from clm_tray.core.backend import HealthReport, verify_deployed
 
     s = ctx.settings
     run.stage("restart", f"restarting {backend.describe()}")
@@ -238,17 +238,8 @@ def _restart_and_verify(ctx: CycleContext, run: _Run, backend: Any, version: Any
                               reason=f"restart failed: {exc}", checked_at=ctx.clock())
     else:
         run.stage("verify", f"waiting for {s.health_url} to report {version.id}")
-        if backend.kind == "none":
-            health = HealthReport(ok=True, url=s.health_url, status_code=None, latency_ms=None,
-                                  reported_sha256=None, reported_version=None,
-                                  reason="QT_CLM_BACKEND=none: files only, backend not checked",
-                                  checked_at=ctx.clock(), skipped=True)
-        else:
-            health = verify_backend(
-                s.health_url, expect_sha256=version.sha256, expect_version=version.id,
-                deadline=s.health_timeout, model_key=s.health_model_key,
-                version_key=s.health_version_key,
-            )
+        health = verify_deployed(backend, s, expect_sha256=version.sha256,
+                                 expect_version=version.id)
     report = asdict(health)
     run.attempts.append({"attempt": attempt, "version": version.id, **report})
     ctx.history.add_check("health", report, at=ctx.clock())

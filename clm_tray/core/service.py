@@ -167,47 +167,37 @@ class Engine:
         return record_action(ctx, "promote", act)
 
     def restart_backend(self) -> Any:
-        from clm_tray.core.backend import verify_backend
+        """Restart the backend and verify it reports the model in the deploy folder."""
+        from clm_tray.core.backend import verify_deployed
 
-        s = self.settings
         backend = self.backend()
         backend.preflight()
         backend.restart()
-        meta = self._deployed_meta()
-        report = verify_backend(
-            s.health_url, expect_sha256=(meta or {}).get("model_sha256"),
-            expect_version=(meta or {}).get("version"), deadline=s.health_timeout,
-            model_key=s.health_model_key, version_key=s.health_version_key,
-        ) if backend.kind != "none" else self._skipped_health()
+        meta = self._deployed_meta() or {}
+        report = verify_deployed(backend, self.settings, expect_sha256=meta.get("model_sha256"),
+                                 expect_version=meta.get("version"))
         self._record_health(report)
         return report
 
     def health(self) -> Any:
-        from clm_tray.core.backend import probe_health
+        """One probe of the health URL, compared with what the deploy folder holds."""
+        from clm_tray.core.backend import probe_health, skipped_report
 
         s = self.settings
         if s.resolved_backend == "none":
-            report = self._skipped_health()
+            report = skipped_report(s.health_url)
         else:
             report = probe_health(s.health_url, model_key=s.health_model_key,
                                   version_key=s.health_version_key)
             meta = self._deployed_meta()
             if report.ok and meta and report.reported_sha256 and \
-                    report.reported_sha256 != meta.get("model_sha256"):
+                    report.reported_sha256.lower() != str(meta.get("model_sha256")).lower():
                 report.ok = False
                 report.reason = (f"backend reports model {report.reported_sha256[:12]}… but the "
                                  f"deploy folder holds {meta.get('model_sha256', '')[:12]}…; "
                                  "restart the backend")
         self._record_health(report)
         return report
-
-    def _skipped_health(self) -> Any:
-        from clm_tray.core.backend import HealthReport
-
-        return HealthReport(ok=True, url=self.settings.health_url, status_code=None,
-                            latency_ms=None, reported_sha256=None, reported_version=None,
-                            reason="QT_CLM_BACKEND=none: files only, backend not checked",
-                            checked_at=self.clock(), skipped=True)
 
     def _record_health(self, report: Any) -> None:
         d = asdict(report)
