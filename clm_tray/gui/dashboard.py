@@ -1,0 +1,300 @@
+"""The dashboard window: header cards, then tabs overview / drift / versions / activity.
+
+It shows the controller's last Snapshot and sends every button to a controller action; while
+a cycle runs, a progress strip with the stage and a Cancel button sits at the bottom.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QCloseEvent, QFont, QFontDatabase
+from PySide6.QtWidgets import (
+    QFrame,
+    QHBoxLayout,
+    QLabel,
+    QMainWindow,
+    QPlainTextEdit,
+    QProgressBar,
+    QPushButton,
+    QSplitter,
+    QTabWidget,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from clm_tray.gui.cards import HeaderCards
+from clm_tray.gui.charts import AccuracyChart, ImportanceChart
+from clm_tray.gui.controller import Controller, Snapshot
+from clm_tray.gui.icons import app_icon
+from clm_tray.gui.tables import BackupsTable, DriftTable, HistoryTable, VersionsTable, when_text
+
+VIEWS = ("overview", "drift", "versions", "activity")
+
+
+class Dashboard(QMainWindow):
+    def __init__(self, controller: Controller, *, open_settings: Callable[[], None],
+                 parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.controller = controller
+        self.close_policy: Callable[[], bool] | None = None  # False keeps the window open
+        self.setWindowTitle("clm-tray — model dashboard")
+        self.setWindowIcon(app_icon())
+        self.resize(1280, 860)
+        runner = controller.runner
+
+        central = QWidget()
+        root = QVBoxLayout(central)
+        root.setContentsMargins(10, 8, 10, 6)
+        self.setCentralWidget(central)
+
+        # actions row
+        bar = QHBoxLayout()
+        self.retrain_button = QPushButton("Retrain now")
+        self.retrain_button.clicked.connect(lambda: controller.retrain())
+        self.restart_button = QPushButton("Restart backend")
+        self.restart_button.clicked.connect(controller.restart_backend)
+        self.pause_button = QPushButton("Pause checks")
+        self.pause_button.clicked.connect(self._toggle_pause)
+        self.refresh_button = QPushButton("Refresh")
+        self.refresh_button.clicked.connect(controller.refresh)
+        self.settings_button = QPushButton("Settings…")
+        self.settings_button.clicked.connect(open_settings)
+        self.summary = QLabel("Starting…")
+        self.summary.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        bar.addWidget(self.summary, 1)
+        for b in (self.retrain_button, self.restart_button, self.pause_button,
+                  self.refresh_button, self.settings_button):
+            bar.addWidget(b)
+        root.addLayout(bar)
+        runner.bind("retrain", self.retrain_button)
+        runner.bind("restart", self.restart_button)
+        runner.bind("pause", self.pause_button)
+
+        # the one place errors are shown
+        self.banner = QFrame()
+        self.banner.setObjectName("error-banner")
+        self.banner.setStyleSheet("#error-banner { background: #f8d7d7; border: 1px solid "
+                                  "#d42a2a; border-radius: 4px; } QLabel { color: #3f0707; }")
+        bl = QHBoxLayout(self.banner)
+        bl.setContentsMargins(8, 4, 4, 4)
+        self.banner_text = QLabel()
+        self.banner_text.setWordWrap(True)
+        self.banner_text.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        dismiss = QToolButton()
+        dismiss.setText("✕")
+        dismiss.setAutoRaise(True)
+        dismiss.clicked.connect(self.banner.hide)
+        bl.addWidget(self.banner_text, 1)
+        bl.addWidget(dismiss)
+        self.banner.hide()
+        root.addWidget(self.banner)
+
+        self.notice = QLabel()
+        self.notice.setObjectName("notice")
+        self.notice.setWordWrap(True)
+        self.notice.setStyleSheet("#notice { background: #fff1cc; color: #3d2a00; "
+                                  "border: 1px solid #c98a00; border-radius: 4px; padding: 4px; }")
+        self.notice.hide()
+        root.addWidget(self.notice)
+
+        self.cards = HeaderCards()
+        root.addWidget(self.cards)
+
+        self.tabs = QTabWidget()
+        self.tabs.setDocumentMode(True)
+        root.addWidget(self.tabs, 1)
+
+        # overview
+        overview = QSplitter(Qt.Orientation.Horizontal)
+        self.importance_chart = ImportanceChart()
+        self.accuracy_chart = AccuracyChart()
+        overview.addWidget(self.importance_chart)
+        overview.addWidget(self.accuracy_chart)
+        overview.setSizes([560, 640])
+        self.tabs.addTab(overview, "overview")
+
+        # drift
+        drift = QWidget()
+        dl = QVBoxLayout(drift)
+        self.drift_score = QLabel("No drift check yet.")
+        f = self.drift_score.font()
+        f.setBold(True)
+        self.drift_score.setFont(f)
+        self.drift_score.setWordWrap(True)
+        self.drift_table = DriftTable()
+        dl.addWidget(self.drift_score)
+        dl.addWidget(self.drift_table, 1)
+        self.tabs.addTab(drift, "drift")
+
+        # versions
+        versions = QWidget()
+        vl = QVBoxLayout(versions)
+        vl.addWidget(QLabel("Model versions (newest first)"))
+        self.versions_table = VersionsTable()
+        self.versions_table.itemSelectionChanged.connect(self._update_version_buttons)
+        vl.addWidget(self.versions_table, 3)
+        vb = QHBoxLayout()
+        self.rollback_button = QPushButton("Roll back to this")
+        self.rollback_button.clicked.connect(self._rollback_selected)
+        self.promote_button = QPushButton("Promote")
+        self.promote_button.clicked.connect(self._promote_selected)
+        vb.addWidget(self.rollback_button)
+        vb.addWidget(self.promote_button)
+        vb.addStretch(1)
+        vl.addLayout(vb)
+        vl.addWidget(QLabel("Backups in the deploy folder"))
+        self.backups_table = BackupsTable()
+        vl.addWidget(self.backups_table, 2)
+        self.tabs.addTab(versions, "versions")
+        runner.bind("rollback", self.rollback_button)
+        runner.bind("promote", self.promote_button)
+        runner.busy_changed.connect(lambda *_a: self._update_version_buttons())
+
+        # activity
+        activity = QSplitter(Qt.Orientation.Vertical)
+        self.history_table = HistoryTable()
+        self.log_view = QPlainTextEdit()
+        self.log_view.setReadOnly(True)
+        self.log_view.setLineWrapMode(QPlainTextEdit.LineWrapMode.NoWrap)
+        mono = QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont)
+        mono.setStyleHint(QFont.StyleHint.Monospace)
+        self.log_view.setFont(mono)
+        activity.addWidget(self.history_table)
+        activity.addWidget(self.log_view)
+        activity.setSizes([420, 260])
+        self.tabs.addTab(activity, "activity")
+
+        # progress strip
+        self.progress_strip = QFrame()
+        pl = QHBoxLayout(self.progress_strip)
+        pl.setContentsMargins(0, 4, 0, 0)
+        self.stage_label = QLabel()
+        self.progress_bar = QProgressBar()
+        self.progress_bar.setRange(0, 100)
+        self.cancel_button = QPushButton("Cancel")
+        self.cancel_button.clicked.connect(controller.cancel)
+        pl.addWidget(self.stage_label, 2)
+        pl.addWidget(self.progress_bar, 3)
+        pl.addWidget(self.cancel_button)
+        self.progress_strip.hide()
+        root.addWidget(self.progress_strip)
+        runner.bind("cancel", self.cancel_button)
+
+        controller.snapshot_changed.connect(self.show_snapshot)
+        controller.progress.connect(self.show_progress)
+        controller.running_changed.connect(self.show_running)
+        controller.error.connect(self.show_error)
+        controller.info.connect(lambda text: self.statusBar().showMessage(text, 15_000))
+        if controller.snapshot is not None:
+            self.show_snapshot(controller.snapshot)
+        self.show_running(controller.cycle_running)
+        self._update_version_buttons()
+
+    # ---- views --------------------------------------------------------------------------
+    def show_view(self, view: str) -> None:
+        if view in VIEWS:
+            self.tabs.setCurrentIndex(VIEWS.index(view))
+
+    def current_view(self) -> str:
+        return VIEWS[self.tabs.currentIndex()]
+
+    def bring_to_front(self, view: str = "") -> None:
+        if view:
+            self.show_view(view)
+        self.showNormal()
+        self.raise_()
+        self.activateWindow()
+
+    def show_snapshot(self, snap: Snapshot) -> None:
+        st = snap.status
+        self.summary.setText(st.summary)
+        self.cards.show_snapshot(snap)
+        champ = st.champion
+        self.importance_chart.show_importance(snap.importance, champ.id if champ else "")
+        self.accuracy_chart.show_history(snap.accuracy)
+        d = st.drift
+        if d is None:
+            self.drift_score.setText("No drift check yet.")
+        else:
+            verdict = "OVER the threshold" if d.get("drifted") else "within the threshold"
+            extra = "" if d.get("enough", True) else f" — {d.get('reason', '')}"
+            self.drift_score.setText(
+                f"Drift score {d.get('score', 0):.4f} ({verdict} {d.get('threshold', 0):g}) "
+                f"on {d.get('window_rows', 0):,} rows, checked {when_text(d.get('checked_at'))}"
+                f"{extra}. PSI on the reference's quantile bins; KS D is the largest CDF gap.")
+        self.drift_table.show_drift(d)
+        self.versions_table.show_versions(snap.versions)
+        self.backups_table.show_backups(snap.backups)
+        self.history_table.show_history(snap.history)
+        if self.log_view.toPlainText() != snap.log_tail:
+            self.log_view.setPlainText(snap.log_tail)
+            bar = self.log_view.verticalScrollBar()
+            bar.setValue(bar.maximum())
+        self.pause_button.setText("Resume checks" if st.scheduler.paused else "Pause checks")
+        self.statusBar().showMessage(f"Updated {when_text(snap.taken_at)[11:]}"
+                                     f" · {st.workspace or ''}".rstrip(" ·"), 0)
+        self._update_version_buttons()
+
+    def show_progress(self, stage: str, progress: float, message: str) -> None:
+        self.progress_strip.show()
+        self.stage_label.setText(f"Retraining — {stage}" + (f": {message}" if message else ""))
+        self.progress_bar.setValue(int(round(progress * 100)))
+
+    def show_running(self, running: bool) -> None:
+        self.progress_strip.setVisible(running)
+        self.retrain_button.setEnabled(not running and not self.controller.runner.is_busy(
+            "retrain"))
+        if running:
+            stage, progress, message = self.controller.stage
+            self.show_progress(stage or "starting", progress, message)
+
+    def show_notice(self, text: str) -> None:
+        self.notice.setText(text)
+        self.notice.show()
+
+    def show_error(self, text: str) -> None:
+        self.banner_text.setText(text)
+        self.banner.show()
+
+    # ---- buttons ------------------------------------------------------------------------
+    def _toggle_pause(self) -> None:
+        snap = self.controller.snapshot
+        if snap is not None and snap.status.scheduler.paused:
+            self.controller.resume()
+        else:
+            self.controller.pause(None)
+
+    def _update_version_buttons(self) -> None:
+        key = self.versions_table.selected_key()
+        status = self.versions_table.status_of.get(key or "", "")
+        runner = self.controller.runner
+        self.rollback_button.setEnabled(
+            bool(key) and status not in ("champion", "rejected") and not runner.is_busy(
+                "rollback"))
+        self.promote_button.setEnabled(
+            bool(key) and status in ("challenger", "candidate", "stored")
+            and not runner.is_busy("promote"))
+
+    def select_version(self, version_id: str) -> None:
+        keys = self.versions_table.keys
+        if version_id in keys:
+            self.versions_table.selectRow(keys.index(version_id))
+
+    def _rollback_selected(self) -> None:
+        key = self.versions_table.selected_key()
+        if key:
+            self.controller.rollback(key)
+
+    def _promote_selected(self) -> None:
+        key = self.versions_table.selected_key()
+        if key:
+            self.controller.promote(key)
+
+    def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 - Qt's name
+        if self.close_policy is not None and not self.close_policy():
+            event.ignore()
+            return
+        event.accept()

@@ -1,0 +1,164 @@
+"""The dashboard's tables: drift, versions, backups, history. They show; they never decide."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QBrush, QColor
+from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QTableWidget, QTableWidgetItem
+
+from clm_tray.core.status import BackupRow, CycleRecord, VersionRow
+from clm_tray.gui.tray import pct
+
+OVER = QColor("#f8d7d7")
+CHAMPION = QColor("#dff0e3")
+CHALLENGER = QColor("#fff1cc")
+FAILED = QColor("#f8d7d7")
+
+
+def size_text(n: int | None) -> str:
+    if not n:
+        return "–"
+    for unit in ("B", "KB", "MB", "GB"):
+        if n < 1024 or unit == "GB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024  # type: ignore[assignment]
+    return str(n)
+
+
+def when_text(ts: float | str | None) -> str:
+    if ts is None or ts == "":
+        return "–"
+    if isinstance(ts, (int, float)):
+        return datetime.fromtimestamp(ts).strftime("%Y-%m-%d %H:%M")
+    return str(ts).replace("T", " ")[:16]
+
+
+class DataTable(QTableWidget):
+    """A read-only, row-selecting table filled from lists of cell texts."""
+
+    def __init__(self, headers: Sequence[str], stretch: int | None = None) -> None:
+        super().__init__(0, len(headers))
+        self.setHorizontalHeaderLabels(list(headers))
+        self.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.setAlternatingRowColors(True)
+        self.verticalHeader().setVisible(False)
+        header = self.horizontalHeader()
+        header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        if stretch is not None:
+            header.setSectionResizeMode(stretch, QHeaderView.ResizeMode.Stretch)
+        else:
+            header.setStretchLastSection(True)
+        self.keys: list[str] = []
+        self._shown: object = None
+
+    def fill(self, rows: Sequence[Sequence[str]], keys: Sequence[str] | None = None,
+             colors: Sequence[QColor | None] | None = None) -> None:
+        shown = ([list(r) for r in rows], list(keys or []), list(colors or []))
+        if shown == self._shown:
+            return
+        self._shown = shown
+        selected = self.selected_key()
+        self.setRowCount(len(rows))
+        self.keys = list(keys or [str(i) for i in range(len(rows))])
+        for r, cells in enumerate(rows):
+            color = colors[r] if colors else None
+            for c, text in enumerate(cells):
+                item = QTableWidgetItem(text)
+                if c > 0 and _numeric(text):
+                    item.setTextAlignment(Qt.AlignmentFlag.AlignRight
+                                          | Qt.AlignmentFlag.AlignVCenter)
+                if color is not None:
+                    item.setBackground(QBrush(color))
+                    item.setForeground(QBrush(QColor("#111111")))
+                self.setItem(r, c, item)
+        if selected in self.keys:
+            self.selectRow(self.keys.index(selected))
+
+    def selected_key(self) -> str | None:
+        rows = self.selectionModel().selectedRows() if self.selectionModel() else []
+        if not rows or rows[0].row() >= len(self.keys):
+            return None
+        return self.keys[rows[0].row()]
+
+    def cell(self, row: int, col: int) -> str:
+        item = self.item(row, col)
+        return item.text() if item is not None else ""
+
+
+def _numeric(text: str) -> bool:
+    t = text.replace("%", "").replace(",", "").replace("s", "").strip()
+    try:
+        float(t.split()[0] if t else "x")
+    except ValueError:
+        return False
+    return True
+
+
+class DriftTable(DataTable):
+    def __init__(self) -> None:
+        super().__init__(["Feature", "PSI", "KS D", "Importance", "Over threshold"], stretch=0)
+
+    def show_drift(self, drift: dict[str, Any] | None) -> None:
+        feats = list((drift or {}).get("features") or [])
+        feats.sort(key=lambda f: (not f.get("over"), -(f.get("psi") or 0.0)))
+        rows = [[str(f.get("feature")), f"{f.get('psi', 0):.4f}", f"{f.get('ks_d', 0):.3f}",
+                 pct(f.get("importance")), "yes" if f.get("over") else ""] for f in feats]
+        self.fill(rows, [str(f.get("feature")) for f in feats],
+                  [OVER if f.get("over") else None for f in feats])
+
+
+class VersionsTable(DataTable):
+    COLUMNS = ["Version", "Trained at", "Test acc.", "Train acc.", "AUC", "Baseline", "Status",
+               "Size", "Shadow"]
+
+    def __init__(self) -> None:
+        super().__init__(self.COLUMNS, stretch=8)
+        self.status_of: dict[str, str] = {}
+
+    def show_versions(self, versions: list[VersionRow]) -> None:
+        rows, colors = [], []
+        self.status_of = {}
+        for v in reversed(versions):  # newest first
+            shadow = (v.shadow or {}).get("decision", "")
+            status = v.status + (" (leak?)" if v.leakage else "")
+            rows.append([v.id, when_text(v.trained_at), pct(v.test_accuracy),
+                         pct(v.train_accuracy), "–" if v.auc is None else f"{v.auc:.3f}",
+                         pct(v.baseline), status, size_text(v.size), shadow])
+            colors.append(CHAMPION if v.status == "champion" else
+                          CHALLENGER if v.status == "challenger" else None)
+            self.status_of[v.id] = v.status
+        self.fill(rows, [v.id for v in reversed(versions)], colors)
+
+
+class BackupsTable(DataTable):
+    def __init__(self) -> None:
+        super().__init__(["Backup", "Created", "Version", "Size", "sha256"], stretch=4)
+
+    def show_backups(self, backups: list[BackupRow]) -> None:
+        rows = [[b.name, when_text(b.created), b.version or "?", size_text(b.size),
+                 (b.sha256 or "")[:16]] for b in sorted(backups, key=lambda b: b.name,
+                                                        reverse=True)]
+        self.fill(rows, [r[0] for r in rows])
+
+
+class HistoryTable(DataTable):
+    def __init__(self) -> None:
+        super().__init__(["Time", "Trigger", "Outcome", "Duration", "Version", "Reason"],
+                         stretch=5)
+
+    def show_history(self, history: list[CycleRecord]) -> None:
+        rows, colors = [], []
+        for h in history:
+            dur = "running" if h.finished_at is None else (
+                f"{h.duration_s:.1f} s" if h.duration_s is not None else "–")
+            rows.append([when_text(h.started_at), h.trigger, h.outcome or "running", dur,
+                         h.version or "–", h.reason])
+            colors.append(FAILED if h.outcome.startswith(("failed", "rollback failed"))
+                          else None)
+        self.fill(rows, [str(h.id) for h in history], colors)

@@ -1,0 +1,140 @@
+"""The tray app on a real engine: icon state, Retrain now, buttons, rollback, no-tray mode."""
+
+from __future__ import annotations
+
+import threading
+
+from PySide6.QtCore import QTimer
+from PySide6.QtWidgets import QApplication, QMessageBox
+
+from clm_tray.core import events as ev
+from clm_tray.core.demo import feed
+from clm_tray.core.status import Health
+
+
+def emit_from_engine_thread(bus: ev.EventBus, kind: str, **data: object) -> None:
+    """Publish like the engine does: from a thread that is not the GUI thread."""
+    t = threading.Thread(target=lambda: bus.emit(kind, **data))
+    t.start()
+    t.join()
+
+
+def answer_next_box(button: QMessageBox.StandardButton, seen: list[str]) -> None:
+    """Click a button of the next modal confirmation box, like the user would."""
+
+    def click() -> None:
+        box = QApplication.activeModalWidget()
+        if not isinstance(box, QMessageBox):
+            QTimer.singleShot(20, click)
+            return
+        seen.append(box.text())
+        box.button(button).click()
+
+    QTimer.singleShot(20, click)
+
+
+def test_icon_state_follows_engine_events(qtbot, make_tray_app):
+    app = make_tray_app()
+    tray, controller = app.tray, app.controller
+    assert tray.state == Health.ATTENTION  # no model deployed yet
+    assert "No model deployed yet" in tray.icon.toolTip()
+
+    emit_from_engine_thread(controller.engine.bus, ev.CYCLE_STARTED, trigger="test", cycle=1)
+    qtbot.waitUntil(lambda: tray.state == Health.WORKING, timeout=5000)
+    emit_from_engine_thread(controller.engine.bus, ev.CYCLE_STAGE, stage="train",
+                            progress=0.25, message="training")
+    qtbot.waitUntil(lambda: "Retraining: train (25 %)" in tray.icon.toolTip(), timeout=5000)
+    tray.rebuild_menu()
+    assert tray.menu.actions()[0].text() == "Retraining: train (25 %)"
+    assert not tray.menu.actions()[0].isEnabled()
+
+    emit_from_engine_thread(controller.engine.bus, ev.CYCLE_FINISHED, outcome="failed",
+                            reason="test", ok=False)
+    qtbot.waitUntil(lambda: tray.state == Health.ATTENTION, timeout=5000)
+    assert tray.icon.icon().cacheKey() != 0
+
+
+def test_retrain_now_from_menu_runs_a_real_cycle_and_the_dashboard_updates(qtbot, make_tray_app):
+    app = make_tray_app()
+    dash = app.open_dashboard("versions")
+    assert dash.versions_table.rowCount() == 0
+    app.tray.rebuild_menu()
+    retrain = app.tray.action("Retrain now")
+    assert retrain.isEnabled() and dash.retrain_button.isEnabled()
+
+    retrain.trigger()
+    # buttons disable while the task runs, the menu item too; a second click is refused
+    assert not dash.retrain_button.isEnabled()
+    assert not retrain.isEnabled()
+    assert app.controller.retrain() is False
+    qtbot.waitUntil(lambda: dash.progress_strip.isVisible(), timeout=20_000)
+    qtbot.waitUntil(lambda: dash.progress_bar.value() > 0, timeout=60_000)
+    assert "Retraining" in dash.stage_label.text()
+    assert app.tray.state == Health.WORKING
+
+    qtbot.waitUntil(lambda: not app.runner.is_busy("retrain"), timeout=120_000)
+    qtbot.waitUntil(lambda: dash.versions_table.rowCount() == 1, timeout=10_000)
+    assert dash.versions_table.cell(0, 6) == "champion"
+    assert dash.retrain_button.isEnabled()
+    assert not dash.progress_strip.isVisible()
+    qtbot.waitUntil(lambda: dash.history_table.rowCount() == 1, timeout=10_000)
+    assert dash.history_table.cell(0, 2) == "deployed"
+    assert len(dash.importance_chart.features) == 22
+    assert dash.cards.model.headline.text().startswith("v0001")
+    assert "Retraining completed" in dash.log_view.toPlainText()
+    qtbot.waitUntil(lambda: app.tray.state == Health.HEALTHY, timeout=10_000)
+    assert "Test accuracy" in app.tray.icon.toolTip()
+
+
+def test_rollback_asks_first_and_only_runs_when_accepted(qtbot, make_tray_app, engine_factory):
+    engine = engine_factory(shadow_min=50)
+    assert engine.retrain().outcome == "deployed"
+    feed(engine.settings.resolved_data_path, hours=30)
+    second = engine.retrain()
+    assert second.outcome == "deployed", second.reason
+    first_id = next(v.id for v in engine.versions() if v.status == "previous")
+
+    app = make_tray_app(engine=engine)
+    dash = app.open_dashboard("versions")
+    qtbot.waitUntil(lambda: dash.versions_table.rowCount() == 2, timeout=10_000)
+    dash.select_version(first_id)
+    assert dash.rollback_button.isEnabled()
+
+    seen: list[str] = []
+    answer_next_box(QMessageBox.StandardButton.No, seen)
+    dash.rollback_button.click()
+    assert seen and first_id in seen[0]
+    assert not app.runner.is_busy("rollback")
+    assert engine.store.aliases()["champion"] == second.version
+
+    answer_next_box(QMessageBox.StandardButton.Yes, seen)
+    dash.rollback_button.click()
+    assert len(seen) == 2
+    qtbot.waitUntil(lambda: not app.runner.is_busy("rollback"), timeout=60_000)
+    assert engine.store.aliases()["champion"] == first_id
+    qtbot.waitUntil(lambda: dash.versions_table.status_of.get(first_id) == "champion",
+                    timeout=10_000)
+
+
+def test_restart_backend_declined_does_nothing(qtbot, make_tray_app):
+    app = make_tray_app()
+    app.controller.confirm = lambda title, text: False
+    assert app.controller.restart_backend() is False
+    assert not app.runner.is_busy("restart")
+
+
+def test_without_a_tray_the_dashboard_opens_and_closing_asks(qtbot, make_tray_app):
+    app = make_tray_app(tray=False)
+    assert app.tray is None
+    dash = app.dashboard
+    assert dash is not None and dash.isVisible()
+    assert "No system tray" in dash.notice.text() and dash.notice.isVisibleTo(dash)
+    asked: list[bool] = []
+    app.ask_quit = lambda: asked.append(True) or False  # keep running in the background
+    dash.close()
+    assert asked == [True]
+    assert not dash.isVisible()
+    assert app.controller.engine is not None and not app.controller._quitting
+    app.open_dashboard("activity")
+    assert dash.isVisible() and dash.current_view() == "activity"
+    assert app.said_no_tray  # said once, not again on every open
