@@ -108,7 +108,8 @@ def cmd_status(args: argparse.Namespace) -> int:
     if st.backend:
         b = st.backend
         word = "skipped" if b.get("skipped") else ("healthy" if b.get("ok") else "UNHEALTHY")
-        say(f"backend:    {word} — {b.get('reason') or b.get('url')}")
+        say(f"backend:    {word} (checked {_ago(b.get('checked_at'))}) — "
+            f"{b.get('reason') or b.get('url')}")
     sch = st.scheduler
     if sch.running:
         nxt = ", ".join(f"{j.name} {_clock(j.next_run)}" for j in sch.jobs if j.next_run)
@@ -138,8 +139,7 @@ def _progress_printer(enabled: bool) -> Any:
             pct = int(100 * float(e.data.get("progress", 0)))
             sys.stderr.write(f"  [{pct:3d}%] {e.data.get('stage')}: {e.data.get('message', '')}\n")
         elif e.kind == ev.BACKEND_HEALTH and not e.data.get("skipped"):
-            sys.stderr.write(f"  backend: {'healthy' if e.data.get('ok') else 'unhealthy'} "
-                             f"{e.data.get('reason', '')}\n")
+            sys.stderr.write(f"  backend: {e.data.get('reason', '')}\n")
         sys.stderr.flush()
 
     return show

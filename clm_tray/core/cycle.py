@@ -130,7 +130,7 @@ def _retrain_locked(
             manifest = _manifest(dataset, result, champion_id, reference_profile(
                 train_rows, dataset.features))
             version = ctx.store.add_version(Path(result.model_path), manifest)
-        ctx.bus.emit(ev.CYCLE_STAGE, stage="version", progress=0.4, cycle=run.cycle_id,
+        ctx.bus.emit(ev.CYCLE_STAGE, stage="version", progress=0.3, cycle=run.cycle_id,
                      message=f"{version.id}: test accuracy {metrics['test_accuracy']:.1%}",
                      version=version.id)
 

@@ -121,6 +121,9 @@ QT_CLM_BACKEND_COMMAND="{command}"
 QT_CLM_HEALTH_URL=http://127.0.0.1:{port}/health
 QT_CLM_HEALTH_TIMEOUT=30
 QT_CLM_RETRAIN_HOURS=24
+# Volatility regimes alone move the demo's weighted PSI to ~0.15-0.2 over a day of new bars,
+# so the demo flags drift above 0.25; performance (live accuracy) catches `feed --shift`.
+QT_CLM_DRIFT_THRESHOLD=0.25
 QT_CLM_CHECK_MINUTES=5
 QT_CLM_DRIFT_HOURS=0.25
 QT_CLM_PERF_HOURS=0.1667
