@@ -197,16 +197,23 @@ def _read_env_file(path: Path) -> dict[str, str]:
     return {k: (v or "") for k, v in values.items()}
 
 
-def _find_env_file(env_file: Path | None, environ: dict[str, str], cwd: Path) -> Path | None:
+def _find_env_file(env_file: Path | None, environ: dict[str, str], cwd: Path,
+                   user_values: dict[str, str], user_file: Path) -> Path | None:
+    """--env-file, else ./.env, else the .env of QT_CLM_PROJECT_DIR (from the environment or
+    the per-user file — so the tray started at login in $HOME still finds the project's)."""
     if env_file is not None:
         if not env_file.is_file():
             raise ConfigError(f"--env-file {env_file}: no such file; give the path of your .env.")
         return env_file
     if (cwd / ".env").is_file():
         return cwd / ".env"
-    project = environ.get("QT_CLM_PROJECT_DIR")
-    if project and (Path(project).expanduser() / ".env").is_file():
-        return Path(project).expanduser() / ".env"
+    for project, base in ((environ.get("QT_CLM_PROJECT_DIR"), cwd),
+                          (user_values.get("QT_CLM_PROJECT_DIR"), user_file.parent)):
+        if project:
+            folder = Path(project).expanduser()
+            folder = folder if folder.is_absolute() else base / folder
+            if (folder / ".env").is_file():
+                return folder / ".env"
     return None
 
 
@@ -226,9 +233,11 @@ def load_settings(
     user_file = user_config_file() if user_file is None else user_file
 
     layers: list[tuple[str, dict[str, str]]] = []
-    if user_file.is_file():
-        layers.append((str(user_file), _read_env_file(user_file)))
-    found_env = _find_env_file(Path(env_file) if env_file else None, environ, cwd)
+    user_values = _read_env_file(user_file) if user_file.is_file() else {}
+    if user_values:
+        layers.append((str(user_file), user_values))
+    found_env = _find_env_file(Path(env_file) if env_file else None, environ, cwd,
+                               user_values, user_file)
     env_layer: dict[str, str] = {}
     if found_env is not None:
         env_layer = _read_env_file(found_env)
