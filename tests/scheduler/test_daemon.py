@@ -61,7 +61,9 @@ def test_daemon_in_a_thread_stops_when_asked(tmp_path):
     t = threading.Thread(target=lambda: codes.append(run_daemon(engine, stop=stop, poll=0.05)))
     t.start()
     end = time.monotonic() + 10
-    while engine.history.last_check("age") is None and time.monotonic() < end:
+    # The age check and the state file are written by different steps: wait for both.
+    while (engine.history.last_check("age") is None or read_state(engine.state_path) is None
+           ) and time.monotonic() < end:
         time.sleep(0.05)
     assert read_state(engine.state_path).running
     stop.set()
