@@ -224,6 +224,8 @@ def _pct(x: float | None) -> str:
 
 def _hours(seconds: float) -> str:
     h = seconds / 3600
+    if h < 1:
+        return f"{seconds / 60:.0f} min"
     return f"{h:.1f} h" if h < 48 else f"{h / 24:.1f} days"
 
 
