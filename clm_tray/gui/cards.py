@@ -3,12 +3,21 @@
 from __future__ import annotations
 
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QFrame, QGridLayout, QHBoxLayout, QLabel, QVBoxLayout, QWidget
+from PySide6.QtWidgets import (
+    QFrame,
+    QGridLayout,
+    QHBoxLayout,
+    QLabel,
+    QSizePolicy,
+    QVBoxLayout,
+    QWidget,
+)
 
 from clm_tray.core.status import Health
 from clm_tray.gui.controller import Snapshot
 from clm_tray.gui.tray import age_text, hhmm, pct
 
+MAX_VALUE_CHARS = 64  # longer values (error texts) are cut here; the full text is the tooltip
 TONES = {"ok": "#2e9d4f", "warn": "#c98a00", "bad": "#d42a2a", "idle": "#7a7f87",
          "busy": "#2f6fd6"}
 
@@ -39,6 +48,9 @@ class Card(QFrame):
         self.grid = QGridLayout()
         self.grid.setHorizontalSpacing(10)
         self.grid.setVerticalSpacing(2)
+        # labels as wide as they need, values get the rest (not half the card each)
+        self.grid.setColumnStretch(0, 0)
+        self.grid.setColumnStretch(1, 1)
         outer.addLayout(self.grid)
         outer.addStretch(1)
         self.values: dict[str, QLabel] = {}
@@ -62,7 +74,7 @@ class Card(QFrame):
         self.set_tone(tone)
         if [label for label, _ in rows] == list(self.values):
             for label, value in rows:  # same rows: only the texts change
-                self.values[label].setText(value)
+                _set_value(self.values[label], value)
             return
         while self.grid.count():
             item = self.grid.takeAt(0)
@@ -71,12 +83,24 @@ class Card(QFrame):
         self.values = {}
         for r, (label, value) in enumerate(rows):
             name = QLabel(label)
-            val = QLabel(value)
+            name.setSizePolicy(QSizePolicy.Policy.Maximum, QSizePolicy.Policy.Preferred)
+            val = QLabel()
+            _set_value(val, value)
             val.setWordWrap(True)
             val.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
             self.grid.addWidget(name, r, 0, Qt.AlignmentFlag.AlignTop)
             self.grid.addWidget(val, r, 1)
             self.values[label] = val
+
+
+def _set_value(label: QLabel, value: str) -> None:
+    """Keep a card a few lines tall: a long value is cut, and shown whole as the tooltip."""
+    if len(value) > MAX_VALUE_CHARS:
+        label.setText(value[:MAX_VALUE_CHARS - 1].rstrip() + "…")
+        label.setToolTip(value)
+    else:
+        label.setText(value)
+        label.setToolTip("")
 
 
 class HeaderCards(QWidget):
@@ -150,6 +174,8 @@ class HeaderCards(QWidget):
             head, tone = "Running", "ok" if st.health == Health.HEALTHY else "warn"
         else:
             head, tone = "Not running", "warn"
+            if not rows:
+                rows.append(("Checks", "run by the tray app or `clm-tray run`"))
         if sc.backoff_until:
             rows.append(("Backoff", f"until {hhmm(sc.backoff_until)}: {sc.backoff_reason}"))
         if sc.retrain_due:

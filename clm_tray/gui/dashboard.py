@@ -28,6 +28,7 @@ from PySide6.QtWidgets import (
 from clm_tray.gui.cards import HeaderCards
 from clm_tray.gui.charts import AccuracyChart, ImportanceChart
 from clm_tray.gui.controller import Controller, Snapshot
+from clm_tray.gui.firstrun_banner import FirstRunBanner
 from clm_tray.gui.icons import app_icon
 from clm_tray.gui.tables import BackupsTable, DriftTable, HistoryTable, VersionsTable, when_text
 
@@ -72,6 +73,10 @@ class Dashboard(QMainWindow):
         runner.bind("retrain", self.retrain_button)
         runner.bind("restart", self.restart_button)
         runner.bind("pause", self.pause_button)
+
+        # first run: not set up yet -> a project folder or the demo workspace
+        self.firstrun_banner = FirstRunBanner(controller)
+        root.addWidget(self.firstrun_banner)
 
         # the one place errors are shown
         self.banner = QFrame()
@@ -234,6 +239,8 @@ class Dashboard(QMainWindow):
             bar = self.log_view.verticalScrollBar()
             bar.setValue(bar.maximum())
         self.pause_button.setText("Resume checks" if st.scheduler.paused else "Pause checks")
+        if self.firstrun_banner.isVisibleTo(self) and not self.firstrun_banner.needed():
+            self.firstrun_banner.hide()  # set up meanwhile (Settings…, another instance)
         self.statusBar().showMessage(f"Updated {when_text(snap.taken_at)[11:]}"
                                      f" · {st.workspace or ''}".rstrip(" ·"), 0)
         self._update_version_buttons()

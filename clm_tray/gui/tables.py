@@ -102,7 +102,8 @@ def _numeric(text: str) -> bool:
 
 class DriftTable(DataTable):
     def __init__(self) -> None:
-        super().__init__(["Feature", "PSI", "KS D", "Importance", "Over threshold"], stretch=0)
+        # numbers next to their feature's name; the spare width goes to the last column
+        super().__init__(["Feature", "PSI", "KS D", "Importance", "Over threshold"])
 
     def show_drift(self, drift: dict[str, Any] | None) -> None:
         feats = list((drift or {}).get("features") or [])
@@ -125,7 +126,7 @@ class VersionsTable(DataTable):
         rows, colors = [], []
         self.status_of = {}
         for v in reversed(versions):  # newest first
-            shadow = (v.shadow or {}).get("decision", "")
+            shadow = shadow_text(v.shadow)
             status = v.status + (" (leak?)" if v.leakage else "")
             rows.append([v.id, when_text(v.trained_at), pct(v.test_accuracy),
                          pct(v.train_accuracy), "–" if v.auc is None else f"{v.auc:.3f}",
@@ -134,6 +135,24 @@ class VersionsTable(DataTable):
                           CHALLENGER if v.status == "challenger" else None)
             self.status_of[v.id] = v.status
         self.fill(rows, [v.id for v in reversed(versions)], colors)
+
+
+def shadow_text(shadow: dict[str, Any] | None) -> str:
+    """The shadow decision with its evidence: accuracies, rows, McNemar p, or the reason."""
+    if not shadow:
+        return ""
+    decision = str(shadow.get("decision") or "")
+    cand, champ = shadow.get("candidate_accuracy"), shadow.get("champion_accuracy")
+    rows, p = shadow.get("rows") or 0, shadow.get("p_value")
+    if rows and cand is not None and champ is not None:
+        evidence = f"{pct(cand)} vs {pct(champ)} on {rows:,} rows"
+        if isinstance(p, (int, float)):
+            evidence += f", p={p:.3f}"
+        if shadow.get("champion"):
+            evidence += f" (vs {shadow['champion']})"
+        return f"{decision} — {evidence}"
+    reason = str(shadow.get("reason") or "")
+    return f"{decision} — {reason}" if reason else decision
 
 
 class BackupsTable(DataTable):
