@@ -20,6 +20,7 @@ Run: ``.venv/bin/python bench/cycle.py [--repeats 3] [--child]`` (``--child`` al
 from __future__ import annotations
 
 import argparse
+import os
 import resource
 import statistics
 import subprocess
@@ -138,6 +139,7 @@ def main(argv: list[str] | None = None) -> None:
     args = ap.parse_args(argv)
 
     params = TrainParams.from_settings(Settings())
+    load_before = os.getloadavg()
     with tempfile.TemporaryDirectory(prefix="clm-bench-") as tmp_name:
         tmp = Path(tmp_name)
         data = tmp / "demo.csv"
@@ -198,6 +200,10 @@ def main(argv: list[str] | None = None) -> None:
     print(f"bare XGBClassifier.fit, median of {args.repeats}: {fit_med:.2f} s")
     print(f"cpu-time ratio (info, steadier on a busy machine): "
           f"{med(cycle_cpu) / med(fit_cpu):.2f}")
+    load_after = os.getloadavg()
+    print(f"machine load average (1/5/15 min) before: {' '.join(f'{x:.2f}' for x in load_before)}"
+          f", after: {' '.join(f'{x:.2f}' for x in load_after)} on {os.cpu_count()} cores "
+          "(other processes slow the wall-clock figures)")
     print(f"peak RSS: {peak_rss_mb():.0f} MB")
     print(f"cycle/fit ratio: {cycle_med / fit_med:.2f}")
 
