@@ -19,7 +19,6 @@ import subprocess
 import sys
 import time
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 from urllib.parse import urlsplit
@@ -30,6 +29,7 @@ from filelock import FileLock
 from clm_tray.core.errors import BackendError
 from clm_tray.core.fsutil import atomic_write_json, read_json
 from clm_tray.core.settings import Settings
+from clm_tray.core.status import HealthReport
 
 SKIPPED_REASON = "QT_CLM_BACKEND=none: files only, backend not checked"
 WINDOWS_PIPE = "npipe:////./pipe/docker_engine"
@@ -41,24 +41,6 @@ _MAX_BODY = 1 << 20  # a health answer is small; never read more than 1 MiB of i
 
 
 # ---- health -----------------------------------------------------------------------------------
-@dataclass
-class HealthReport:
-    """One look at the backend's health URL, in plain data (the GUI and CLI format it)."""
-
-    ok: bool
-    url: str
-    status_code: int | None
-    latency_ms: float | None
-    reported_sha256: str | None
-    reported_version: str | None
-    reason: str
-    checked_at: float = field(default_factory=time.time)
-    skipped: bool = False
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-
 def skipped_report(url: str = "") -> HealthReport:
     """What health looks like with ``QT_CLM_BACKEND=none``: not checked, and saying so."""
     return HealthReport(

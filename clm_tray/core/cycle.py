@@ -15,15 +15,16 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
-
-import pandas as pd
+from typing import TYPE_CHECKING, Any
 
 from clm_tray.core import events as ev
 from clm_tray.core.errors import BackendError, ClmError, ConfigError
 from clm_tray.core.history import History
 from clm_tray.core.settings import Settings
 from clm_tray.core.status import CycleResult
+
+if TYPE_CHECKING:  # the cycle's parts import pandas when they run, never at import
+    import pandas as pd
 
 log = logging.getLogger(__name__)
 
@@ -86,6 +87,8 @@ def retrain_cycle(
 def _retrain_locked(
     ctx: CycleContext, trigger: str, *, deploy: bool, cancel: threading.Event | None
 ) -> CycleResult:
+    import pandas as pd
+
     from clm_tray.core.data import load_dataset
     from clm_tray.core.monitor import reference_profile
     from clm_tray.core.training import TrainParams, train_in_child
@@ -254,6 +257,8 @@ def shadow_against_champion(ctx: CycleContext, candidate: Any, frame: pd.DataFra
     Rows: newer than the champion's training data AND inside the candidate's own held-out
     test period (so the candidate never saw them). No champion → promote.
     """
+    import pandas as pd
+
     from clm_tray.core.monitor import shadow_test
     from clm_tray.core.training import load_booster
 
@@ -281,6 +286,7 @@ def shadow_against_champion(ctx: CycleContext, candidate: Any, frame: pd.DataFra
 
 def _manifest(dataset: Any, result: Any, parent: str | None, profile: dict[str, Any]
               ) -> dict[str, Any]:
+    import pandas as pd
     import sklearn
     import xgboost
 

@@ -53,3 +53,7 @@ class CycleBusy(ClmError):
     """Another retrain cycle holds the store's lock."""
 
     exit_code = 3
+
+
+class WorkerError(ClmError):
+    """The engine's worker process died, or failed in a way that is not a ClmError."""

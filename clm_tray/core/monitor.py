@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
@@ -29,6 +29,7 @@ from scipy.stats import binomtest
 from sklearn.metrics import log_loss, roc_auc_score
 
 from clm_tray.core.errors import DataError
+from clm_tray.core.status import DriftReport, FeatureDrift, PerformanceReport
 
 # Fractions below this are raised to it before PSI, so an empty bin on one side adds a large
 # but finite term instead of infinity (1e-4 = one row in ten thousand).
@@ -95,42 +96,6 @@ def _bin_fractions(values: np.ndarray, edges: np.ndarray) -> tuple[np.ndarray, f
 
 
 # ---- drift ---------------------------------------------------------------------------------
-
-
-@dataclass
-class FeatureDrift:
-    feature: str
-    psi: float
-    ks_d: float | None  # None when either side has no finite values
-    importance: float  # the weight this feature got in the score (weights sum to 1)
-    over: bool  # this feature's own PSI is above the threshold
-
-
-@dataclass
-class DriftReport:
-    score: float  # importance-weighted mean PSI
-    threshold: float
-    drifted: bool  # enough and score > threshold
-    window_rows: int
-    window_start: str  # ISO-8601 UTC of the window's first row, "" without timestamps
-    window_end: str
-    features: list[FeatureDrift] = field(default_factory=list)  # highest PSI first
-    enough: bool = True
-    reason: str = ""
-    checked_at: float = 0.0
-    # Informational, never part of the decision: the 95th percentile of the same score on
-    # windows of the training data as long (in time) as this one. None without timestamps or
-    # when the training data is shorter than two such windows. See docs/drift.md.
-    typical_score: float | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> DriftReport:
-        data = dict(d)
-        data["features"] = [FeatureDrift(**f) for f in data.get("features") or []]
-        return cls(**data)
 
 
 def psi(expected: np.ndarray, actual: np.ndarray, epsilon: float = PSI_EPSILON) -> float:
@@ -350,28 +315,6 @@ def _log_loss(y: np.ndarray, p: np.ndarray) -> float:
 
 
 # ---- live performance ----------------------------------------------------------------------
-
-
-@dataclass
-class PerformanceReport:
-    rows: int
-    accuracy: float | None  # None when there are no labelled rows
-    auc: float | None  # None when the rows hold one class only
-    log_loss: float | None
-    test_accuracy: float  # the champion's own out-of-time test accuracy
-    baseline: float  # majority-class baseline from training
-    drop: float | None  # test_accuracy - accuracy
-    degraded: bool  # enough and drop > max_drop
-    enough: bool
-    reason: str
-    checked_at: float
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> PerformanceReport:
-        return cls(**dict(d))
 
 
 def live_performance(

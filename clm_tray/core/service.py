@@ -3,6 +3,12 @@
 Every method is a plain blocking call returning plain data (status.py); long ones (retrain,
 rollback, promote, restart) are meant to be run off the GUI thread. Progress and outcomes are
 published on ``engine.bus``.
+
+``Engine(..., isolate=True)`` (the tray app) runs the heavy calls (``worker.WORKER_METHODS``)
+in a spawned worker process (worker.py) and keeps only the cheap reads here, so the caller's
+process never imports pandas, XGBoost or scikit-learn. Keep it that way: this module and what
+it imports at the top (cycle.py, history.py, store.py, status.py, settings.py) import the heavy
+libraries only inside the functions that need them.
 """
 
 from __future__ import annotations
@@ -14,9 +20,7 @@ from collections.abc import Callable
 from dataclasses import asdict
 from datetime import datetime
 from pathlib import Path
-from typing import Any
-
-import pandas as pd
+from typing import TYPE_CHECKING, Any
 
 from clm_tray.core import events as ev
 from clm_tray.core.cycle import (
@@ -40,6 +44,9 @@ from clm_tray.core.status import (
     VersionRow,
 )
 
+if TYPE_CHECKING:
+    import pandas as pd
+
 log = logging.getLogger(__name__)
 
 # PSI over 10 bins has a sampling floor of about 9 / rows even when nothing changed: below
@@ -55,9 +62,11 @@ class Engine:
         loaded: LoadedSettings,
         bus: ev.EventBus | None = None,
         clock: Callable[[], float] = time.time,
+        isolate: bool = False,
     ) -> None:
         from clm_tray.core.store import ModelStore
 
+        self.isolate = isolate  # heavy calls in a worker process (its clock is time.time)
         self.loaded = loaded
         self.settings: Settings = loaded.settings
         self.bus = bus or ev.EventBus()
@@ -119,16 +128,32 @@ class Engine:
             self.bus.emit(ev.CYCLE_STAGE, level="warning", stage="recover", message=note,
                           progress=0.0)
 
+    def _in_worker(self, method: str, *args: Any, cancel: threading.Event | None = None,
+                   **kwargs: Any) -> Any:
+        """``self.<method>(...)`` run by a fresh Engine in a worker process (isolate=True)."""
+        from clm_tray.core.errors import WorkerError
+        from clm_tray.core.worker import run_in_worker
+
+        try:
+            return run_in_worker(self.loaded, method, args, kwargs, bus=self.bus, cancel=cancel)
+        except WorkerError:
+            self._recover()  # a worker that died mid-deploy leaves a journal / an open row
+            raise
+
     # ---- the retrain cycle and manual actions ---------------------------------------------
     def retrain(self, trigger: str = "manual", deploy: bool = True,
                 cancel: threading.Event | None = None) -> CycleResult:
         self._cancel = cancel or threading.Event()
+        if self.isolate:
+            return self._in_worker("retrain", trigger, deploy=deploy, cancel=self._cancel)
         return retrain_cycle(self._ctx(), trigger, deploy=deploy, cancel=self._cancel)
 
     def cancel_cycle(self) -> None:
         self._cancel.set()
 
     def rollback(self, version_id: str | None = None) -> CycleResult:
+        if self.isolate:
+            return self._in_worker("rollback", version_id)
         ctx = self._ctx()
 
         def act(run: Any) -> CycleResult:
@@ -153,6 +178,8 @@ class Engine:
 
     def promote(self, version_id: str | None = None) -> CycleResult:
         """Deploy a challenger (or any stored version) the user approved, verified."""
+        if self.isolate:
+            return self._in_worker("promote", version_id)
         ctx = self._ctx()
         vid = version_id or self.store.aliases().get("challenger")
         if not vid:
@@ -168,6 +195,8 @@ class Engine:
 
     def restart_backend(self) -> Any:
         """Restart the backend and verify it reports the model in the deploy folder."""
+        if self.isolate:
+            return self._in_worker("restart_backend")
         from clm_tray.core.backend import verify_deployed
 
         backend = self.backend()
@@ -181,6 +210,8 @@ class Engine:
 
     def health(self) -> Any:
         """One probe of the health URL, compared with what the deploy folder holds."""
+        if self.isolate:
+            return self._in_worker("health")
         from clm_tray.core.backend import probe_health, skipped_report
 
         s = self.settings
@@ -218,6 +249,10 @@ class Engine:
         return self.store.get(cid) if cid else None
 
     def drift(self) -> Any:
+        if self.isolate:
+            return self._in_worker("drift")
+        import pandas as pd
+
         from clm_tray.core.monitor import drift_report
 
         s = self.settings
@@ -240,6 +275,10 @@ class Engine:
 
     def performance(self) -> Any:
         """Live accuracy of the champion on new rows; re-tests a waiting challenger too."""
+        if self.isolate:
+            return self._in_worker("performance")
+        import pandas as pd
+
         from clm_tray.core.monitor import live_performance
         from clm_tray.core.training import load_booster
 
@@ -285,6 +324,8 @@ class Engine:
 
     def feed_demo(self) -> int:
         """Demo only: append the next hourly bar for every symbol (the data keeps growing)."""
+        if self.isolate:
+            return int(self._in_worker("feed_demo"))
         from clm_tray.core.demo import feed
 
         path = self.settings.resolved_data_path

@@ -6,7 +6,9 @@ version row, the scheduler's state. The GUI formats them and decides nothing.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import time
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
 from enum import Enum
 from typing import Any
 
@@ -123,3 +125,81 @@ class EngineStatus:
     data_rows: int | None = None
     data_symbols: int | None = None
     workspace: str = ""
+
+
+# ---- check reports (computed in monitor.py / backend.py, plain data here so they cross
+# processes without pulling pandas or xgboost into whoever reads them) -----------------------
+@dataclass
+class HealthReport:
+    """One look at the backend's health URL, in plain data (the GUI and CLI format it)."""
+
+    ok: bool
+    url: str
+    status_code: int | None
+    latency_ms: float | None
+    reported_sha256: str | None
+    reported_version: str | None
+    reason: str
+    checked_at: float = field(default_factory=time.time)
+    skipped: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class FeatureDrift:
+    feature: str
+    psi: float
+    ks_d: float | None  # None when either side has no finite values
+    importance: float  # the weight this feature got in the score (weights sum to 1)
+    over: bool  # this feature's own PSI is above the threshold
+
+
+@dataclass
+class DriftReport:
+    score: float  # importance-weighted mean PSI
+    threshold: float
+    drifted: bool  # enough and score > threshold
+    window_rows: int
+    window_start: str  # ISO-8601 UTC of the window's first row, "" without timestamps
+    window_end: str
+    features: list[FeatureDrift] = field(default_factory=list)  # highest PSI first
+    enough: bool = True
+    reason: str = ""
+    checked_at: float = 0.0
+    # Informational, never part of the decision: the 95th percentile of the same score on
+    # windows of the training data as long (in time) as this one. None without timestamps or
+    # when the training data is shorter than two such windows. See docs/drift.md.
+    typical_score: float | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> DriftReport:
+        data = dict(d)
+        data["features"] = [FeatureDrift(**f) for f in data.get("features") or []]
+        return cls(**data)
+
+
+@dataclass
+class PerformanceReport:
+    rows: int
+    accuracy: float | None  # None when there are no labelled rows
+    auc: float | None  # None when the rows hold one class only
+    log_loss: float | None
+    test_accuracy: float  # the champion's own out-of-time test accuracy
+    baseline: float  # majority-class baseline from training
+    drop: float | None  # test_accuracy - accuracy
+    degraded: bool  # enough and drop > max_drop
+    enough: bool
+    reason: str
+    checked_at: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> PerformanceReport:
+        return cls(**dict(d))

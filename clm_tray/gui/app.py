@@ -86,7 +86,8 @@ class TrayApp(QObject):
                 QTimer.singleShot(0, self._report_ready)
         if not self.has_tray:
             self.open_dashboard("")
-        # The engine (pandas, xgboost imports) is built once the icon is up, not before.
+        # The engine (store, history; its heavy work runs in worker processes) is built once
+        # the icon is up, not before.
         if engine is not None:
             self.controller.start(scheduler=scheduler, first_cycle=first_cycle, engine=engine)
         else:

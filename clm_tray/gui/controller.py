@@ -141,7 +141,9 @@ class Controller(QObject):
                 return engine
             from clm_tray.core.service import Engine
 
-            return Engine(self.loaded)
+            # Heavy calls run in a worker process: this one never imports pandas / xgboost,
+            # so the event loop is not starved by them and idle memory stays small.
+            return Engine(self.loaded, isolate=True)
 
         def ready(made: Any) -> None:
             self.set_engine(made)

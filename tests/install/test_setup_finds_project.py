@@ -6,8 +6,6 @@ import json
 import os
 from pathlib import Path
 
-import pytest
-
 from clm_tray.cli import main
 from clm_tray.core import firstrun
 from clm_tray.core.settings import load_settings, user_config_file
