@@ -536,6 +536,9 @@ class Scheduler:
             self._due_announced = ""
             return None
         t = triggers[0]
+        problem = getattr(self.engine, "setup_problem", lambda: None)()
+        if problem:  # first run: say what is missing instead of failing every half hour
+            return self._hold(t, f"{t.why}; not set up yet: {problem}", now)
         if not self.settings.auto_retrain:
             return self._hold(t, f"{t.why}; QT_CLM_AUTO_RETRAIN=false, so not retraining", now)
         until, why = self.backoff(now)

@@ -195,8 +195,6 @@ class Engine:
 
     def restart_backend(self) -> Any:
         """Restart the backend and verify it reports the model in the deploy folder."""
-        if self.isolate:
-            return self._in_worker("restart_backend")
         from clm_tray.core.backend import verify_deployed
 
         backend = self.backend()
@@ -210,8 +208,6 @@ class Engine:
 
     def health(self) -> Any:
         """One probe of the health URL, compared with what the deploy folder holds."""
-        if self.isolate:
-            return self._in_worker("health")
         from clm_tray.core.backend import probe_health, skipped_report
 
         s = self.settings
@@ -248,6 +244,22 @@ class Engine:
         cid = self.store.aliases().get("champion")
         return self.store.get(cid) if cid else None
 
+    def _champion_and_data(self) -> tuple[Any, dict[str, Any], Any]:
+        """The champion, its manifest and the current data: what every check starts from."""
+        champion = self._champion()
+        if champion is None:
+            raise StoreError("no champion model yet; run `clm-tray retrain` first.")
+        return champion, champion.manifest, self._load_data().frame
+
+    def setup_problem(self) -> str | None:
+        """Why no retrain can run yet (first run: nothing configured), else None."""
+        s = self.settings
+        if s.resolved_data_path is None:
+            return "QT_CLM_DATA_PATH is not set (run `clm-tray setup` or open the demo)"
+        if s.resolved_deploy_dir is None:
+            return "QT_CLM_DEPLOY_DIR is not set (run `clm-tray setup` or open the demo)"
+        return None
+
     def drift(self) -> Any:
         if self.isolate:
             return self._in_worker("drift")
@@ -256,11 +268,7 @@ class Engine:
         from clm_tray.core.monitor import drift_report
 
         s = self.settings
-        champion = self._champion()
-        if champion is None:
-            raise StoreError("no champion model yet; run `clm-tray retrain` first.")
-        m = champion.manifest
-        frame = self._load_data().frame
+        champion, m, frame = self._champion_and_data()
         ts = frame["timestamp"]
         reference = frame[ts <= pd.Timestamp(m["split"]["train_end"])]
         if s.drift_window_hours > 0:
@@ -283,11 +291,7 @@ class Engine:
         from clm_tray.core.training import load_booster
 
         s = self.settings
-        champion = self._champion()
-        if champion is None:
-            raise StoreError("no champion model yet; run `clm-tray retrain` first.")
-        m = champion.manifest
-        frame = self._load_data().frame
+        champion, m, frame = self._champion_and_data()
         new = frame[frame["timestamp"] > pd.Timestamp(m["data_last_timestamp"])]
         report = live_performance(
             load_booster(champion.model_path), new, m["features"], m["target"],

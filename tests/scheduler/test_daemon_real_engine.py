@@ -65,3 +65,24 @@ def test_sigterm_during_a_real_cycle_leaves_a_consistent_store(small_workspace):
         assert deployed.is_file()
     else:
         assert not deployed.exists(), (seen_stage, cycles[0])
+
+
+def test_first_run_without_configuration_says_what_is_missing_and_does_not_fail(tmp_path):
+    """Nothing set up yet: the age check finds no model, but no failing cycle is recorded and
+    no back-off starts; the scheduler says what to set up."""
+    from clm_tray.core.scheduler import Scheduler
+    from clm_tray.core.service import Engine
+    from clm_tray.core.settings import load_settings
+
+    loaded = load_settings(environ={"QT_CLM_STORE_DIR": str(tmp_path / "store")}, cwd=tmp_path)
+    engine = Engine(loaded)
+    try:
+        sched = Scheduler(engine, exclusive=False)
+        outcomes = sched.run_due()
+        assert engine.history.cycles() == []
+        retrain = [o for o in outcomes if o.name == "retrain"]
+        assert retrain and "not set up yet: QT_CLM_DATA_PATH is not set" in retrain[0].outcome
+        assert "clm-tray setup" in sched.state().retrain_due
+        assert sched.backoff()[0] is None
+    finally:
+        engine.close()
