@@ -74,15 +74,13 @@ def _port_taken(port: int, host: str = "127.0.0.1") -> bool:
 def ensure_workspace(root: Path | None = None, *, symbols: int = 91, bars: int = 1500,
                      seed: int = 7) -> DemoWorkspace:
     """Create the demo workspace (or reuse it); keep its backend port free of conflicts."""
-    from clm_tray.core.demo import generate, save
-
     root = (root or default_workspace()).expanduser().resolve()
     created = not (root / ".env").exists()
     (root / DEMO_MODELS).mkdir(parents=True, exist_ok=True)
     data = root / PROJECT_DATA
     if not data.exists():
         data.parent.mkdir(parents=True, exist_ok=True)
-        save(generate(symbols=symbols, bars=bars, seed=seed), data)
+        _generate_in_child(data, symbols, bars, seed)
     port = _current_port(root)
     if port is None or _port_taken(port):
         port = free_port(8000)
@@ -90,6 +88,23 @@ def ensure_workspace(root: Path | None = None, *, symbols: int = 91, bars: int =
     if created:
         _write_env(root, port)
     return DemoWorkspace(root=root, created=created, port=port)
+
+
+def _generate(data: Path, symbols: int, bars: int, seed: int) -> None:
+    from clm_tray.core.demo import generate, save
+
+    save(generate(symbols=symbols, bars=bars, seed=seed), data)
+
+
+def _generate_in_child(data: Path, symbols: int, bars: int, seed: int) -> None:
+    """Generate the demo data in a spawned process, so the tray app that asked for it never
+    loads pandas (its memory would stay with the tray for good)."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    ctx = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=1, mp_context=ctx) as pool:
+        pool.submit(_generate, data, symbols, bars, seed).result()
 
 
 def _current_port(root: Path) -> int | None:
