@@ -291,10 +291,7 @@ def _demo_gui(loaded: LoadedSettings, engine: Any, backend: Any) -> int:
         backend.stop()
         raise SystemExit(f"clm-tray: the tray app is not available ({exc}); "
                          "use `clm-tray demo --headless`") from None
-    if engine.store.aliases().get("champion") is None:
-        # The first cycle runs in the tray's background worker; nothing to do here.
-        pass
-    engine.close()
+    engine.close()  # the tray builds its own (isolated) engine and runs the first cycle
     return int(run_gui(loaded, demo_backend=backend, first_cycle=True))
 
 

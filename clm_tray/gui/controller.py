@@ -147,11 +147,20 @@ class Controller(QObject):
 
         def ready(made: Any) -> None:
             self.set_engine(made)
-            if scheduler:
-                Op(made.start_scheduler, key="scheduler", label="Start the scheduler") \
-                    .success(lambda _r: self.refresh()).run(self.runner)
+
+            def start_scheduler() -> None:
+                if scheduler:
+                    Op(made.start_scheduler, key="scheduler", label="Start the scheduler") \
+                        .success(lambda _r: self.refresh()).run(self.runner)
+
             if first_cycle and made.store.aliases().get("champion") is None:
-                self.retrain(trigger="first run")
+                # The demo's first cycle runs before the scheduler starts, so its age check
+                # does not race the cycle (and report "busy") on the very first screen.
+                Op(lambda: made.retrain(trigger="first run"), key="retrain",
+                   label="Retrain now").success(self._cycle_done("Retrain")) \
+                    .then(start_scheduler).run(self.runner)
+            else:
+                start_scheduler()
 
         def failed(exc: BaseException) -> None:
             self.start_error = describe_error(exc)

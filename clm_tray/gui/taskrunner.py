@@ -37,6 +37,7 @@ class Op:
         self.label = label or key or getattr(fn, "__name__", "task")
         self.on_success: Callable[[Any], None] | None = None
         self.on_failure: Callable[[BaseException], None] | None = None
+        self.on_done: Callable[[], None] | None = None
 
     def success(self, cb: Callable[[Any], None]) -> Op:
         self.on_success = cb
@@ -44,6 +45,11 @@ class Op:
 
     def failure(self, cb: Callable[[BaseException], None]) -> Op:
         self.on_failure = cb
+        return self
+
+    def then(self, cb: Callable[[], None]) -> Op:
+        """Run ``cb`` after the task, whatever its outcome (after success/failure handling)."""
+        self.on_done = cb
         return self
 
     def run(self, runner: TaskRunner | None = None) -> bool:
@@ -158,3 +164,8 @@ class TaskRunner(QObject):
                 self.failed.emit(op.label, describe_error(exc))
         except Exception:  # a broken callback must not kill the event loop
             log.exception("callback of %s failed", op.label)
+        if op.on_done is not None:
+            try:
+                op.on_done()
+            except Exception:
+                log.exception("after-callback of %s failed", op.label)
