@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from PySide6.QtCore import Qt
+from collections.abc import Callable
+
+from PySide6.QtCore import QRectF, Qt
+from PySide6.QtGui import QColor, QPainter, QPaintEvent, QPalette, QPen
 from PySide6.QtWidgets import (
     QFrame,
     QGridLayout,
@@ -23,15 +26,24 @@ TONES = {"ok": "#2e9d4f", "warn": "#c98a00", "bad": "#d42a2a", "idle": "#7a7f87"
 
 
 class Card(QFrame):
-    """A titled box of label/value rows with a coloured edge saying how things are."""
+    """A titled box of label/value rows with a coloured edge saying how things are.
+
+    The box and its edge are painted here rather than by a style sheet: changing a style
+    sheet re-polishes the card and every label in it, which cost tens of milliseconds on the
+    GUI thread each time a card changed colour. Rows are kept and reused; a refresh that
+    keeps the same rows only changes texts.
+    """
+
+    EDGE = 5  # px, the coloured left edge
+    SPARE_ROWS = 6  # rows made up front (hidden); more are made when a card needs them
 
     def __init__(self, title: str, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setObjectName(f"card-{title.lower()}")
-        self.setFrameShape(QFrame.Shape.StyledPanel)
+        self.setFrameShape(QFrame.Shape.NoFrame)
         self.setMinimumWidth(220)
         outer = QVBoxLayout(self)
-        outer.setContentsMargins(12, 8, 12, 10)
+        outer.setContentsMargins(12 + self.EDGE, 9, 13, 11)
         self.title = QLabel(title)
         font = self.title.font()
         font.setBold(True)
@@ -54,53 +66,80 @@ class Card(QFrame):
         outer.addLayout(self.grid)
         outer.addStretch(1)
         self.values: dict[str, QLabel] = {}
-        self._tone = ""
+        self._rows: list[tuple[QLabel, QLabel]] = []  # every row made so far, shown or not
+        self._tone = "idle"
         self._shown: object = None
-        self.set_tone("idle")
+        for r in range(self.SPARE_ROWS):  # made now, so a refresh only sets texts
+            name, val = self._new_row(r)
+            for w in (name, val):
+                w.ensurePolished()
+                w.hide()
+            self._rows.append((name, val))
+
+    @property
+    def tone(self) -> str:
+        return self._tone
 
     def set_tone(self, tone: str) -> None:
-        if tone == self._tone:
-            return  # re-polishing a style sheet is expensive
-        self._tone = tone
-        color = TONES.get(tone, TONES["idle"])
-        self.setStyleSheet(f"#{self.objectName()} {{ border: 1px solid palette(mid); "
-                           f"border-left: 5px solid {color}; border-radius: 4px; }}")
+        if tone != self._tone:
+            self._tone = tone
+            self.update()  # repaints the edge only: no style sheet, no re-polish
+
+    def paintEvent(self, event: QPaintEvent) -> None:  # noqa: N802 - Qt's name
+        p = QPainter(self)
+        p.setRenderHint(QPainter.RenderHint.Antialiasing)
+        box = QRectF(self.rect()).adjusted(0.5, 0.5, -0.5, -0.5)
+        p.setPen(QPen(self.palette().color(QPalette.ColorRole.Mid), 1))
+        p.setBrush(Qt.BrushStyle.NoBrush)
+        p.drawRoundedRect(box, 4, 4)
+        p.setClipRect(QRectF(0, 0, self.EDGE, self.height()))
+        p.setPen(Qt.PenStyle.NoPen)
+        p.setBrush(QColor(TONES.get(self._tone, TONES["idle"])))
+        p.drawRoundedRect(QRectF(self.rect()), 4, 4)
+        p.end()
 
     def set_rows(self, headline: str, rows: list[tuple[str, str]], tone: str) -> None:
         if self._shown == (headline, rows, tone):
             return
         self._shown = (headline, list(rows), tone)
-        self.headline.setText(headline)
+        if self.headline.text() != headline:
+            self.headline.setText(headline)
         self.set_tone(tone)
-        if [label for label, _ in rows] == list(self.values):
-            for label, value in rows:  # same rows: only the texts change
-                _set_value(self.values[label], value)
-            return
-        while self.grid.count():
-            item = self.grid.takeAt(0)
-            if item.widget() is not None:
-                item.widget().deleteLater()
         self.values = {}
         for r, (label, value) in enumerate(rows):
-            name = QLabel(label)
-            name.setSizePolicy(QSizePolicy.Policy.Maximum, QSizePolicy.Policy.Preferred)
-            val = QLabel()
+            if r == len(self._rows):
+                self._rows.append(self._new_row(r))
+            name, val = self._rows[r]
+            if name.text() != label:
+                name.setText(label)
             _set_value(val, value)
-            val.setWordWrap(True)
-            val.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-            self.grid.addWidget(name, r, 0, Qt.AlignmentFlag.AlignTop)
-            self.grid.addWidget(val, r, 1)
+            name.show()
+            val.show()
             self.values[label] = val
+        for name, val in self._rows[len(rows):]:  # rows no longer needed: hidden, kept
+            name.hide()
+            val.hide()
+
+    def _new_row(self, r: int) -> tuple[QLabel, QLabel]:
+        name = QLabel()
+        name.setSizePolicy(QSizePolicy.Policy.Maximum, QSizePolicy.Policy.Preferred)
+        val = QLabel()
+        val.setWordWrap(True)
+        val.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.grid.addWidget(name, r, 0, Qt.AlignmentFlag.AlignTop)
+        self.grid.addWidget(val, r, 1)
+        return name, val
 
 
 def _set_value(label: QLabel, value: str) -> None:
     """Keep a card a few lines tall: a long value is cut, and shown whole as the tooltip."""
+    text, tip = value, ""
     if len(value) > MAX_VALUE_CHARS:
-        label.setText(value[:MAX_VALUE_CHARS - 1].rstrip() + "…")
-        label.setToolTip(value)
-    else:
-        label.setText(value)
-        label.setToolTip("")
+        text, tip = value[:MAX_VALUE_CHARS - 1].rstrip() + "…", value
+    if label.text() != text:
+        label.setText(text)  # an unchanged text would still re-lay-out the card
+    if label.toolTip() != tip:
+        label.setToolTip(tip)
 
 
 class HeaderCards(QWidget):
@@ -116,6 +155,14 @@ class HeaderCards(QWidget):
             row.addWidget(card, 1)
 
     def show_snapshot(self, snap: Snapshot) -> None:
+        for show in self.parts():
+            show(snap)
+
+    def parts(self) -> list[Callable[[Snapshot], None]]:
+        """One update per card, so a caller can spread them over event-loop turns."""
+        return [self.show_model, self.show_quality, self.show_backend, self.show_scheduler]
+
+    def show_model(self, snap: Snapshot) -> None:
         st = snap.status
         champ = st.champion
         data = [("Data", _data_text(st))] if _data_text(st) else []
@@ -129,6 +176,9 @@ class HeaderCards(QWidget):
                 ("Challenger", st.challenger.id if st.challenger else "none"),
             ], "ok" if st.fresh else "warn")
 
+    def show_quality(self, snap: Snapshot) -> None:
+        st = snap.status
+        champ = st.champion
         perf = st.performance or {}
         live = perf.get("accuracy") if perf.get("enough") else None
         if champ is None:
@@ -143,7 +193,8 @@ class HeaderCards(QWidget):
                  (perf.get("reason") or "not measured yet")),
             ], tone)
 
-        b = st.backend
+    def show_backend(self, snap: Snapshot) -> None:
+        b = snap.status.backend
         if b is None:
             self.backend.set_rows("Not checked yet", [], "idle")
         elif b.get("skipped"):
@@ -159,6 +210,8 @@ class HeaderCards(QWidget):
             ] + ([] if b.get("ok") else [("Why", str(b.get("reason", "")))]),
                 "ok" if b.get("ok") else "bad")
 
+    def show_scheduler(self, snap: Snapshot) -> None:
+        st = snap.status
         sc = st.scheduler
         rows = [(j.name.capitalize(), f"next {hhmm(j.next_run) or '–'}"
                  + (f" · {j.last_outcome}" if j.last_outcome else "")) for j in sc.jobs]

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import Qt, QTimer
 from PySide6.QtGui import QCloseEvent, QFont, QFontDatabase
 from PySide6.QtWidgets import (
     QFrame,
@@ -116,6 +116,8 @@ class Dashboard(QMainWindow):
         overview = QSplitter(Qt.Orientation.Horizontal)
         self.importance_chart = ImportanceChart()
         self.accuracy_chart = AccuracyChart()
+        for chart in (self.importance_chart, self.accuracy_chart):
+            chart.auto = False  # drawn by show_snapshot's steps, one part per turn
         overview.addWidget(self.importance_chart)
         overview.addWidget(self.accuracy_chart)
         overview.setSizes([560, 640])
@@ -188,6 +190,12 @@ class Dashboard(QMainWindow):
         root.addWidget(self.progress_strip)
         runner.bind("cancel", self.cancel_button)
 
+        # A new snapshot is shown in steps, one event-loop turn each (see show_snapshot).
+        self._snap: Snapshot | None = None
+        self._steps: list[Callable[[Snapshot], bool | None]] = []
+        self._step_timer = QTimer(self, singleShot=True, interval=0)
+        self._step_timer.timeout.connect(self._next_step)
+
         controller.snapshot_changed.connect(self.show_snapshot)
         controller.progress.connect(self.show_progress)
         controller.running_changed.connect(self.show_running)
@@ -214,36 +222,107 @@ class Dashboard(QMainWindow):
         self.activateWindow()
 
     def show_snapshot(self, snap: Snapshot) -> None:
-        st = snap.status
-        self.summary.setText(st.summary)
-        self.cards.show_snapshot(snap)
-        champ = st.champion
-        self.importance_chart.show_importance(snap.importance, champ.id if champ else "")
-        self.accuracy_chart.show_history(snap.accuracy)
-        d = st.drift
-        if d is None:
-            self.drift_score.setText("No drift check yet.")
+        """Show a snapshot: at once while the window is hidden, else a part per loop turn.
+
+        Each part (cards, each chart, each table, the log) is only a few milliseconds, and
+        between them Qt lays out and paints what changed, so the GUI never stalls for the
+        sum. Widgets skip what did not change; charts on a hidden tab draw when shown.
+        """
+        self._snap = snap
+        self._steps = [self._show_header, *self.cards.parts(),
+                       self._show_importance, self._draw_importance,
+                       self._show_accuracy, self._draw_accuracy,
+                       self._show_lists]
+        if not self.isVisible():
+            self.flush()
         else:
-            verdict = "OVER the threshold" if d.get("drifted") else "within the threshold"
-            extra = "" if d.get("enough", True) else f" — {d.get('reason', '')}"
-            self.drift_score.setText(
-                f"Drift score {d.get('score', 0):.4f} ({verdict} {d.get('threshold', 0):g}) "
-                f"on {d.get('window_rows', 0):,} rows, checked {when_text(d.get('checked_at'))}"
-                f"{extra}. PSI on the reference's quantile bins; KS D is the largest CDF gap.")
-        self.drift_table.show_drift(d)
-        self.versions_table.show_versions(snap.versions)
-        self.backups_table.show_backups(snap.backups)
-        self.history_table.show_history(snap.history)
-        if self.log_view.toPlainText() != snap.log_tail:
-            self.log_view.setPlainText(snap.log_tail)
-            bar = self.log_view.verticalScrollBar()
-            bar.setValue(bar.maximum())
-        self.pause_button.setText("Resume checks" if st.scheduler.paused else "Pause checks")
+            self._step_timer.start()
+
+    def flush(self) -> None:
+        """Finish showing the last snapshot now (screenshots, tests)."""
+        self._step_timer.stop()
+        while self._steps:
+            self._run_step()
+
+    def _next_step(self) -> None:  # the step timer's slot: one part, then the next turn
+        self._run_step()
+        if self._steps:
+            if self.isVisible():
+                self._step_timer.start()
+            else:
+                self.flush()  # hidden meanwhile: nothing is painted, finish now
+
+    def _run_step(self) -> None:
+        if self._steps and self._snap is not None:
+            step = self._steps.pop(0)
+            if step(self._snap) is False:  # a chart drawn in parts: again next turn
+                self._steps.insert(0, step)
+
+    def _show_header(self, snap: Snapshot) -> None:
+        st = snap.status
+        if self.summary.text() != st.summary:
+            self.summary.setText(st.summary)
+        pause_text = "Resume checks" if st.scheduler.paused else "Pause checks"
+        if self.pause_button.text() != pause_text:
+            self.pause_button.setText(pause_text)
         if self.firstrun_banner.isVisibleTo(self) and not self.firstrun_banner.needed():
             self.firstrun_banner.hide()  # set up meanwhile (Settings…, another instance)
         self.statusBar().showMessage(f"Updated {when_text(snap.taken_at)[11:]}"
                                      f" · {st.workspace or ''}".rstrip(" ·"), 0)
+
+    def _show_importance(self, snap: Snapshot) -> None:
+        champ = snap.status.champion
+        self.importance_chart.show_importance(snap.importance, champ.id if champ else "")
+
+    def _draw_importance(self, _snap: Snapshot) -> bool:
+        return self.importance_chart.step()
+
+    def _show_accuracy(self, snap: Snapshot) -> None:
+        self.accuracy_chart.show_history(snap.accuracy)
+
+    def _draw_accuracy(self, _snap: Snapshot) -> bool:
+        return self.accuracy_chart.step()
+
+    def _show_lists(self, snap: Snapshot) -> None:
+        # The tables and the log in one step, the last: when one of them shows a snapshot,
+        # everything else on the dashboard shows it too (each is cheap: unchanged cells and
+        # tables are skipped, and hidden tabs do not paint).
+        self._show_log(snap)
+        self._show_drift(snap)
+        self._show_versions(snap)
+        self._show_backups(snap)
+        self._show_history(snap)
+
+    def _show_log(self, snap: Snapshot) -> None:
+        if self.log_view.toPlainText() != snap.log_tail:
+            self.log_view.setPlainText(snap.log_tail)
+            bar = self.log_view.verticalScrollBar()
+            bar.setValue(bar.maximum())
+
+    def _show_drift(self, snap: Snapshot) -> None:
+        d = snap.status.drift
+        if d is None:
+            text = "No drift check yet."
+        else:
+            verdict = "OVER the threshold" if d.get("drifted") else "within the threshold"
+            extra = "" if d.get("enough", True) else f" — {d.get('reason', '')}"
+            text = (f"Drift score {d.get('score', 0):.4f} ({verdict} {d.get('threshold', 0):g})"
+                    f" on {d.get('window_rows', 0):,} rows, checked "
+                    f"{when_text(d.get('checked_at'))}{extra}. PSI on the reference's quantile"
+                    " bins; KS D is the largest CDF gap.")
+        if self.drift_score.text() != text:
+            self.drift_score.setText(text)
+        self.drift_table.show_drift(d)
+
+    def _show_versions(self, snap: Snapshot) -> None:
+        self.versions_table.show_versions(snap.versions)
         self._update_version_buttons()
+
+    def _show_backups(self, snap: Snapshot) -> None:
+        self.backups_table.show_backups(snap.backups)
+
+    def _show_history(self, snap: Snapshot) -> None:
+        self.history_table.show_history(snap.history)
 
     def show_progress(self, stage: str, progress: float, message: str) -> None:
         self.progress_strip.show()

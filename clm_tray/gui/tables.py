@@ -59,26 +59,39 @@ class DataTable(QTableWidget):
 
     def fill(self, rows: Sequence[Sequence[str]], keys: Sequence[str] | None = None,
              colors: Sequence[QColor | None] | None = None) -> None:
-        shown = ([list(r) for r in rows], list(keys or []), list(colors or []))
+        """Show these rows; cells whose text and colour did not change are left alone."""
+        new_rows = [[str(t) for t in r] for r in rows]
+        new_colors = [colors[i] if colors and i < len(colors) else None
+                      for i in range(len(new_rows))]
+        shown = (new_rows, list(keys or []), new_colors)
         if shown == self._shown:
             return
+        old_rows, _old_keys, old_colors = self._shown or ([], [], [])  # type: ignore[misc]
         self._shown = shown
         selected = self.selected_key()
-        self.setRowCount(len(rows))
-        self.keys = list(keys or [str(i) for i in range(len(rows))])
-        for r, cells in enumerate(rows):
-            color = colors[r] if colors else None
-            for c, text in enumerate(cells):
-                item = QTableWidgetItem(text)
-                if c > 0 and _numeric(text):
-                    item.setTextAlignment(Qt.AlignmentFlag.AlignRight
-                                          | Qt.AlignmentFlag.AlignVCenter)
-                if color is not None:
-                    item.setBackground(QBrush(color))
-                    item.setForeground(QBrush(QColor("#111111")))
-                self.setItem(r, c, item)
-        if selected in self.keys:
-            self.selectRow(self.keys.index(selected))
+        self.setUpdatesEnabled(False)  # one repaint after the whole update, not per cell
+        try:
+            self.setRowCount(len(new_rows))
+            self.keys = list(keys or [str(i) for i in range(len(new_rows))])
+            for r, cells in enumerate(new_rows):
+                color = new_colors[r]
+                same_row = r < len(old_rows) and old_colors[r] == color
+                for c, text in enumerate(cells):
+                    if same_row and c < len(old_rows[r]) and old_rows[r][c] == text \
+                            and self.item(r, c) is not None:
+                        continue
+                    item = QTableWidgetItem(text)
+                    if c > 0 and _numeric(text):
+                        item.setTextAlignment(Qt.AlignmentFlag.AlignRight
+                                              | Qt.AlignmentFlag.AlignVCenter)
+                    if color is not None:
+                        item.setBackground(QBrush(color))
+                        item.setForeground(QBrush(QColor("#111111")))
+                    self.setItem(r, c, item)
+            if selected in self.keys:
+                self.selectRow(self.keys.index(selected))
+        finally:
+            self.setUpdatesEnabled(True)
 
     def selected_key(self) -> str | None:
         rows = self.selectionModel().selectedRows() if self.selectionModel() else []
