@@ -147,28 +147,31 @@ def _retrain_locked(
             shadow["reason"] = f"probable leakage: {result.leakage_reason}"
         if decision == "reject":
             ctx.store.annotate(version.id, "status", "rejected")
-            return _finish(run, "rejected", shadow["reason"], version, metrics, shadow,
+            return record_outcome(run, "rejected", shadow["reason"], version, metrics, shadow,
                            ok=True, leakage=result.leakage)
         if decision == "wait":
             ctx.store.set_aliases(challenger=version.id)
             ctx.bus.emit(ev.CHALLENGER_WAITING, version=version.id, reason=shadow["reason"])
-            return _finish(run, "waiting", shadow["reason"], version, metrics, shadow, ok=True)
+            return record_outcome(run, "waiting", shadow["reason"], version, metrics, shadow,
+                                  ok=True)
         if not deploy:
-            return _finish(run, "trained", "not deployed (--no-deploy)", version, metrics,
+            return record_outcome(run, "trained", "not deployed (--no-deploy)", version, metrics,
                            shadow, ok=True)
         if not s.auto_promote and trigger != "promote":
             ctx.store.set_aliases(challenger=version.id)
             reason = "passed the shadow test; QT_CLM_AUTO_PROMOTE=false, waiting for approval"
             ctx.bus.emit(ev.CHALLENGER_WAITING, version=version.id, reason=reason)
-            return _finish(run, "awaiting approval", reason, version, metrics, shadow, ok=True)
+            return record_outcome(run, "awaiting approval", reason, version, metrics, shadow,
+                                  ok=True)
 
         # 5-8. Deploy, restart, verify, roll back on failure
         return deploy_verified(ctx, run, version, metrics, shadow)
     except ClmError as exc:
-        return _finish(run, "failed", str(exc), version, metrics, None, ok=False)
+        return record_outcome(run, "failed", str(exc), version, metrics, None, ok=False)
     except Exception as exc:  # a bug must still end the cycle cleanly and visibly
         log.exception("cycle %s crashed", run.cycle_id)
-        return _finish(run, "failed", f"internal error: {exc}", version, metrics, None, ok=False)
+        return record_outcome(run, "failed", f"internal error: {exc}", version, metrics, None,
+                              ok=False)
 
 
 def deploy_verified(
@@ -182,7 +185,7 @@ def deploy_verified(
         backend.preflight()
     except BackendError as exc:
         ctx.store.set_aliases(challenger=version.id)
-        return _finish(run, "failed", f"pre-flight: {exc} (nothing deployed; {version.id} "
+        return record_outcome(run, "failed", f"pre-flight: {exc} (nothing deployed; {version.id} "
                        "waits as challenger)", version, metrics, shadow, ok=False)
     deployer = ctx.deployer_factory()
     run.stage("deploy", f"installing {version.id}")
@@ -191,42 +194,42 @@ def deploy_verified(
     if aliases.get("challenger") == version.id:
         ctx.store.set_aliases(challenger=None)
 
-    health = _restart_and_verify(ctx, run, backend, version, "deploy")
+    health = restart_and_verify(ctx, run, backend, version, "deploy")
     if health.ok:
         ctx.bus.emit(ev.MODEL_DEPLOYED, version=version.id, sha256=version.sha256,
                      test_accuracy=metrics.get("test_accuracy"),
                      backup=str(result.backup_dir) if result.backup_dir else None,
                      verified=not health.skipped)
         note = "" if not health.skipped else f" ({health.reason})"
-        return _finish(run, "deployed", f"deployed {version.id}{note}", version, metrics,
+        return record_outcome(run, "deployed", f"deployed {version.id}{note}", version, metrics,
                        shadow, ok=True, health=health)
 
     # 8. Roll back to what ran before, restart, verify again.
     failed_reason = health.reason
     previous_id = result.previous
     if not previous_id:
-        return _finish(run, "failed", f"backend did not load {version.id}: {failed_reason}; "
+        return record_outcome(run, "failed", f"backend did not load {version.id}: {failed_reason}; "
                        "no previous model to roll back to", version, metrics, shadow,
                        ok=False, health=health)
     run.stage("restart", f"rolling back to {previous_id}")
     prev = ctx.store.get(previous_id)
     deployer.rollback(prev, reason=f"automatic rollback: {failed_reason}")
     ctx.store.annotate(version.id, "status", "rejected")
-    health2 = _restart_and_verify(ctx, run, backend, prev, "rollback")
+    health2 = restart_and_verify(ctx, run, backend, prev, "rollback")
     ctx.bus.emit(ev.MODEL_ROLLED_BACK, level="error", version=prev.id, from_version=version.id,
                  reason=failed_reason, verified=health2.ok)
     if health2.ok:
-        return _finish(run, "failed, rolled back",
+        return record_outcome(run, "failed, rolled back",
                        f"backend did not load {version.id} ({failed_reason}); "
                        f"rolled back to {prev.id} and verified", version, metrics, shadow,
                        ok=False, health=health2)
-    return _finish(run, "rollback failed",
+    return record_outcome(run, "rollback failed",
                    f"backend did not load {version.id} ({failed_reason}); rolled back to "
                    f"{prev.id} but the backend is still unhealthy: {health2.reason}",
                    version, metrics, shadow, ok=False, health=health2)
 
 
-def _restart_and_verify(ctx: CycleContext, run: _Run, backend: Any, version: Any,
+def restart_and_verify(ctx: CycleContext, run: _Run, backend: Any, version: Any,
                         attempt: str) -> Any:
     """Restart the backend and wait until it reports ``version``; one attempt in history."""
     from clm_tray.core.backend import HealthReport, verify_deployed
@@ -313,7 +316,7 @@ def _manifest(dataset: Any, result: Any, parent: str | None, profile: dict[str, 
     }
 
 
-def _finish(
+def record_outcome(
     run: _Run, outcome: str, reason: str, version: Any, metrics: dict[str, Any],
     shadow: dict[str, Any] | None, *, ok: bool, leakage: bool = False, health: Any = None,
 ) -> CycleResult:
@@ -365,8 +368,5 @@ def record_action(ctx: CycleContext, trigger: str, fn: Callable[[_Run], CycleRes
         try:
             return fn(run)
         except ClmError as exc:
-            return _finish(run, "failed", str(exc), None, {}, None, ok=False)
+            return record_outcome(run, "failed", str(exc), None, {}, None, ok=False)
 
-
-def now_utc() -> datetime:
-    return datetime.now(timezone.utc)

@@ -25,9 +25,9 @@ from typing import TYPE_CHECKING, Any
 from clm_tray.core import events as ev
 from clm_tray.core.cycle import (
     CycleContext,
-    _finish,
     deploy_verified,
     record_action,
+    record_outcome,
     retrain_cycle,
     shadow_against_champion,
 )
@@ -157,21 +157,21 @@ class Engine:
         ctx = self._ctx()
 
         def act(run: Any) -> CycleResult:
-            from clm_tray.core.cycle import _restart_and_verify
+            from clm_tray.core.cycle import restart_and_verify
 
             deployer = self.deployer()
             target = self.store.get(version_id) if version_id else None
             run.stage("deploy", f"rolling back to {version_id or 'previous'}")
             result = deployer.rollback(target, reason="manual rollback")
             version = self.store.get(result.version)
-            health = _restart_and_verify(ctx, run, self.backend(), version, "rollback")
+            health = restart_and_verify(ctx, run, self.backend(), version, "rollback")
             self.bus.emit(ev.MODEL_ROLLED_BACK, level="info" if health.ok else "error",
                           version=version.id, from_version=result.previous,
                           reason="manual rollback", verified=health.ok and not health.skipped)
             outcome = "rolled back" if health.ok else "failed"
             reason = f"rolled back to {version.id}" + (
                 "" if health.ok and not health.skipped else f" ({health.reason})")
-            return _finish(run, outcome, reason, version, version.metrics, None,
+            return record_outcome(run, outcome, reason, version, version.metrics, None,
                            ok=health.ok, health=health)
 
         return record_action(ctx, "rollback", act)
