@@ -1,0 +1,261 @@
+"""A backend process clm-tray starts, stops and restarts itself, tracked by a pid file so
+any clm-tray process (CLI, tray, daemon) can drive the same one."""
+
+from __future__ import annotations
+
+import os
+import shlex
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from filelock import FileLock
+
+from clm_tray.core.errors import BackendError
+from clm_tray.core.fsutil import atomic_write_json, read_json
+
+PID_FILE = "backend.pid.json"
+LOCK_FILE = "backend.lock"
+
+
+def split_command(command: str, *, windows: bool | None = None) -> list[str]:
+    """Split a command line the way the user's shell would quote it, without running a shell."""
+    windows = sys.platform.startswith("win") if windows is None else windows
+    try:
+        parts = shlex.split(command, posix=not windows)
+    except ValueError as exc:
+        raise BackendError(
+            f"QT_CLM_BACKEND_COMMAND cannot be split into words ({exc}); check its quotes."
+        ) from exc
+    if windows:
+        parts = [p[1:-1] if len(p) >= 2 and p[0] == p[-1] == '"' else p for p in parts]
+    return parts
+
+
+def _same_command(cmdline: list[str], argv: list[str]) -> bool:
+    """Is ``cmdline`` (as the OS shows it) the command we started as ``argv``?
+
+    The pid and its exact start time already identify the process; this guards the rest.
+    A script run through its shebang shows the interpreter in front, and a process caught
+    mid-exec shows nothing, so: empty, or ``argv[1:]`` at the end and the same program name.
+    """
+    if not cmdline or not argv:
+        return True
+    tail = argv[1:]
+    if tail and cmdline[-len(tail):] != tail:
+        return False
+    program = _program_name(argv[0])
+    return any(_program_name(part) == program for part in cmdline[: len(cmdline) - len(tail)])
+
+
+def _program_name(path: str) -> str:
+    name = Path(path.replace("\\", "/")).name.lower()
+    return name[:-4] if name.endswith(".exe") else name
+
+
+class ProcessBackend:
+    """A backend process clm-tray starts, stops and restarts itself (the demo's backend).
+
+    Its pid, command and start time live in a pid file in ``state_dir`` so that any clm-tray
+    process (CLI, tray, daemon) can stop or restart the same backend; before signalling, the
+    pid is checked to still be that command (pids get reused). Output is appended to
+    ``log_path``. On POSIX it runs in its own session and the whole group is signalled.
+    """
+
+    kind = "process"
+
+    def __init__(
+        self,
+        command: str,
+        log_path: Path,
+        state_dir: Path,
+        *,
+        stop_timeout: float = 10.0,
+        cwd: Path | None = None,
+    ) -> None:
+        self.command = command
+        self.log_path = Path(log_path)
+        self.state_dir = Path(state_dir)
+        self.stop_timeout = stop_timeout
+        self.cwd = cwd
+        self._child: subprocess.Popen[bytes] | None = None  # reaped by us when we started it
+
+    @property
+    def pid_path(self) -> Path:
+        return self.state_dir / PID_FILE
+
+    def describe(self) -> str:
+        return f"process `{self.command}` (log {self.log_path})"
+
+    def argv(self) -> list[str]:
+        if not self.command.strip():
+            raise BackendError(
+                "QT_CLM_BACKEND=process needs QT_CLM_BACKEND_COMMAND, the command line that "
+                "starts your backend; set it in .env (or choose QT_CLM_BACKEND=docker/none)."
+            )
+        return split_command(self.command)
+
+    def preflight(self) -> None:
+        """The command is set and its program exists, before anything is deployed."""
+        program = self.argv()[0]
+        has_dir = os.sep in program or (os.altsep is not None and os.altsep in program)
+        found = (Path(program).is_file() and os.access(program, os.X_OK)) if has_dir else (
+            shutil.which(program) is not None
+        )
+        if not found:
+            raise BackendError(
+                f"QT_CLM_BACKEND_COMMAND: program {program!r} not found"
+                + ("" if has_dir else " on PATH")
+                + "; give its full path or install it."
+            )
+
+    def _lock(self) -> FileLock:
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        return FileLock(str(self.state_dir / LOCK_FILE), timeout=self.stop_timeout + 30)
+
+    # The pid file: {"pid", "argv", "command", "started_at", "create_time", "log"}.
+    def _record(self) -> dict[str, Any] | None:
+        try:
+            rec = read_json(self.pid_path)
+        except (OSError, ValueError):
+            return None
+        return rec if isinstance(rec, dict) and isinstance(rec.get("pid"), int) else None
+
+    def _live_process(self) -> Any | None:
+        """The psutil.Process of our backend, or None (not started, exited, or pid reused)."""
+        import psutil
+
+        rec = self._record()
+        if rec is None:
+            return None
+        if self._child is not None and self._child.pid == rec["pid"]:
+            self._child.poll()  # reap our own child so it does not linger as a zombie
+        try:
+            proc = psutil.Process(rec["pid"])
+            if proc.status() == psutil.STATUS_ZOMBIE:
+                return None
+            same_start = abs(proc.create_time() - float(rec.get("create_time", 0))) < 0.05
+            same_cmd = _same_command(proc.cmdline(), rec.get("argv") or [])
+        except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
+            return None
+        return proc if same_start and same_cmd else None
+
+    def is_running(self) -> bool:
+        return self._live_process() is not None
+
+    def pid(self) -> int | None:
+        proc = self._live_process()
+        return proc.pid if proc is not None else None
+
+    def start(self) -> None:
+        with self._lock():
+            self._start_locked()
+
+    def stop(self) -> None:
+        with self._lock():
+            self._stop_locked()
+
+    def restart(self) -> None:
+        with self._lock():
+            self._stop_locked()
+            self._start_locked()
+
+    def _start_locked(self) -> None:
+        import psutil
+
+        if self._live_process() is not None:
+            return
+        argv = self.argv()
+        self.preflight()
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        stamp = time.strftime("%Y-%m-%d %H:%M:%S")
+        with open(self.log_path, "ab") as log:
+            log.write(f"--- {stamp} clm-tray starts: {self.command}\n".encode())
+            log.flush()
+            kwargs: dict[str, Any] = {}
+            if sys.platform.startswith("win"):
+                kwargs["creationflags"] = (
+                    subprocess.CREATE_NEW_PROCESS_GROUP | subprocess.CREATE_NO_WINDOW
+                )
+            else:
+                kwargs["start_new_session"] = True
+            try:
+                child = subprocess.Popen(
+                    argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                    cwd=self.cwd, close_fds=True, **kwargs,
+                )
+            except OSError as exc:
+                raise BackendError(
+                    f"QT_CLM_BACKEND_COMMAND could not be started ({exc}); check the command."
+                ) from exc
+        self._child = child
+        try:  # fixed at fork, unlike the command line (briefly empty while exec runs)
+            create_time = psutil.Process(child.pid).create_time()
+        except psutil.Error:
+            create_time = 0.0  # gone already: reported just below
+        atomic_write_json(self.pid_path, {
+            "pid": child.pid, "argv": argv, "command": self.command,
+            "started_at": time.time(), "create_time": create_time, "log": str(self.log_path),
+        })
+        # A command that dies at once (bad flag, port taken) is reported here, with its log.
+        try:
+            code = child.wait(timeout=0.3)
+        except subprocess.TimeoutExpired:
+            return
+        self.pid_path.unlink(missing_ok=True)
+        raise BackendError(
+            f"QT_CLM_BACKEND_COMMAND exited at once with code {code}; see {self.log_path}."
+        )
+
+    def _stop_locked(self) -> None:
+        proc = self._live_process()
+        if proc is None:
+            self.pid_path.unlink(missing_ok=True)
+            return
+        self._signal(proc, signal.SIGTERM)
+        gone = self._wait_gone(proc, self.stop_timeout)
+        if not gone:
+            self._signal(proc, signal.SIGKILL if hasattr(signal, "SIGKILL") else signal.SIGTERM)
+            gone = self._wait_gone(proc, 5.0)
+        if not gone:
+            raise BackendError(
+                f"the backend process {proc.pid} did not stop after SIGKILL; stop it by hand "
+                f"(command: {self.command})."
+            )
+        self.pid_path.unlink(missing_ok=True)
+        with open(self.log_path, "ab") as log:
+            stamp = time.strftime("%Y-%m-%d %H:%M:%S")
+            log.write(f"--- {stamp} clm-tray stopped pid {proc.pid}\n".encode())
+
+    def _signal(self, proc: Any, sig: int) -> None:
+        import psutil
+
+        try:
+            if sys.platform.startswith("win"):
+                proc.terminate()  # TerminateProcess: Windows has no gentler signal to send
+            elif os.getpgid(proc.pid) == proc.pid:
+                os.killpg(proc.pid, sig)  # its own session: take helpers it spawned too
+            else:
+                proc.send_signal(sig)
+        except (ProcessLookupError, psutil.NoSuchProcess):
+            pass
+
+    def _wait_gone(self, proc: Any, timeout: float) -> bool:
+        import psutil
+
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            if self._child is not None and self._child.pid == proc.pid:
+                if self._child.poll() is not None:
+                    return True
+            try:
+                if proc.status() == psutil.STATUS_ZOMBIE:
+                    return True  # dead; its parent (another clm-tray process) will reap it
+            except psutil.NoSuchProcess:
+                return True
+            time.sleep(0.05)
+        return False
