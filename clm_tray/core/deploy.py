@@ -19,6 +19,10 @@ was touched yet. Either way the folder ends with exactly one complete model, old
 
 The optional ``xgb_model.pkl`` exists for old backends that unpickle their model. clm-tray
 writes it and never loads it (nor any pickle).
+
+The backup folders live in ``backups.py``, the journal file in ``deploy_journal.py`` and the
+deploy folder's own chores (log line, temp names, leftovers) in ``deploy_folder.py``; the
+public names are re-exported here, so callers import from ``clm_tray.core.deploy`` alone.
 """
 
 from __future__ import annotations
@@ -28,16 +32,42 @@ import datetime as dt
 import hashlib
 import json
 import os
-import re
 import shutil
 import signal
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from clm_tray.core.backups import (
+    BACKUP_MANIFEST,
+    list_backups,
+    new_backup_name,
+    prune_backups,
+    seal_backup,
+)
+from clm_tray.core.deploy_folder import (
+    LOG_FILE,
+    TEMP_SUFFIX,
+    append_log,
+    ensure_deploy_folder,
+    remove_leftovers,
+    temp_path,
+)
+from clm_tray.core.deploy_journal import (
+    check_targets,
+    clear_journal,
+    read_journal,
+    targets_in_place,
+    write_journal,
+)
 from clm_tray.core.errors import ClmError, DeployError, StoreError
-from clm_tray.core.fsutil import atomic_write_json, fsync_dir, read_json, sha256_file
+from clm_tray.core.fsutil import fsync_dir, read_json, sha256_file
 from clm_tray.core.store import ModelStore, ModelVersion, copy_file_durably, write_file_durably
+
+__all__ = [
+    "BACKUP_MANIFEST", "FAULT_STEPS", "LOG_FILE", "TEMP_SUFFIX", "DeployResult", "Deployer",
+    "fault_point",
+]
 
 # Step boundaries where a crash test may kill the deploying process, in the order they occur.
 FAULT_STEPS: tuple[str, ...] = (
@@ -54,12 +84,6 @@ FAULT_STEPS: tuple[str, ...] = (
     "aliases_set",
     "before_journal_cleared",
 )
-
-BACKUP_MANIFEST = "backup_manifest.json"
-LOG_FILE = "retraining_log.txt"
-TEMP_SUFFIX = ".clm-tray-tmp"
-_TRASH_PREFIX = ".clm-tray-trash-"
-_BACKUP_RE = re.compile(r"^backup_(\d{8}_\d{6})(?:_(\d+))?$")
 
 
 def fault_point(step: str) -> None:
@@ -125,9 +149,9 @@ class Deployer:
     def recover(self) -> str | None:
         """Finish or undo a deploy that a crash interrupted; describe what was done, or None."""
         with self.store.cycle_lock():
-            journal = self._read_journal()
+            journal = read_journal(self.store.journal_path)
             if journal is None:
-                removed = _remove_leftovers(self.deploy_dir)
+                removed = remove_leftovers(self.deploy_dir)
                 if removed:
                     return f"removed {removed} left-over temporary file(s) from {self.deploy_dir}"
                 return None
@@ -146,26 +170,11 @@ class Deployer:
 
     def backups(self) -> list[dict]:
         """Backup folders in the deploy folder, oldest first."""
-        if not self.deploy_dir.is_dir():
-            return []
-        found = [d for d in self.deploy_dir.iterdir() if d.is_dir() and _BACKUP_RE.match(d.name)]
-        return [self._describe_backup(d) for d in sorted(found, key=_backup_order)]
+        return list_backups(self.deploy_dir, self.model_file)
 
     def append_log(self, message: str, now: dt.datetime | None = None) -> None:
         """Append one ``YYYY-MM-DD HH:MM:SS - message`` line (local time) to the log file."""
-        stamp = (now.astimezone() if now and now.tzinfo else now) or dt.datetime.now()
-        line = f"{stamp:%Y-%m-%d %H:%M:%S} - {' '.join(str(message).split())}\n"
-        self._ensure_folder()
-        path = self.deploy_dir / LOG_FILE
-        try:
-            with open(path, "ab") as fh:
-                fh.write(line.encode("utf-8"))
-                fh.flush()
-                os.fsync(fh.fileno())
-        except OSError as exc:
-            raise DeployError(
-                f"cannot append to {path} ({exc.strerror or exc}); check its permissions"
-            ) from exc
+        append_log(self.deploy_dir, message, now)
 
     # ---- the one journaled path -----------------------------------------------------------
 
@@ -173,7 +182,7 @@ class Deployer:
         with self.store.cycle_lock():
             self.recover()
             self.store.verify(version)
-            self._ensure_folder()
+            ensure_deploy_folder(self.deploy_dir)
             plan = self._plan(version)  # [(name, role, bytes | Path, sha256)]
             before = self.store.aliases()
             after = dict(before)
@@ -199,13 +208,13 @@ class Deployer:
                 "model_file": self.model_file,
                 "targets": {**{n: sha for n, _r, _s, sha in plan}, **dict.fromkeys(stale)},
                 "replaced": replaced,
-                "backup_dir": self._new_backup_name() if replaced else None,
+                "backup_dir": new_backup_name(self.deploy_dir) if replaced else None,
                 "aliases_before": before,
                 "aliases_after": after,
                 "step": "backup",
             }
             try:
-                self._write_journal(journal)
+                write_journal(self.store.journal_path, journal)
             except OSError as exc:
                 raise StoreError(
                     f"cannot write {self.store.journal_path} ({exc.strerror or exc}); "
@@ -216,16 +225,16 @@ class Deployer:
                 backup = self._make_backup(journal, before["champion"])
                 fault_point("backup_done")
                 journal["step"] = "install"
-                self._write_journal(journal)
+                write_journal(self.store.journal_path, journal)
                 self._replace_files(plan, stale)
-                self._check_targets(journal)
+                check_targets(journal)
                 journal["step"] = "aliases"
-                self._write_journal(journal)
+                write_journal(self.store.journal_path, journal)
                 fault_point("before_aliases")
                 self.store.set_aliases(**after)
                 fault_point("aliases_set")
                 fault_point("before_journal_cleared")
-                self._clear_journal()
+                clear_journal(self.store.journal_path)
             except BaseException as exc:
                 with contextlib.suppress(Exception):
                     self._resolve(journal, force_back=True)
@@ -292,17 +301,14 @@ class Deployer:
             if i == 0:
                 fault_point("backup_partial")
         model_sha = files.get(self.model_file, {}).get("sha256")
-        atomic_write_json(
-            folder / BACKUP_MANIFEST,
-            {
-                "created": _now_iso(),
-                "version": self._version_with_sha(model_sha, old_champion),
-                "model_file": self.model_file,
-                "reason": f"before {journal['op']} of {journal['version']}",
-                "files": files,
-            },
+        seal_backup(
+            folder,
+            created=_now_iso(),
+            version=self._version_with_sha(model_sha, old_champion),
+            model_file=self.model_file,
+            reason=f"before {journal['op']} of {journal['version']}",
+            files=files,
         )
-        fsync_dir(self.deploy_dir)
         return folder
 
     def _version_with_sha(self, sha: str | None, hint: str | None) -> str | None:
@@ -321,7 +327,7 @@ class Deployer:
     def _replace_files(self, plan: list, stale: list[str]) -> None:
         temps = []
         for name, role, source, sha in plan:
-            tmp = _temp_path(self.deploy_dir, name)
+            tmp = temp_path(self.deploy_dir, name)
             if isinstance(source, Path):
                 got, _size = copy_file_durably(source, tmp)
             else:
@@ -345,26 +351,13 @@ class Deployer:
             fsync_dir(self.deploy_dir)
             fault_point("meta_written" if role == "meta" else f"replaced_{role}")
 
-    def _check_targets(self, journal: dict) -> None:
-        """Re-hash the folder: every target file must now hold exactly the bytes planned."""
-        folder = Path(journal["deploy_dir"])
-        for name, sha in journal["targets"].items():
-            path = folder / name
-            if sha is None:
-                if path.exists():
-                    raise DeployError(f"{path} should have been removed; retry the deploy")
-            elif not path.is_file() or sha256_file(path) != sha:
-                raise DeployError(
-                    f"{path} does not hold the bytes just installed; check the disk and retry"
-                )
-
     # ---- recovery -------------------------------------------------------------------------
 
     def _resolve(self, journal: dict, *, force_back: bool) -> str:
         """Roll an interrupted deploy forward (all new files in place) or back (restore)."""
         folder = Path(journal["deploy_dir"])
         op, vid = journal.get("op", "deploy"), journal.get("version")
-        forward = not force_back and _targets_in_place(folder, journal["targets"])
+        forward = not force_back and targets_in_place(folder, journal["targets"])
         if forward:
             self.store.set_aliases(**journal["aliases_after"])
             outcome = (
@@ -376,8 +369,8 @@ class Deployer:
             self.store.set_aliases(**journal["aliases_before"])
             kept = journal["aliases_before"].get("champion") or "the model that was there"
             outcome = f"undid the interrupted {op} of {vid} in {folder}; {kept} is still deployed"
-        _remove_leftovers(folder)
-        self._clear_journal()
+        remove_leftovers(folder)
+        clear_journal(self.store.journal_path)
         if forward and folder == self.deploy_dir.resolve():
             self._apply_retention()
         return outcome
@@ -401,7 +394,7 @@ class Deployer:
                     f"cannot undo the interrupted deploy: {source} is missing or damaged; "
                     f"restore {live} by hand from another backup_* folder"
                 )
-            tmp = _temp_path(folder, name)
+            tmp = temp_path(folder, name)
             copy_file_durably(source, tmp)
             _replace(tmp, live)
         for name in journal["targets"]:
@@ -410,140 +403,28 @@ class Deployer:
                     os.unlink(folder / name)
         fsync_dir(folder)
 
-    # ---- journal, folder, retention -------------------------------------------------------
-
-    def _read_journal(self) -> dict | None:
-        try:
-            journal = read_json(self.store.journal_path)
-        except FileNotFoundError:
-            return None
-        except (OSError, ValueError) as exc:
-            raise DeployError(
-                f"{self.store.journal_path} cannot be read ({exc}); check the deploy folder "
-                "holds one complete model, then delete the journal"
-            ) from exc
-        if not isinstance(journal, dict) or not {"targets", "deploy_dir"} <= journal.keys():
-            raise DeployError(
-                f"{self.store.journal_path} is not a deploy journal; check the deploy folder "
-                "holds one complete model, then delete the journal"
-            )
-        return journal
-
-    def _write_journal(self, journal: dict) -> None:
-        atomic_write_json(self.store.journal_path, journal)
-
-    def _clear_journal(self) -> None:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(self.store.journal_path)
-        fsync_dir(self.store.root)
-
-    def _ensure_folder(self) -> None:
-        folder = self.deploy_dir
-        try:
-            folder.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise DeployError(
-                f"cannot create the deploy folder {folder} ({exc.strerror or exc}); "
-                "check QT_CLM_DEPLOY_DIR and its permissions"
-            ) from exc
-        if not os.access(folder, os.W_OK | os.X_OK):
-            raise DeployError(f"the deploy folder {folder} is not writable; check its permissions")
-
-    def _new_backup_name(self) -> str:
-        """``backup_YYYYMMDD_HHMMSS`` (local time), suffixed ``_2``, ``_3``... within a second.
-
-        The suffix is one more than the highest in use for that second (retention never deletes
-        the newest backup), so name order stays creation order even after older ones are gone.
-        """
-        stamp = f"{dt.datetime.now():%Y%m%d_%H%M%S}"
-        taken = [
-            int(m.group(2) or 1)
-            for entry in self.deploy_dir.iterdir()
-            if (m := _BACKUP_RE.match(entry.name.removeprefix(_TRASH_PREFIX)))
-            and m.group(1) == stamp
-        ]
-        n = max(taken, default=0) + 1
-        return f"backup_{stamp}" if n == 1 else f"backup_{stamp}_{n}"
-
-    def _describe_backup(self, folder: Path) -> dict:
-        info: dict = {"name": folder.name, "path": folder, "created": None, "version": None,
-                      "sha256": None, "size": None}
-        manifest: dict = {}
-        with contextlib.suppress(OSError, ValueError):
-            loaded = read_json(folder / BACKUP_MANIFEST)
-            manifest = loaded if isinstance(loaded, dict) else {}
-        model_name = manifest.get("model_file", self.model_file)
-        entry = (manifest.get("files") or {}).get(model_name) or {}
-        info["version"] = manifest.get("version")
-        info["created"] = manifest.get("created")
-        if entry:
-            info["sha256"], info["size"] = entry.get("sha256"), entry.get("size")
-        elif (folder / model_name).is_file():  # a backup made before clm-tray
-            info["sha256"] = sha256_file(folder / model_name)
-            info["size"] = (folder / model_name).stat().st_size
-        if not info["created"]:
-            m = _BACKUP_RE.match(folder.name)
-            stamp = dt.datetime.strptime(m.group(1), "%Y%m%d_%H%M%S") if m else None
-            info["created"] = stamp.astimezone().isoformat(timespec="seconds") if stamp else None
-        return info
+    # ---- retention ------------------------------------------------------------------------
 
     def _apply_retention(self) -> None:
         """Keep the newest ``backup_keep`` backups, plus the one holding ``previous``."""
         backups = self.backups()
         if len(backups) <= self.backup_keep:
             return
-        keep = {b["name"] for b in backups[-self.backup_keep :]}
+        previous_sha = None
         previous = self.store.aliases()["previous"]
         if previous:
             with contextlib.suppress(StoreError):
-                sha = self.store.get(previous).sha256
-                holding = [b["name"] for b in backups if b["sha256"] == sha]
-                keep.update(holding[-1:])
+                previous_sha = self.store.get(previous).sha256
         journal = None
         with contextlib.suppress(DeployError):
-            journal = self._read_journal()
-        if journal and journal.get("backup_dir"):
-            keep.add(journal["backup_dir"])
-        for b in backups:
-            if b["name"] in keep:
-                continue
-            trash = self.deploy_dir / f"{_TRASH_PREFIX}{b['name']}"
-            with contextlib.suppress(OSError):
-                os.rename(b["path"], trash)  # gone from view at once; deleted below
-                shutil.rmtree(trash, ignore_errors=True)
-
-
-def _targets_in_place(folder: Path, targets: dict[str, str | None]) -> bool:
-    for name, sha in targets.items():
-        path = folder / name
-        if sha is None:
-            if path.exists():
-                return False
-        elif not path.is_file() or sha256_file(path) != sha:
-            return False
-    return True
-
-
-def _remove_leftovers(folder: Path) -> int:
-    """Delete our temp files and half-deleted backups; count what was removed."""
-    if not folder.is_dir():
-        return 0
-    removed = 0
-    for entry in folder.iterdir():
-        if entry.name.startswith(".") and entry.name.endswith(TEMP_SUFFIX) and entry.is_file():
-            with contextlib.suppress(OSError):
-                entry.unlink()
-                removed += 1
-        elif entry.name.startswith(_TRASH_PREFIX) and entry.is_dir():
-            shutil.rmtree(entry, ignore_errors=True)
-            removed += 1
-    if removed:
-        fsync_dir(folder)
-    return removed
-
-
-def _temp_path(folder: Path, name: str) -> Path:
-    return folder / f".{name}{TEMP_SUFFIX}"
+            journal = read_journal(self.store.journal_path)
+        prune_backups(
+            self.deploy_dir,
+            backups,
+            keep=self.backup_keep,
+            previous_sha=previous_sha,
+            journal_backup=journal.get("backup_dir") if journal else None,
+        )
 
 
 def _replace(src: Path, dst: Path) -> None:
@@ -556,11 +437,6 @@ def _replace(src: Path, dst: Path) -> None:
             if os.name != "nt" or attempt == 9:
                 raise
             time.sleep(0.2)
-
-
-def _backup_order(folder: Path) -> tuple[str, int]:
-    m = _BACKUP_RE.match(folder.name)
-    return (m.group(1), int(m.group(2) or 1)) if m else (folder.name, 0)
 
 
 def _sha256_bytes(data: bytes) -> str:
