@@ -168,22 +168,23 @@ def _print_result(res: Any, as_json: bool) -> int:
     return 0 if res.ok else 1
 
 
-def cmd_retrain(args: argparse.Namespace) -> int:
+def _run_cycle(args: argparse.Namespace, action: str, *call_args: Any, **kw: Any) -> int:
+    """Retrain, rollback and promote alike: progress on stderr, the result on stdout."""
     engine = make_engine(load(args))
     engine.bus.subscribe(_progress_printer(not args.json))
-    return _print_result(engine.retrain("manual", deploy=not args.no_deploy), args.json)
+    return _print_result(getattr(engine, action)(*call_args, **kw), args.json)
+
+
+def cmd_retrain(args: argparse.Namespace) -> int:
+    return _run_cycle(args, "retrain", "manual", deploy=not args.no_deploy)
 
 
 def cmd_rollback(args: argparse.Namespace) -> int:
-    engine = make_engine(load(args))
-    engine.bus.subscribe(_progress_printer(not args.json))
-    return _print_result(engine.rollback(args.version), args.json)
+    return _run_cycle(args, "rollback", args.version)
 
 
 def cmd_promote(args: argparse.Namespace) -> int:
-    engine = make_engine(load(args))
-    engine.bus.subscribe(_progress_printer(not args.json))
-    return _print_result(engine.promote(args.version), args.json)
+    return _run_cycle(args, "promote", args.version)
 
 
 def cmd_versions(args: argparse.Namespace) -> int:

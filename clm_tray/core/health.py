@@ -122,10 +122,14 @@ def probe_health(
     timeout: float = 2.0,
     model_key: str = "model_sha256",
     version_key: str = "model_version",
+    expect_sha256: str | None = None,
+    expect_version: str | None = None,
 ) -> HealthReport:
-    """Ask the health URL once: ok means HTTP 200, whatever model it reports."""
+    """Ask the health URL once: ok means HTTP 200 and, when an expected model is given, that
+    the backend reports that model (the same judgement as ``verify_backend``, without waiting)."""
     with httpx.Client(trust_env=_use_proxy_env(url), follow_redirects=True) as client:
-        return _probe(client, url, timeout, model_key, version_key)[0]
+        report = _probe(client, url, timeout, model_key, version_key)[0]
+    return _judge(report, expect_sha256, expect_version)
 
 
 def _judge(

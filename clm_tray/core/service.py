@@ -207,22 +207,18 @@ class Engine:
         return report
 
     def health(self) -> Any:
-        """One probe of the health URL, compared with what the deploy folder holds."""
+        """One probe of the health URL, judged against the model in the deploy folder."""
         from clm_tray.core.backend import probe_health, skipped_report
 
         s = self.settings
         if s.resolved_backend == "none":
             report = skipped_report(s.health_url)
         else:
+            meta = self._deployed_meta() or {}
             report = probe_health(s.health_url, model_key=s.health_model_key,
-                                  version_key=s.health_version_key)
-            meta = self._deployed_meta()
-            if report.ok and meta and report.reported_sha256 and \
-                    report.reported_sha256.lower() != str(meta.get("model_sha256")).lower():
-                report.ok = False
-                report.reason = (f"backend reports model {report.reported_sha256[:12]}… but the "
-                                 f"deploy folder holds {meta.get('model_sha256', '')[:12]}…; "
-                                 "restart the backend")
+                                  version_key=s.health_version_key,
+                                  expect_sha256=meta.get("model_sha256"),
+                                  expect_version=meta.get("version"))
         self._record_health(report)
         return report
 

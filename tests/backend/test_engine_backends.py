@@ -127,3 +127,18 @@ def test_docker_down_refuses_before_deploying(engine_factory, small_workspace, p
     assert "\n" not in res.reason
     assert not (small_workspace / "models" / "xgb_model.ubj").exists()
     assert engine.store.aliases()["challenger"] == res.version
+
+
+def test_health_says_when_the_backend_runs_another_model_than_deployed(engine_factory,
+                                                                      health_peer, send):
+    """`clm-tray health` judges the answer like the post-deploy check does: a backend still
+    serving an old model is not healthy, and the reason names both sha256s."""
+    engine = engine_factory()  # backend none while deploying: files only
+    deployed = engine.retrain()
+    assert deployed.outcome == "deployed", deployed.reason
+    sha = engine.store.get(deployed.version).sha256
+    url = health_peer(lambda handler, release: send(handler, 200, {
+        "status": "ok", "model_sha256": "0" * 64}))
+    stale = engine_factory(backend="process", backend_command="true", health_url=url).health()
+    assert not stale.ok
+    assert stale.reason == f"backend reports model sha256 {'0' * 12}… but deployed {sha[:12]}…"
