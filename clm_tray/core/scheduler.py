@@ -346,10 +346,26 @@ class Scheduler:
             text = f"model {age:.1f} h old > {rh:g} h"
         else:
             text = f"model {age:.1f} h old (fresh)"
+        text += self._check_backend(age)
         d = {"age_hours": age, "retrain_hours": rh, "due": age is None or age > rh,
              "outcome": text}
         self.engine.history.add_check("age", d, at=now)
         return CheckOutcome("age", now, text, details=d)
+
+    def _check_backend(self, age: float | None) -> str:
+        """Probe the backend with the age check, so 'healthy' in the tray is never hours old
+        and a backend that died between deploys is noticed (and notified) within one interval."""
+        if self.settings.resolved_backend == "none" or age is None:
+            return ""
+        probe = getattr(self.engine, "health", None)
+        if probe is None:
+            return ""
+        try:
+            report = probe()  # recorded and published by the engine
+        except Exception as exc:  # a broken probe must not stop the age check
+            log.warning("backend health probe failed: %s", exc)
+            return ""
+        return "" if report.ok else f"; backend unhealthy: {report.reason}"
 
     def decide_retrain(self, now: float | None = None) -> CheckOutcome | None:
         """Start at most one retrain if a trigger is pending and nothing forbids it."""

@@ -86,3 +86,20 @@ def test_first_run_without_configuration_says_what_is_missing_and_does_not_fail(
         assert sched.backoff()[0] is None
     finally:
         engine.close()
+
+
+def test_the_age_check_also_probes_the_backend_so_health_is_never_stale(engine_factory,
+                                                                        small_workspace):
+    """A backend that died after its deploy is noticed by the next age check."""
+    from clm_tray.core.scheduler import Scheduler
+
+    deployed = engine_factory().retrain()
+    assert deployed.outcome == "deployed", deployed.reason
+    engine = engine_factory(backend="process", backend_command="true",
+                            health_url="http://127.0.0.1:9/health")  # nothing listens
+    sched = Scheduler(engine, exclusive=False)
+    outcome = sched.run_check("age")
+    assert "backend unhealthy: no answer from http://127.0.0.1:9/health" in outcome.outcome
+    _at, report = engine.history.last_check("health")
+    assert report["ok"] is False and report["url"] == "http://127.0.0.1:9/health"
+    assert engine.status().health.value == "error"
