@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
+import threading
 import time
 from datetime import datetime
 from pathlib import Path
@@ -12,6 +14,9 @@ from typing import Any
 from clm_tray.cli.common import add_json_flag, load, print_json, say, to_jsonable
 from clm_tray.core import events as ev
 from clm_tray.core.settings import FIELDS, LoadedSettings, describe, load_settings
+from clm_tray.core.status import Outcome
+
+_STOP_SIGNALS = tuple(getattr(signal, n) for n in ("SIGINT", "SIGTERM") if hasattr(signal, n))
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -21,6 +26,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     p = sub.add_parser("retrain", help="run one full retrain cycle now")
     p.add_argument("--no-deploy", action="store_true", help="train and version, do not deploy")
+    p.add_argument("--force", action="store_true",
+                   help="train even when the data and settings are unchanged since the newest "
+                        "version")
     add_json_flag(p)
     p.set_defaults(handler=cmd_retrain)
 
@@ -81,7 +89,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     engine = make_engine(load(args))
     st = engine.status()
     last = st.last_cycle
-    failed = last is not None and last.outcome.startswith(("failed", "rollback failed"))
+    failed = last is not None and last.failed
     code = 0 if (st.fresh and not failed and st.age_hours is not None) else 1
     if args.json:
         d = to_jsonable(st)
@@ -163,6 +171,10 @@ def _print_result(res: Any, as_json: bool) -> int:
             say(f"  shadow test on {s['rows']} new rows: candidate "
                 f"{_pct(s.get('candidate_accuracy'))} vs champion "
                 f"{_pct(s.get('champion_accuracy'))}, McNemar p={_num(s.get('p_value'))}")
+    if res.outcome == Outcome.CANCELLED:
+        if not as_json:
+            sys.stderr.write(f"clm-tray: {res.outcome}: {res.reason}\n")
+        return 130  # what a shell expects after Ctrl+C
     if not res.ok and not as_json:
         sys.stderr.write(f"clm-tray: {res.outcome}: {res.reason}\n")
     return 0 if res.ok else 1
@@ -176,7 +188,23 @@ def _run_cycle(args: argparse.Namespace, action: str, *call_args: Any, **kw: Any
 
 
 def cmd_retrain(args: argparse.Namespace) -> int:
-    return _run_cycle(args, "retrain", "manual", deploy=not args.no_deploy)
+    """Ctrl+C or SIGTERM cancels the cycle (outcome ``cancelled``, exit 130); a second Ctrl+C
+    interrupts at once."""
+    cancel = threading.Event()
+
+    def on_signal(_signum: int, _frame: Any) -> None:
+        if cancel.is_set():
+            raise KeyboardInterrupt
+        sys.stderr.write("clm-tray: cancelling…\n")
+        cancel.set()
+
+    previous = {sig: signal.signal(sig, on_signal) for sig in _STOP_SIGNALS}
+    try:
+        return _run_cycle(args, "retrain", "manual", deploy=not args.no_deploy, cancel=cancel,
+                          force=args.force)
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 def cmd_rollback(args: argparse.Namespace) -> int:

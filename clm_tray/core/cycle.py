@@ -17,11 +17,13 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from clm_tray.core import decide
 from clm_tray.core import events as ev
-from clm_tray.core.errors import BackendError, ClmError, ConfigError
+from clm_tray.core.errors import BackendError, ClmError, ConfigError, TrainingCancelled
+from clm_tray.core.fsutil import sha256_file
 from clm_tray.core.history import History
 from clm_tray.core.settings import Settings
-from clm_tray.core.status import CycleResult
+from clm_tray.core.status import CycleResult, Outcome
 
 if TYPE_CHECKING:  # the cycle's parts import pandas when they run, never at import
     import pandas as pd
@@ -78,14 +80,27 @@ def retrain_cycle(
     *,
     deploy: bool = True,
     cancel: threading.Event | None = None,
+    force: bool = False,
 ) -> CycleResult:
-    """One full cycle under the store's machine-wide lock (CycleBusy when another runs)."""
+    """One full cycle under the store's machine-wide lock (CycleBusy when another runs).
+
+    ``force`` trains even when the data and settings are those of the newest version.
+    """
     with ctx.store.cycle_lock():
-        return _retrain_locked(ctx, trigger, deploy=deploy, cancel=cancel)
+        result = _retrain_locked(ctx, trigger, deploy=deploy, cancel=cancel, force=force)
+        if result.outcome != Outcome.CANCELLED:
+            prune_store(ctx)
+        return result
+
+
+def _check_cancel(cancel: threading.Event | None) -> None:
+    if cancel is not None and cancel.is_set():
+        raise TrainingCancelled("cancelled; nothing was stored")
 
 
 def _retrain_locked(
-    ctx: CycleContext, trigger: str, *, deploy: bool, cancel: threading.Event | None
+    ctx: CycleContext, trigger: str, *, deploy: bool, cancel: threading.Event | None,
+    force: bool,
 ) -> CycleResult:
     import pandas as pd
 
@@ -108,34 +123,61 @@ def _retrain_locked(
                 "QT_CLM_DATA_PATH is not set; point it at your training CSV/Parquet "
                 "(or set QT_CLM_PROJECT_DIR)."
             )
-        dataset = load_dataset(data_path, target=s.target, features=s.features or None)
+        dataset = load_dataset(data_path, target=s.target, features=s.features or None,
+                               coerce_bad_cells=s.coerce_bad_cells)
         for w in dataset.warnings:
             ctx.bus.emit(ev.CYCLE_STAGE, level="warning", stage="load", message=w,
                          cycle=run.cycle_id, progress=0.0)
+        params = TrainParams.from_settings(s)
+        same = None if force else decide.unchanged_since(
+            ctx.store, decide.training_key(dataset, params))
+        if same is not None:
+            return record_outcome(
+                run, Outcome.UNCHANGED, f"data unchanged since {decide.short_id(same.id)} — "
+                "nothing to retrain", None, {}, None, ok=True)
+        _check_cancel(cancel)
 
         # 2. Train in a child process (killable on timeout / cancel)
         run.stage("train", f"training on {dataset.fingerprint.rows:,} rows")
-        params = TrainParams.from_settings(s)
         work = ctx.store.root / "work"
         work.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryDirectory(dir=work) as tmp:
             result = train_in_child(
                 data_path, target=s.target, features=dataset.features, params=params,
                 workdir=Path(tmp), timeout=s.train_timeout, cancel=cancel,
+                coerce_bad_cells=s.coerce_bad_cells,
             )
             metrics = dict(result.metrics)
+            _check_cancel(cancel)
 
-            # 3. Version (immutable)
+            # 3. Version (immutable; a model already stored is reused, never stored twice)
             run.stage("version", "saving the new version")
-            train_rows = dataset.frame[
-                dataset.frame["timestamp"] <= pd.Timestamp(result.split.train_end)
-            ]
-            manifest = _manifest(dataset, result, champion_id, reference_profile(
-                train_rows, dataset.features))
-            version = ctx.store.add_version(Path(result.model_path), manifest)
+            version = decide.same_model(ctx.store, sha256_file(Path(result.model_path)))
+            if version is None:
+                train_rows = dataset.frame[
+                    dataset.frame["timestamp"] <= pd.Timestamp(result.split.train_end)
+                ]
+                manifest = _manifest(dataset, result, champion_id, reference_profile(
+                    train_rows, dataset.features))
+                version = ctx.store.add_version(Path(result.model_path), manifest)
+        if version.id == champion_id:
+            return record_outcome(
+                run, Outcome.UNCHANGED, f"the new model is identical to "
+                f"{decide.short_id(champion_id)}, which is deployed — nothing to do",
+                version, metrics, None, ok=True)
         ctx.bus.emit(ev.CYCLE_STAGE, stage="version", progress=0.3, cycle=run.cycle_id,
                      message=f"{version.id}: test accuracy {metrics['test_accuracy']:.1%}",
                      version=version.id)
+
+        # 3b. Edge gate: no deploy without an edge over guessing (the first model included)
+        edge = decide.edge_verdict(result.edge, s)
+        if edge is not None:
+            metrics["edge"] = edge.to_dict()
+            ctx.store.annotate(version.id, "edge", edge.to_dict())
+        if s.edge_gate and edge is not None and not edge.passed and not result.leakage:
+            ctx.store.annotate(version.id, "status", "no edge")
+            return record_outcome(run, Outcome.NO_EDGE, decide.no_edge_reason(edge, champion_id),
+                                  version, metrics, None, ok=True)
 
         # 4. Shadow test against the champion
         run.stage("shadow", "shadow test against the champion")
@@ -147,30 +189,33 @@ def _retrain_locked(
             shadow["reason"] = f"probable leakage: {result.leakage_reason}"
         if decision == "reject":
             ctx.store.annotate(version.id, "status", "rejected")
-            return record_outcome(run, "rejected", shadow["reason"], version, metrics, shadow,
+            return record_outcome(run, Outcome.REJECTED, shadow["reason"], version, metrics, shadow,
                            ok=True, leakage=result.leakage)
         if decision == "wait":
             ctx.store.set_aliases(challenger=version.id)
             ctx.bus.emit(ev.CHALLENGER_WAITING, version=version.id, reason=shadow["reason"])
-            return record_outcome(run, "waiting", shadow["reason"], version, metrics, shadow,
+            return record_outcome(run, Outcome.WAITING, shadow["reason"], version, metrics, shadow,
                                   ok=True)
         if not deploy:
-            return record_outcome(run, "trained", "not deployed (--no-deploy)", version, metrics,
-                           shadow, ok=True)
+            return record_outcome(run, Outcome.TRAINED, "not deployed (--no-deploy)", version,
+                                  metrics, shadow, ok=True)
         if not s.auto_promote and trigger != "promote":
             ctx.store.set_aliases(challenger=version.id)
             reason = "passed the shadow test; QT_CLM_AUTO_PROMOTE=false, waiting for approval"
             ctx.bus.emit(ev.CHALLENGER_WAITING, version=version.id, reason=reason)
-            return record_outcome(run, "awaiting approval", reason, version, metrics, shadow,
+            return record_outcome(run, Outcome.AWAITING_APPROVAL, reason, version, metrics, shadow,
                                   ok=True)
 
         # 5-8. Deploy, restart, verify, roll back on failure
         return deploy_verified(ctx, run, version, metrics, shadow)
+    except TrainingCancelled:
+        return record_outcome(run, Outcome.CANCELLED, "cancelled; nothing was stored", None,
+                              {}, None, ok=False)
     except ClmError as exc:
-        return record_outcome(run, "failed", str(exc), version, metrics, None, ok=False)
+        return record_outcome(run, Outcome.FAILED, str(exc), version, metrics, None, ok=False)
     except Exception as exc:  # a bug must still end the cycle cleanly and visibly
         log.exception("cycle %s crashed", run.cycle_id)
-        return record_outcome(run, "failed", f"internal error: {exc}", version, metrics, None,
+        return record_outcome(run, Outcome.FAILED, f"internal error: {exc}", version, metrics, None,
                               ok=False)
 
 
@@ -178,39 +223,47 @@ def deploy_verified(
     ctx: CycleContext, run: _Run, version: Any, metrics: dict[str, Any],
     shadow: dict[str, Any] | None, *, reason: str = "retrain",
 ) -> CycleResult:
-    """Steps 5–8: pre-flight, journaled install, restart, verify; roll back when it fails."""
+    """Steps 5–8: pre-flight, journaled install, restart, verify; roll back when it fails.
+
+    A version that already runs (champion, same bytes in the deploy folder) is not installed
+    again and the backend is not restarted for it.
+    """
+    if _already_deployed(ctx, version):
+        return record_outcome(run, Outcome.UNCHANGED, f"{decide.short_id(version.id)} is "
+                              "already deployed — nothing to do", version, metrics, shadow,
+                              ok=True)
     backend = ctx.backend_factory()
     run.stage("deploy", f"pre-flight: {backend.describe()}")
     try:
         backend.preflight()
     except BackendError as exc:
         ctx.store.set_aliases(challenger=version.id)
-        return record_outcome(run, "failed", f"pre-flight: {exc} (nothing deployed; {version.id} "
-                       "waits as challenger)", version, metrics, shadow, ok=False)
+        return record_outcome(run, Outcome.FAILED, f"pre-flight: {exc} (nothing deployed; "
+                              f"{version.id} waits as challenger)", version, metrics, shadow,
+                              ok=False)
     deployer = ctx.deployer_factory()
     run.stage("deploy", f"installing {version.id}")
     result = deployer.install(version, reason=reason)
-    aliases = ctx.store.aliases()
-    if aliases.get("challenger") == version.id:
-        ctx.store.set_aliases(challenger=None)
+    _clear_older_challenger(ctx, version)
 
     health = restart_and_verify(ctx, run, backend, version, "deploy")
     if health.ok:
+        ctx.store.annotate(version.id, "deployed_at", ctx.clock())
         ctx.bus.emit(ev.MODEL_DEPLOYED, version=version.id, sha256=version.sha256,
                      test_accuracy=metrics.get("test_accuracy"),
                      backup=str(result.backup_dir) if result.backup_dir else None,
                      verified=not health.skipped)
         note = "" if not health.skipped else f" ({health.reason})"
-        return record_outcome(run, "deployed", f"deployed {version.id}{note}", version, metrics,
-                       shadow, ok=True, health=health)
+        return record_outcome(run, Outcome.DEPLOYED, f"deployed {version.id}{note}", version,
+                              metrics, shadow, ok=True, health=health)
 
     # 8. Roll back to what ran before, restart, verify again.
     failed_reason = health.reason
     previous_id = result.previous
     if not previous_id:
-        return record_outcome(run, "failed", f"backend did not load {version.id}: {failed_reason}; "
-                       "no previous model to roll back to", version, metrics, shadow,
-                       ok=False, health=health)
+        return record_outcome(run, Outcome.FAILED, f"backend did not load {version.id}: "
+                              f"{failed_reason}; no previous model to roll back to", version,
+                              metrics, shadow, ok=False, health=health)
     run.stage("restart", f"rolling back to {previous_id}")
     prev = ctx.store.get(previous_id)
     deployer.rollback(prev, reason=f"automatic rollback: {failed_reason}")
@@ -219,14 +272,61 @@ def deploy_verified(
     ctx.bus.emit(ev.MODEL_ROLLED_BACK, level="error", version=prev.id, from_version=version.id,
                  reason=failed_reason, verified=health2.ok)
     if health2.ok:
-        return record_outcome(run, "failed, rolled back",
+        return record_outcome(run, Outcome.ROLLED_BACK_AFTER_FAILURE,
                        f"backend did not load {version.id} ({failed_reason}); "
                        f"rolled back to {prev.id} and verified", version, metrics, shadow,
                        ok=False, health=health2)
-    return record_outcome(run, "rollback failed",
+    return record_outcome(run, Outcome.ROLLBACK_FAILED,
                    f"backend did not load {version.id} ({failed_reason}); rolled back to "
                    f"{prev.id} but the backend is still unhealthy: {health2.reason}",
                    version, metrics, shadow, ok=False, health=health2)
+
+
+def _already_deployed(ctx: CycleContext, version: Any) -> bool:
+    if ctx.store.aliases().get("champion") != version.id:
+        return False
+    try:
+        meta = ctx.deployer_factory().deployed_meta() or {}
+    except ClmError:
+        return False
+    return meta.get("model_sha256") == version.sha256
+
+
+def _clear_older_challenger(ctx: CycleContext, deployed: Any) -> None:
+    """A challenger no newer than the model just deployed has nothing left to wait for."""
+    cid = ctx.store.aliases().get("challenger")
+    if not cid:
+        return
+    try:
+        challenger = ctx.store.get(cid)
+    except ClmError:
+        ctx.store.set_aliases(challenger=None)
+        return
+    if cid == deployed.id or challenger.sequence <= deployed.sequence:
+        ctx.store.set_aliases(challenger=None)
+
+
+def prune_store(ctx: CycleContext) -> list[str]:
+    """Store retention at the end of a cycle: never-deployed versions beyond the newest
+    ``QT_CLM_VERSIONS_KEEP`` go; aliases, backed-up and once-deployed versions stay."""
+    store = ctx.store
+    try:
+        protected = {v for v in store.aliases().values() if v}
+        if ctx.settings.resolved_deploy_dir is not None:
+            protected |= {b["version"] for b in ctx.deployer_factory().backups()
+                          if b.get("version")}
+        versions = store.list()
+        deployed = {v.id for v in versions if store.notes(v.id).get("deployed_at")}
+        doomed = decide.prunable(versions, ctx.settings.versions_keep, protected, deployed)
+        for v in doomed:
+            store.remove(v.id)
+    except (ClmError, OSError) as exc:  # retention never fails a cycle
+        log.warning("store retention skipped: %s", exc)
+        return []
+    if doomed:
+        log.info("pruned %d never-deployed version(s): %s", len(doomed),
+                 ", ".join(v.id for v in doomed))
+    return [v.id for v in doomed]
 
 
 def restart_and_verify(ctx: CycleContext, run: _Run, backend: Any, version: Any,
@@ -274,9 +374,16 @@ def shadow_against_champion(ctx: CycleContext, candidate: Any, frame: pd.DataFra
     held_out = pd.Timestamp(candidate.manifest["split"]["test_start"])
     rows = frame[(frame["timestamp"] > since) & (frame["timestamp"] >= held_out)]
     if list(champion.manifest["features"]) != list(candidate.manifest["features"]):
-        # Different feature sets cannot be compared row by row; judge on the test slice only.
-        return {"decision": "promote", "rows": 0,
-                "reason": "feature set changed; promoted on its own out-of-time test"}
+        # Different feature sets cannot be compared row by row. Only a change the user made on
+        # purpose (QT_CLM_FEATURES) may be judged on the candidate's own out-of-time test.
+        diff = decide.feature_difference(champion.features, candidate.features)
+        if decide.features_chosen_on_purpose(s, candidate.features):
+            return {"decision": "promote", "rows": 0, "features_differ": diff,
+                    "reason": f"feature set changed by QT_CLM_FEATURES ({diff}); judged on "
+                              "its own out-of-time test"}
+        return {"decision": "wait", "rows": 0, "features_differ": diff, "champion": champion_id,
+                "reason": f"features differ from the champion's ({diff}); waits for "
+                          "`clm-tray promote` or a QT_CLM_FEATURES change"}
     res = shadow_test(
         load_booster(candidate.model_path), load_booster(champion.model_path), rows,
         candidate.manifest["features"], candidate.manifest["target"],
@@ -320,18 +427,24 @@ def record_outcome(
     run: _Run, outcome: str, reason: str, version: Any, metrics: dict[str, Any],
     shadow: dict[str, Any] | None, *, ok: bool, leakage: bool = False, health: Any = None,
 ) -> CycleResult:
-    """Step 9: one history row, one retraining_log.txt line, one cycle.finished event."""
+    """Step 9: one history row, one retraining_log.txt line, one cycle.finished event.
+
+    The event's level is "error" only for a failure (``Outcome.failed``): a cancelled,
+    gated or unchanged cycle is news, not an alarm.
+    """
     ctx = run.ctx
+    outcome = Outcome(outcome)
     run.stage("record", outcome)
     run._close_stage()
     vid = version.id if version is not None else None
     ctx.history.finish_cycle(
-        run.cycle_id, outcome=outcome, reason=reason, version=vid, metrics=metrics,
+        run.cycle_id, outcome=outcome.value, reason=reason, version=vid, metrics=metrics,
         stages=run.stages, shadow=shadow, attempts=run.attempts, at=ctx.clock(),
     )
     _log_line(ctx, outcome, reason)
     ctx.bus.emit(
-        ev.CYCLE_FINISHED, level="info" if ok else "error", outcome=outcome, reason=reason,
+        ev.CYCLE_FINISHED, level="error" if outcome.failed else "info", outcome=outcome.value,
+        reason=reason,
         version=vid, ok=ok, cycle=run.cycle_id,
         test_accuracy=metrics.get("test_accuracy"),
     )
@@ -342,13 +455,13 @@ def record_outcome(
     )
 
 
-def _log_line(ctx: CycleContext, outcome: str, reason: str) -> None:
+def _log_line(ctx: CycleContext, outcome: Outcome, reason: str) -> None:
     """The seed's retraining_log.txt line; never fails the cycle."""
     if ctx.settings.resolved_deploy_dir is None:
         return
-    if outcome == "deployed":
+    if outcome == Outcome.DEPLOYED:
         message = "Retraining completed successfully"
-    elif outcome in ("failed", "failed, rolled back", "rollback failed"):
+    elif outcome.failed:
         message = f"Retraining failed: {reason}"
     else:
         message = f"Retraining finished ({outcome}): {reason}"
@@ -368,5 +481,5 @@ def record_action(ctx: CycleContext, trigger: str, fn: Callable[[_Run], CycleRes
         try:
             return fn(run)
         except ClmError as exc:
-            return record_outcome(run, "failed", str(exc), None, {}, None, ok=False)
+            return record_outcome(run, Outcome.FAILED, str(exc), None, {}, None, ok=False)
 

@@ -68,9 +68,14 @@ class Dataset:
 
 
 def load_dataset(path: Path | str, *, target: str = "target", features: list[str] | None = None,
-                 min_rows: int = 200) -> Dataset:
+                 min_rows: int = 200, coerce_bad_cells: bool = False) -> Dataset:
     """Read a CSV or Parquet file, validate it and return a `Dataset`; raise `DataError` with one
     actionable sentence for anything a model cannot be trained on.
+
+    The feature set never changes silently: a column that is numeric except for a few cells is
+    still a feature, and such a cell is a `DataError` naming the column, the line and the
+    value, or (``coerce_bad_cells``, QT_CLM_COERCE_BAD_CELLS) becomes NaN and is counted in
+    the warnings.
 
     Speed matters (this runs in the cycle's parent and again in the training child): the file is
     read once (its bytes are parsed and hashed for the fingerprint), symbols become integer
@@ -118,8 +123,9 @@ def load_dataset(path: Path | str, *, target: str = "target", features: list[str
     feature_list = _choose_features(raw, name, target, features, notes)
     values = []
     inf_count = 0
+    coerced: dict[str, int] = {}
     for col in feature_list:
-        series = _numeric_feature(raw[col], name, col)
+        series = _numeric_feature(raw[col], name, col, coerced if coerce_bad_cells else None)
         arr = series.to_numpy(dtype=np.float64, na_value=np.nan)
         inf = np.isinf(arr)
         if inf.any():
@@ -131,6 +137,9 @@ def load_dataset(path: Path | str, *, target: str = "target", features: list[str
         values.append(arr)
     if inf_count:
         notes.append(f"replaced {inf_count} infinite feature values with NaN")
+    if coerced:
+        notes.append(f"treated {sum(coerced.values())} non-numeric cell(s) as empty "
+                     f"({', '.join(f'{c}: {n}' for c, n in coerced.items())})")
 
     if target in raw.columns:
         labels = _binary_target(raw[target], name, target).to_numpy(dtype=np.float64)
@@ -315,7 +324,8 @@ def _choose_features(raw: pd.DataFrame, name: str, target: str, configured: list
         return chosen
     skip = {*KEY_COLUMNS, target, *PRICE_COLUMNS}
     candidates = [c for c in raw.columns if c not in skip]
-    chosen = [c for c in candidates if ptypes.is_numeric_dtype(raw[c]) or raw[c].isna().all()]
+    chosen = [c for c in candidates if ptypes.is_numeric_dtype(raw[c]) or raw[c].isna().all()
+              or _mostly_numbers(raw[c])]
     text = [c for c in candidates if c not in chosen]
     if text:
         notes.append(f"ignored non-numeric column(s): {_short_list(text)}")
@@ -325,18 +335,36 @@ def _choose_features(raw: pd.DataFrame, name: str, target: str, configured: list
     return chosen
 
 
-def _numeric_feature(col: pd.Series, name: str, column: str) -> pd.Series:
+def _mostly_numbers(col: pd.Series) -> bool:
+    """A text column whose filled cells are mostly numbers is a numeric column with bad cells
+    (a collector's glitch), not a text column to drop."""
+    filled = col.dropna()
+    if filled.empty or ptypes.is_bool_dtype(col):
+        return False
+    numbers = pd.to_numeric(filled.astype(str).str.strip(), errors="coerce").notna()
+    return bool(numbers.mean() > 0.5)
+
+
+def _numeric_feature(col: pd.Series, name: str, column: str,
+                     coerced: dict[str, int] | None = None) -> pd.Series:
+    """The column as numbers. A cell that is not a number is an error naming it, unless
+    ``coerced`` is given: then it becomes NaN and is counted there under the column's name."""
     if ptypes.is_bool_dtype(col):
         return col.astype("float64")
     if ptypes.is_numeric_dtype(col):
         return col
-    converted = pd.to_numeric(col, errors="coerce")
+    text = col.astype(str).str.strip().where(col.notna())
+    converted = pd.to_numeric(text, errors="coerce")
     bad = converted.isna() & col.notna()
     if not bad.any():
         return converted
-    example = str(col[bad].iloc[0])[:40] if bad.any() else "?"
-    raise DataError(f"Column '{column}' in {name} is not numeric (line {_line_of(bad)} holds "
-                    f"{example!r}); fix the values or leave the column out of the feature list.")
+    if coerced is not None:
+        coerced[column] = int(bad.sum())
+        return converted
+    example = str(col[bad].iloc[0])[:40]
+    raise DataError(f"Column '{column}' in {name} is not numeric at line {_line_of(bad)}: "
+                    f"{example!r}; fix that cell (or set QT_CLM_COERCE_BAD_CELLS=true to treat "
+                    "such cells as empty).")
 
 
 def _binary_target(col: pd.Series, name: str, target: str) -> pd.Series:

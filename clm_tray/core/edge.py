@@ -17,16 +17,18 @@ bar move together, and neighbouring bars share regimes. So the test works on bar
    ``L = floor(4 * (T / 100) ** (2 / 9))`` — the usual rule of thumb — capped at ``T - 1``.
    The statistic is compared with the standard normal.
 
-Numpy only and Qt-free: training runs it in the child process and the replay reuses it.
+Numpy only (imported when a test runs, so the tray's light process can read an
+EdgeResult without it) and Qt-free: training runs it in the child; the replay reuses it.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
-from typing import Any
+from dataclasses import asdict, dataclass, replace
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
+if TYPE_CHECKING:  # numpy is imported where the test runs, so the tray's process never needs it
+    import numpy as np
 
 
 @dataclass(frozen=True)
@@ -55,6 +57,16 @@ class EdgeResult:
         known = {f for f in cls.__dataclass_fields__}
         return cls(**{k: v for k, v in data.items() if k in known})
 
+    def judged(self, p_max: float, min_edge_points: float) -> EdgeResult:
+        """The same evidence under other limits: the p-value does not depend on them, so
+        training computes it once and the cycle applies the user's current settings."""
+        return replace(self, passed=_passes(self.p_value, self.edge, p_max, min_edge_points))
+
+
+def _passes(p_value: float, edge: float, p_max: float, min_edge_points: float) -> bool:
+    # A tiny tolerance: an edge of exactly N points must count as N points.
+    return bool(p_value < p_max and edge * 100.0 >= min_edge_points - 1e-9)
+
 
 def newey_west_bandwidth(bars: int) -> int:
     """Lags for the long-run variance: ``floor(4 (T/100)^(2/9))``, at most ``T - 1``."""
@@ -68,6 +80,8 @@ def long_run_variance(d: np.ndarray, lags: int) -> float:
 
     Bartlett weights keep the estimate non-negative, which a one-sided test needs.
     """
+    import numpy as np
+
     x = np.asarray(d, dtype=float) - float(np.mean(d))
     n = len(x)
     var = float(np.dot(x, x)) / n
@@ -96,6 +110,8 @@ def edge_test(correct: np.ndarray, majority_correct: np.ndarray, timestamps: np.
     says which bar each row belongs to (any sortable values). See the module docstring for
     the test and its references.
     """
+    import numpy as np
+
     c = np.asarray(correct, dtype=float).ravel()
     m = np.asarray(majority_correct, dtype=float).ravel()
     ts = np.asarray(timestamps).ravel()
@@ -131,7 +147,7 @@ def edge_test(correct: np.ndarray, majority_correct: np.ndarray, timestamps: np.
         elif edge > 0:  # every bar gains exactly the same: no doubt left
             p_value = 0.0
 
-    passed = bool(p_value < p_max and edge * 100.0 >= min_edge_points)
+    passed = _passes(p_value, edge, p_max, min_edge_points)
     reason = f"{_pct(accuracy)} vs {_pct(baseline)} by {label}"
     return EdgeResult(accuracy=accuracy, baseline=baseline, baseline_label=label,
                       edge=accuracy - baseline, p_value=float(p_value), bars=bars,

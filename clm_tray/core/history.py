@@ -40,10 +40,6 @@ CREATE TABLE IF NOT EXISTS checks (
 CREATE INDEX IF NOT EXISTS checks_kind_at ON checks (kind, at);
 """
 
-# Outcomes that count as a failed cycle (for back-off and the tray's error state).
-FAILED_OUTCOMES = ("failed", "failed, rolled back", "rollback failed")
-
-
 def _dumps(obj: Any) -> str:
     return json.dumps(obj, sort_keys=True, default=str)
 
@@ -135,7 +131,7 @@ class History:
         for rec in self.cycles(50):
             if rec.outcome == "running":
                 continue
-            if rec.outcome not in FAILED_OUTCOMES:
+            if not rec.failed:
                 break
             out.append(rec)
         return out

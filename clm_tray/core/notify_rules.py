@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from clm_tray.core import events as ev
+from clm_tray.core.status import Outcome
 
 SUCCESS = "success"
 WARNING = "warning"
@@ -65,9 +66,13 @@ class NoticeRules:
             return None
         if kind == ev.CYCLE_FINISHED:
             self._in_cycle = False
-            if d.get("ok", event.level != "error"):
-                return None
             outcome = str(d.get("outcome") or "failed")
+            if outcome == Outcome.NO_EDGE:  # a decision worth knowing, said in words
+                summary, _, body = str(d.get("reason") or "").partition(": ")
+                return Notice(summary or "New model has no edge", body, WARNING, "versions",
+                              kind)
+            if not Outcome.is_failure(outcome):  # cancelled / unchanged / ...: no alarm
+                return None
             summary = {"failed": "Retrain failed",
                        "failed, rolled back": "Retrain failed, rolled back",
                        "rollback failed": "Rollback failed"}.get(outcome, f"Cycle {outcome}")

@@ -29,7 +29,6 @@ from typing import Any
 from clm_tray.core import events as ev
 from clm_tray.core.errors import ClmError, CycleBusy
 from clm_tray.core.fsutil import atomic_write_json
-from clm_tray.core.history import FAILED_OUTCOMES
 from clm_tray.core.scheduler_state import (
     _DISABLED,
     PAUSE_FILE,
@@ -205,7 +204,7 @@ class Scheduler:
 
     def _last_ok_cycle(self) -> CycleRecord | None:
         for rec in self.engine.history.cycles(50):
-            if rec.outcome != "running" and rec.outcome not in FAILED_OUTCOMES:
+            if rec.outcome != "running" and not rec.failed:
                 return rec
         return None
 

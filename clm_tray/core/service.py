@@ -22,6 +22,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from clm_tray.core import decide
 from clm_tray.core import events as ev
 from clm_tray.core.cycle import (
     CycleContext,
@@ -32,7 +33,7 @@ from clm_tray.core.cycle import (
     shadow_against_champion,
 )
 from clm_tray.core.errors import ConfigError, StoreError
-from clm_tray.core.history import FAILED_OUTCOMES, History
+from clm_tray.core.history import History
 from clm_tray.core.settings import LoadedSettings, Settings
 from clm_tray.core.status import (
     BackupRow,
@@ -40,6 +41,7 @@ from clm_tray.core.status import (
     CycleResult,
     EngineStatus,
     Health,
+    Outcome,
     SchedulerState,
     VersionRow,
 )
@@ -142,11 +144,15 @@ class Engine:
 
     # ---- the retrain cycle and manual actions ---------------------------------------------
     def retrain(self, trigger: str = "manual", deploy: bool = True,
-                cancel: threading.Event | None = None) -> CycleResult:
+                cancel: threading.Event | None = None, force: bool = False) -> CycleResult:
+        """One retrain cycle; ``force`` trains even when nothing changed since the newest
+        version (README "How clm-tray decides")."""
         self._cancel = cancel or threading.Event()
         if self.isolate:
-            return self._in_worker("retrain", trigger, deploy=deploy, cancel=self._cancel)
-        return retrain_cycle(self._ctx(), trigger, deploy=deploy, cancel=self._cancel)
+            return self._in_worker("retrain", trigger, deploy=deploy, cancel=self._cancel,
+                                   force=force)
+        return retrain_cycle(self._ctx(), trigger, deploy=deploy, cancel=self._cancel,
+                             force=force)
 
     def cancel_cycle(self) -> None:
         self._cancel.set()
@@ -168,7 +174,7 @@ class Engine:
             self.bus.emit(ev.MODEL_ROLLED_BACK, level="info" if health.ok else "error",
                           version=version.id, from_version=result.previous,
                           reason="manual rollback", verified=health.ok and not health.skipped)
-            outcome = "rolled back" if health.ok else "failed"
+            outcome = Outcome.ROLLED_BACK if health.ok else Outcome.FAILED
             reason = f"rolled back to {version.id}" + (
                 "" if health.ok and not health.skipped else f" ({health.reason})")
             return record_outcome(run, outcome, reason, version, version.metrics, None,
@@ -425,8 +431,13 @@ class Engine:
         drift = self.history.last_check("drift")
         perf = self.history.last_check("performance")
         sched = self.scheduler_state()
+        waits = ""
+        if challenger is not None:
+            data = self.store.get(challenger.id).manifest.get("data") or {}
+            waits = decide.challenger_waits_for(challenger.shadow, data.get("symbols"),
+                                                s.shadow_min, s.auto_promote)
         health, summary = _judge(s, age, fresh, last, backend[1] if backend else None,
-                                 drift[1] if drift else None, challenger, sched)
+                                 drift[1] if drift else None, challenger, sched, waits)
         return EngineStatus(
             health=health, summary=summary, champion=champion, age_hours=age, fresh=fresh,
             retrain_hours=s.retrain_hours, challenger=challenger, last_cycle=last,
@@ -484,11 +495,12 @@ class Engine:
 
 def _judge(s: Settings, age: float | None, fresh: bool, last: CycleRecord | None,
            backend: dict[str, Any] | None, drift: dict[str, Any] | None,
-           challenger: VersionRow | None, sched: SchedulerState) -> tuple[Health, str]:
+           challenger: VersionRow | None, sched: SchedulerState, waits: str = ""
+           ) -> tuple[Health, str]:
     """The one-word state and one-line summary the tray shows, decided in the engine."""
     if sched.cycle_stage:
         return Health.WORKING, f"Retraining: {sched.cycle_stage}"
-    if last is not None and last.outcome in FAILED_OUTCOMES:
+    if last is not None and last.failed:
         return Health.ERROR, f"Last cycle {last.outcome}: {last.reason}"
     if backend is not None and not backend.get("ok", True):
         return Health.ERROR, f"Backend unhealthy: {backend.get('reason', '')}"
@@ -504,7 +516,7 @@ def _judge(s: Settings, age: float | None, fresh: bool, last: CycleRecord | None
     if drift is not None and drift.get("drifted"):
         return Health.ATTENTION, f"Drift {drift.get('score', 0):.3f} over {s.drift_threshold:g}"
     if challenger is not None:
-        return Health.ATTENTION, f"Challenger {challenger.id} waiting for approval"
+        return Health.ATTENTION, f"Challenger {challenger.id} {waits or 'waiting for approval'}"
     nxt = sched.job("age").next_run if sched.job("age") else None
     tail = f" · next check {_hhmm(nxt)}" if nxt else ""
     return Health.HEALTHY, f"Model {age:.1f} h old{tail}"

@@ -56,6 +56,12 @@ class Settings(BaseModel):
     embargo_hours: float = Field(24, ge=0, description="Gap between train and test, hours")
     leak_margin: float = Field(0.10, gt=0, description="Test accuracy over baseline = leak")
     seed: int = Field(42, description="Random seed for training")
+    # Decisions (README "How clm-tray decides").
+    edge_gate: bool = Field(True, description="Deploy only a model that beats guessing")
+    edge_p: float = Field(0.05, gt=0, le=0.5, description="Edge test p-value limit")
+    min_edge: float = Field(0, ge=0, le=50, description="Edge needed, accuracy points")
+    coerce_bad_cells: bool = Field(False, description="Bad feature cells become empty, not errors")
+    versions_keep: int = Field(50, ge=1, description="Never-deployed versions kept in the store")
     # Data.
     data_path: Path | None = Field(None, description="Training data, CSV or Parquet")
     target: str = Field("target", min_length=1, description="Name of the binary target column")

@@ -23,6 +23,47 @@ class Health(str, Enum):
     PAUSED = "paused"  # paused or disabled
 
 
+class Outcome(str, Enum):
+    """How a cycle (retrain, rollback, promote) ended: the one rule for "did it fail".
+
+    A ``str`` enum so history rows, events and ``--json`` keep the plain strings they had.
+    "no edge", "unchanged" and "cancelled" are deliberate non-events, not failures: they
+    never start a back-off, a failure notification or the tray's error state.
+    """
+
+    DEPLOYED = "deployed"
+    FAILED = "failed"
+    ROLLED_BACK_AFTER_FAILURE = "failed, rolled back"
+    ROLLBACK_FAILED = "rollback failed"
+    ROLLED_BACK = "rolled back"
+    REJECTED = "rejected"
+    WAITING = "waiting"
+    TRAINED = "trained"
+    AWAITING_APPROVAL = "awaiting approval"
+    NO_EDGE = "no edge"
+    UNCHANGED = "unchanged"
+    CANCELLED = "cancelled"
+
+    def __str__(self) -> str:
+        return self.value
+
+    @property
+    def failed(self) -> bool:
+        return self in _FAILURES
+
+    @classmethod
+    def is_failure(cls, outcome: str | None) -> bool:
+        """For outcomes read back as text (history rows, events); unknown text is no failure."""
+        try:
+            return cls(outcome).failed
+        except ValueError:
+            return False
+
+
+_FAILURES = frozenset({Outcome.FAILED, Outcome.ROLLED_BACK_AFTER_FAILURE,
+                       Outcome.ROLLBACK_FAILED})
+
+
 @dataclass
 class JobState:
     name: str  # "age", "drift", "performance", "demo-feed"
@@ -92,6 +133,10 @@ class CycleRecord:
     stages: dict[str, float] = field(default_factory=dict)
     shadow: dict[str, Any] | None = None
     attempts: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def failed(self) -> bool:
+        return Outcome.is_failure(self.outcome)
 
 
 @dataclass

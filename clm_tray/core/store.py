@@ -237,6 +237,26 @@ class ModelStore:
         dirs = sorted(self._version_dirs(), key=lambda d: (parse_version_id(d.name) or (0,))[0])
         return [self._load(d) for d in dirs]
 
+    def remove(self, id: str) -> None:
+        """Delete a version (store retention). Aliased versions are refused.
+
+        The folder is first renamed out of the versions' namespace in one step, so a reader
+        sees the version whole or not at all, then deleted (read-only files included).
+        """
+        version = self.get(id)
+        if version.id in self.aliases().values():
+            raise StoreError(f"{version.id} is champion, previous or challenger; it cannot be "
+                             "removed")
+        doomed = self.versions_dir / f"{_TMP_PREFIX}removed-{uuid.uuid4().hex}"
+        os.rename(version.path, doomed)
+        fsync_dir(self.versions_dir)
+
+        def writable_then_retry(func: Any, path: str, _exc: Any) -> None:
+            os.chmod(path, stat.S_IWUSR | stat.S_IRUSR)
+            func(path)
+
+        shutil.rmtree(doomed, onerror=writable_then_retry)
+
     def verify(self, v: ModelVersion) -> None:
         """Prove a version's model bytes are the ones its manifest recorded."""
         rel = f"versions/{v.id}/{v.model_path.name}"

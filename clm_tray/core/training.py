@@ -33,6 +33,7 @@ import xgboost
 from sklearn.metrics import log_loss, roc_auc_score
 
 from clm_tray.core import errors
+from clm_tray.core.edge import edge_test
 from clm_tray.core.errors import (
     ClmError,
     DataError,
@@ -119,6 +120,7 @@ class TrainResult:
     duration_s: float
     model_path: str
     features: list[str] = field(default_factory=list)
+    edge: dict[str, Any] = field(default_factory=dict)  # EdgeResult.to_dict() (edge.py)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -321,6 +323,9 @@ def train_and_evaluate(dataset: Dataset, params: TrainParams, model_path: Path) 
     test_acc = float(hit[test].mean())
     auc = float(roc_auc_score(y_test, p_test))
     leak, reason = _leakage(test_acc, baseline, auc, params.leak_margin)
+    # The edge gate's evidence, judged bar by bar (edge.py); the cycle applies the limits.
+    edge = edge_test(hit[test], y_test == majority, _epoch_ns(frame["timestamp"])[test],
+                     majority_label="up" if majority else "down")
     metrics = {
         "train_accuracy": float(hit[train].mean()),
         "val_accuracy": float(hit[val].mean()),
@@ -342,6 +347,7 @@ def train_and_evaluate(dataset: Dataset, params: TrainParams, model_path: Path) 
         duration_s=time.perf_counter() - started,
         model_path=str(model_path),
         features=list(dataset.features),
+        edge=edge.to_dict(),
     )
 
 
@@ -372,16 +378,20 @@ def _end_with_parent() -> None:
 
 
 def _child_main(
-    data_path: str, target: str, features: list[str] | None, params: dict, workdir: str
+    data_path: str, target: str, features: list[str] | None, params: dict, workdir: str,
+    coerce_bad_cells: bool = False,
 ) -> None:
     """Entry point of the spawned child: load, train, then write model and result JSON."""
     out = Path(workdir)
+    with contextlib.suppress(ValueError, OSError):  # Ctrl+C reaches the whole process group:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides (cancel), not us
     _end_with_parent()
     try:
         _testing_hooks()
         from clm_tray.core.data import load_dataset
 
-        dataset = load_dataset(data_path, target=target, features=features)
+        dataset = load_dataset(data_path, target=target, features=features,
+                               coerce_bad_cells=coerce_bad_cells)
         result = train_and_evaluate(dataset, TrainParams(**params), out / MODEL_NAME)
         payload: dict[str, Any] = {"ok": True, "result": result.to_dict()}
     except ClmError as exc:
@@ -440,6 +450,7 @@ def train_in_child(
     workdir: Path,
     timeout: float,
     cancel: threading.Event | None = None,
+    coerce_bad_cells: bool = False,
 ) -> TrainResult:
     """Load the data and train in a spawned child process that can be stopped at any time.
 
@@ -457,7 +468,7 @@ def train_in_child(
     proc = ctx.Process(
         target=_child_main,
         args=(str(data_path), target, list(features) if features else None, asdict(params),
-              str(workdir)),
+              str(workdir), coerce_bad_cells),
         name="clm-tray-train",
         daemon=True,
     )
@@ -483,6 +494,9 @@ def train_in_child(
         raise
 
     code = proc.exitcode
+    if cancel is not None and cancel.is_set():  # it ended as we asked it to stop: a cancel
+        _discard(workdir)
+        raise TrainingCancelled("Training was cancelled; nothing was saved.")
     result_path = workdir / RESULT_NAME
     payload = None
     if result_path.exists():

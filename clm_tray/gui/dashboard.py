@@ -15,6 +15,7 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QMainWindow,
+    QMessageBox,
     QPlainTextEdit,
     QProgressBar,
     QPushButton,
@@ -41,6 +42,7 @@ class Dashboard(QMainWindow):
         super().__init__(parent)
         self.controller = controller
         self.close_policy: Callable[[], bool] | None = None  # False keeps the window open
+        self.confirm: Callable[[str, str], bool] = self._ask  # tests answer for the user
         self.setWindowTitle("clm-tray — model dashboard")
         self.setWindowIcon(app_icon())
         self.resize(1280, 860)
@@ -361,7 +363,7 @@ class Dashboard(QMainWindow):
             bool(key) and status not in ("champion", "rejected") and not runner.is_busy(
                 "rollback"))
         self.promote_button.setEnabled(
-            bool(key) and status in ("challenger", "candidate", "stored")
+            bool(key) and status in ("challenger", "candidate", "stored", "no edge")
             and not runner.is_busy("promote"))
 
     def select_version(self, version_id: str) -> None:
@@ -376,8 +378,21 @@ class Dashboard(QMainWindow):
 
     def _promote_selected(self) -> None:
         key = self.versions_table.selected_key()
-        if key:
-            self.controller.promote(key)
+        if not key:
+            return
+        if self.versions_table.status_of.get(key) == "no edge" and not self.confirm(
+                f"Deploy {key} anyway?",
+                f"{key} did not beat guessing on its out-of-time test, so clm-tray kept the "
+                "current model. Deploy it anyway?"):
+            return
+        self.controller.promote(key)
+
+    def _ask(self, title: str, text: str) -> bool:
+        answer = QMessageBox.question(self, title, text,
+                                      QMessageBox.StandardButton.Yes
+                                      | QMessageBox.StandardButton.No,
+                                      QMessageBox.StandardButton.No)
+        return answer == QMessageBox.StandardButton.Yes
 
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 - Qt's name
         if self.close_policy is not None and not self.close_policy():

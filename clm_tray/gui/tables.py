@@ -191,6 +191,5 @@ class HistoryTable(DataTable):
                 f"{h.duration_s:.1f} s" if h.duration_s is not None else "–")
             rows.append([when_text(h.started_at), h.trigger, h.outcome or "running", dur,
                          h.version or "–", h.reason])
-            colors.append(FAILED if h.outcome.startswith(("failed", "rollback failed"))
-                          else None)
+            colors.append(FAILED if h.failed else None)
         self.fill(rows, [str(h.id) for h in history], colors)

@@ -53,15 +53,18 @@ def test_manifest_records_the_honest_evaluation(engine_factory):
     assert m["model_file"] == "model.ubj" and v.model_path.suffix == ".ubj"
 
 
-def test_same_data_again_leaves_the_candidate_waiting_as_challenger(engine_factory):
+def test_same_data_again_is_unchanged_and_forcing_it_stores_no_second_copy(engine_factory):
     engine = engine_factory()
     engine.retrain()
     first = engine.store.aliases()["champion"]
     res = engine.retrain()
-    assert res.outcome == "waiting", res.reason
-    assert "at least" in res.reason or "rows" in res.reason
-    aliases = engine.store.aliases()
-    assert aliases["champion"] == first and aliases["challenger"] == res.version
+    assert res.ok and res.outcome == "unchanged", res.reason
+    assert res.reason == f"data unchanged since {first.split('-')[0]} — nothing to retrain"
+    forced = engine.retrain(force=True)  # trains, gets the same bytes: stored once only
+    assert forced.ok and forced.outcome == "unchanged" and forced.version == first
+    assert [v.id for v in engine.store.list()] == [first]
+    assert engine.store.aliases()["champion"] == first
+    assert engine.history.failures_since_success() == []
 
 
 def test_new_rows_let_the_shadow_test_decide(engine_factory, small_workspace):

@@ -249,3 +249,24 @@ def test_reference_size_loads_quickly(tmp_path: Path) -> None:
     elapsed = time.perf_counter() - started
     assert len(ds.frame) == 91 * 1499
     assert elapsed < 10.0  # well under 1 s on an idle 2-core machine; generous for loaded CI
+
+
+def test_a_bad_cell_in_a_numeric_column_is_one_line_error_naming_column_line_and_value(
+        tmp_path: Path) -> None:
+    """Auto-chosen features: the column stays a feature, so the feature set never changes."""
+    frame = _frame()
+    frame["f2"] = frame["f2"].astype(object)
+    frame.loc[9, "f2"] = "n/a?"
+    message = _one_line_error(_write(frame, tmp_path / "glitch.csv"))
+    assert "'f2'" in message and "line 11" in message and "'n/a?'" in message
+    assert "QT_CLM_COERCE_BAD_CELLS" in message
+
+
+def test_coerced_bad_cells_become_empty_and_are_counted(tmp_path: Path) -> None:
+    frame = _frame()
+    frame["f2"] = frame["f2"].astype(object)
+    frame.loc[[3, 9], "f2"] = "#VALUE!"
+    ds = load_dataset(_write(frame, tmp_path / "glitch.csv"), coerce_bad_cells=True)
+    assert ds.features == ["f1", "f2"]
+    assert int(np.isnan(ds.frame["f2"]).sum()) == 2
+    assert any("2 non-numeric cell(s)" in w and "f2: 2" in w for w in ds.warnings)
