@@ -50,7 +50,7 @@ from clm_tray.core.scheduler_state import (
     state_from_dict,
     write_pause,
 )
-from clm_tray.core.status import CycleRecord, JobState, SchedulerState
+from clm_tray.core.status import CycleRecord, JobState, Outcome, SchedulerState
 
 __all__ = [  # the state-file names are re-exported so callers keep importing them from here
     "CHECKS", "DEMO_FEED", "PAUSE_FILE", "RETRAIN_DUE", "STALE_TICKS", "TICK_SECONDS",
@@ -417,9 +417,11 @@ class Scheduler:
             ok = bool(getattr(result, "ok", False))
             if ok:
                 self._raised = None
-            text = f"{getattr(result, 'outcome', '?')}: {getattr(result, 'reason', '')}"
-            (log.info if ok else log.error)("retrain %s", text)
-            out = CheckOutcome("retrain", now, text.rstrip(": "), failed=not ok, trigger=t,
+            outcome = str(getattr(result, "outcome", "") or "")
+            failed = Outcome.is_failure(outcome) if outcome else not ok  # cancel is no failure
+            text = f"{outcome or '?'}: {getattr(result, 'reason', '')}"
+            (log.error if failed else log.info)("retrain %s", text)
+            out = CheckOutcome("retrain", now, text.rstrip(": "), failed=failed, trigger=t,
                                cycle=result)
         finally:
             self._in_cycle = False

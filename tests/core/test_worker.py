@@ -175,11 +175,12 @@ def test_cancel_during_training_ends_the_isolated_cycle_quickly(isolated_engine,
     assert not thread.is_alive()
     assert time.monotonic() - cancelled_at < 3.0
     res = box["result"]
-    assert res.outcome == "failed" and "cancelled" in res.reason, res.reason
-    assert engine.store.aliases().get("champion") is None
+    assert res.outcome == "cancelled" and "cancelled" in res.reason, res.reason
+    assert engine.store.aliases().get("champion") is None and engine.store.list() == []
     finished = seen.wait_for(lambda e: e.kind == ev.CYCLE_FINISHED)
-    assert finished.data["outcome"] == "failed"
-    assert engine.history.last_cycle().outcome == "failed"
+    assert finished.data["outcome"] == "cancelled" and finished.level == "info"
+    assert engine.history.last_cycle().outcome == "cancelled"
+    assert engine.history.failures_since_success() == []
     _gone, alive = psutil.wait_procs(spawned, timeout=5)
     assert not alive, f"left running: {alive}"
 

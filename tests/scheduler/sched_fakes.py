@@ -69,7 +69,7 @@ class FakeEngine:
         if self.block_retrain:
             self.cancel.wait()
         if self.cancel.is_set():
-            outcome, reason, ok = "failed", "cancelled", False
+            outcome, reason, ok = "cancelled", "cancelled; nothing was stored", False
         elif self.fail_reasons:
             outcome, reason, ok = "failed", self.fail_reasons.pop(0), False
         else:

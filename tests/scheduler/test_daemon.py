@@ -103,16 +103,17 @@ def test_signal_cancels_the_running_cycle_and_exits_cleanly(tmp_path, sig):
     from clm_tray.core.history import History
 
     cycles = History(tmp_path / "history.sqlite").cycles()
-    assert [(c.outcome, c.reason) for c in cycles] == [("failed", "cancelled")]
+    assert [(c.outcome, c.reason) for c in cycles] == [("cancelled",
+                                                         "cancelled; nothing was stored")]
     state = json.loads((tmp_path / "scheduler_state.json").read_text())
     assert state["running"] is False and state["pid"] == proc.pid
 
 
 @pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
-def test_signal_during_once_cancels_and_reports_the_failed_cycle(tmp_path):
+def test_signal_during_once_cancels_the_cycle_without_calling_it_a_failure(tmp_path):
     proc = _child(tmp_path, "--once")
     _wait_for_file(tmp_path / "cycle-started", proc)
     proc.send_signal(signal.SIGTERM)
     out, _ = proc.communicate(timeout=20)
-    assert proc.returncode == 1, out  # the cancelled cycle counts as failed
-    assert (tmp_path / "exit-code").read_text() == "1"
+    assert proc.returncode == 0, out  # a cancelled cycle is neutral: no failure, no back-off
+    assert (tmp_path / "exit-code").read_text() == "0"
