@@ -164,6 +164,10 @@ def _print_result(res: Any, as_json: bool) -> int:
                 f"test {_pct(m.get('test_accuracy'))}  AUC {_num(m.get('auc'))}  "
                 f"baseline {_pct(m.get('baseline_accuracy'))}  "
                 f"({m.get('test_rows', '?')} out-of-time test rows)")
+        edge = m.get("edge") if isinstance(m.get("edge"), dict) else None
+        if edge:
+            verdict = "an edge" if edge.get("passed") else "no edge (not more than luck)"
+            say(f"  edge gate: {edge.get('reason')} over {edge.get('bars')} test bars — {verdict}")
         if res.leakage:
             say("  WARNING: probable leakage — the model looks too good to be true")
         if res.shadow and res.shadow.get("rows"):
