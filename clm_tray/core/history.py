@@ -14,7 +14,7 @@ from contextlib import closing
 from pathlib import Path
 from typing import Any
 
-from clm_tray.core.status import CycleRecord
+from clm_tray.core.status import CycleRecord, Outcome
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS cycles (
@@ -126,10 +126,12 @@ class History:
         return self._record(row) if row else None
 
     def failures_since_success(self) -> list[CycleRecord]:
-        """The run of failed cycles since the last one that did not fail (newest first)."""
+        """The run of failed cycles since the last one that did not fail (newest first).
+
+        A cancelled cycle is neutral: it neither adds to the run nor ends it."""
         out = []
         for rec in self.cycles(50):
-            if rec.outcome == "running":
+            if rec.outcome in ("running", Outcome.CANCELLED):
                 continue
             if not rec.failed:
                 break

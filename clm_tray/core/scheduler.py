@@ -204,7 +204,8 @@ class Scheduler:
 
     def _last_ok_cycle(self) -> CycleRecord | None:
         for rec in self.engine.history.cycles(50):
-            if rec.outcome != "running" and not rec.failed:
+            # a cancelled cycle tried nothing: it must not postpone the next age retrain
+            if rec.outcome not in ("running", Outcome.CANCELLED) and not rec.failed:
                 return rec
         return None
 

@@ -132,3 +132,14 @@ def test_only_real_failures_count_as_failures():
     assert {o.value for o in Outcome if o.failed} == {"failed", "failed, rolled back",
                                                       "rollback failed"}
     assert not Outcome.is_failure("running") and Outcome.is_failure("failed")
+
+
+def test_a_cancelled_cycle_neither_starts_nor_ends_a_back_off(tmp_path):
+    from clm_tray.core.history import History
+
+    history = History(tmp_path / "history.sqlite")
+    for outcome in ("failed", "cancelled"):
+        history.finish_cycle(history.start_cycle("age", None), outcome=outcome, reason=outcome)
+    assert [r.outcome for r in history.failures_since_success()] == ["failed"]
+    history.finish_cycle(history.start_cycle("age", None), outcome="no edge", reason="gated")
+    assert history.failures_since_success() == []
