@@ -27,6 +27,7 @@ from clm_tray.core.status import (
     CycleResult,
     EngineStatus,
     Health,
+    Outcome,
     VersionRow,
 )
 from clm_tray.gui.bridge import EngineBridge
@@ -284,7 +285,7 @@ class Controller(QObject):
 
     def _cycle_done(self, what: str) -> Callable[[CycleResult], None]:
         def done(result: CycleResult) -> None:
-            if result.ok:
+            if result.ok or not Outcome.is_failure(result.outcome):  # cancelled: no alarm
                 self.info.emit(f"{what}: {result.outcome} — {result.reason}")
             else:
                 self.error.emit(f"{what} {result.outcome}: {result.reason}")
