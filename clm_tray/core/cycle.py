@@ -89,7 +89,7 @@ def retrain_cycle(
     with ctx.store.cycle_lock():
         result = _retrain_locked(ctx, trigger, deploy=deploy, cancel=cancel, force=force)
         if result.outcome != Outcome.CANCELLED:
-            prune_store(ctx)
+            decide.prune_store(ctx.store, ctx.settings, ctx.deployer_factory)
         return result
 
 
@@ -228,7 +228,7 @@ def deploy_verified(
     A version that already runs (champion, same bytes in the deploy folder) is not installed
     again and the backend is not restarted for it.
     """
-    if _already_deployed(ctx, version):
+    if decide.already_deployed(ctx.store, ctx.deployer_factory, version):
         return record_outcome(run, Outcome.UNCHANGED, f"{decide.short_id(version.id)} is "
                               "already deployed — nothing to do", version, metrics, shadow,
                               ok=True)
@@ -244,7 +244,7 @@ def deploy_verified(
     deployer = ctx.deployer_factory()
     run.stage("deploy", f"installing {version.id}")
     result = deployer.install(version, reason=reason)
-    _clear_older_challenger(ctx, version)
+    decide.clear_older_challenger(ctx.store, version)
 
     health = restart_and_verify(ctx, run, backend, version, "deploy")
     if health.ok:
@@ -280,53 +280,6 @@ def deploy_verified(
                    f"backend did not load {version.id} ({failed_reason}); rolled back to "
                    f"{prev.id} but the backend is still unhealthy: {health2.reason}",
                    version, metrics, shadow, ok=False, health=health2)
-
-
-def _already_deployed(ctx: CycleContext, version: Any) -> bool:
-    if ctx.store.aliases().get("champion") != version.id:
-        return False
-    try:
-        meta = ctx.deployer_factory().deployed_meta() or {}
-    except ClmError:
-        return False
-    return meta.get("model_sha256") == version.sha256
-
-
-def _clear_older_challenger(ctx: CycleContext, deployed: Any) -> None:
-    """A challenger no newer than the model just deployed has nothing left to wait for."""
-    cid = ctx.store.aliases().get("challenger")
-    if not cid:
-        return
-    try:
-        challenger = ctx.store.get(cid)
-    except ClmError:
-        ctx.store.set_aliases(challenger=None)
-        return
-    if cid == deployed.id or challenger.sequence <= deployed.sequence:
-        ctx.store.set_aliases(challenger=None)
-
-
-def prune_store(ctx: CycleContext) -> list[str]:
-    """Store retention at the end of a cycle: never-deployed versions beyond the newest
-    ``QT_CLM_VERSIONS_KEEP`` go; aliases, backed-up and once-deployed versions stay."""
-    store = ctx.store
-    try:
-        protected = {v for v in store.aliases().values() if v}
-        if ctx.settings.resolved_deploy_dir is not None:
-            protected |= {b["version"] for b in ctx.deployer_factory().backups()
-                          if b.get("version")}
-        versions = store.list()
-        deployed = {v.id for v in versions if store.notes(v.id).get("deployed_at")}
-        doomed = decide.prunable(versions, ctx.settings.versions_keep, protected, deployed)
-        for v in doomed:
-            store.remove(v.id)
-    except (ClmError, OSError) as exc:  # retention never fails a cycle
-        log.warning("store retention skipped: %s", exc)
-        return []
-    if doomed:
-        log.info("pruned %d never-deployed version(s): %s", len(doomed),
-                 ", ".join(v.id for v in doomed))
-    return [v.id for v in doomed]
 
 
 def restart_and_verify(ctx: CycleContext, run: _Run, backend: Any, version: Any,

@@ -7,12 +7,17 @@ challenger waits for, and which stored versions may be pruned. README "How clm-t
 
 from __future__ import annotations
 
+import logging
 import math
+from collections.abc import Callable
 from dataclasses import asdict
 from typing import Any
 
 from clm_tray.core.edge import EdgeResult
+from clm_tray.core.errors import ClmError
 from clm_tray.core.settings import Settings
+
+log = logging.getLogger(__name__)
 
 
 def short_id(version_id: str | None) -> str:
@@ -80,6 +85,33 @@ def features_chosen_on_purpose(s: Settings, candidate: list[str]) -> bool:
     return bool(s.features) and [f.strip() for f in s.features] == list(candidate)
 
 
+# ---- aliases stay true ---------------------------------------------------------------------
+def already_deployed(store: Any, deployer_factory: Callable[[], Any], version: Any) -> bool:
+    """The champion, and its bytes are what the deploy folder holds: installing it again (and
+    restarting the backend for it) would change nothing."""
+    if store.aliases().get("champion") != version.id:
+        return False
+    try:
+        meta = deployer_factory().deployed_meta() or {}
+    except ClmError:
+        return False
+    return meta.get("model_sha256") == version.sha256
+
+
+def clear_older_challenger(store: Any, deployed: Any) -> None:
+    """A challenger no newer than the model just deployed has nothing left to wait for."""
+    cid = store.aliases().get("challenger")
+    if not cid:
+        return
+    try:
+        challenger = store.get(cid)
+    except ClmError:
+        store.set_aliases(challenger=None)
+        return
+    if cid == deployed.id or challenger.sequence <= deployed.sequence:
+        store.set_aliases(challenger=None)
+
+
 # ---- what a waiting challenger waits for ----------------------------------------------------
 def challenger_waits_for(shadow: dict[str, Any] | None, symbols: int | None, shadow_min: int,
                          auto_promote: bool) -> str:
@@ -106,3 +138,23 @@ def prunable(versions: list[Any], keep: int, protected: set[str], deployed: set[
     """
     spare = [v for v in versions if v.id not in protected and v.id not in deployed]
     return spare[:-keep] if len(spare) > keep else []
+
+
+def prune_store(store: Any, s: Settings, deployer_factory: Callable[[], Any]) -> list[str]:
+    """Store retention at the end of a cycle (see ``prunable``); never fails the cycle."""
+    try:
+        protected = {v for v in store.aliases().values() if v}
+        if s.resolved_deploy_dir is not None:
+            protected |= {b["version"] for b in deployer_factory().backups() if b.get("version")}
+        versions = store.list()
+        deployed = {v.id for v in versions if store.notes(v.id).get("deployed_at")}
+        doomed = prunable(versions, s.versions_keep, protected, deployed)
+        for v in doomed:
+            store.remove(v.id)
+    except (ClmError, OSError) as exc:
+        log.warning("store retention skipped: %s", exc)
+        return []
+    if doomed:
+        log.info("pruned %d never-deployed version(s): %s", len(doomed),
+                 ", ".join(v.id for v in doomed))
+    return [v.id for v in doomed]

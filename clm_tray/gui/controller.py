@@ -319,6 +319,13 @@ class Controller(QObject):
     def promote(self, version_id: str | None = None) -> bool:
         if not self._need_engine():
             return False
+        rows = self.snapshot.versions if self.snapshot is not None else []
+        gated = next((v for v in rows if v.id == version_id and v.status == "no edge"), None)
+        if gated is not None and not self.confirm(
+                "Deploy a model without an edge?",
+                f"{gated.id} did not beat guessing on its out-of-time test, so clm-tray kept "
+                "the current model. Deploy it anyway?"):
+            return False
         engine = self.engine
         return Op(lambda: engine.promote(version_id), key="promote", label="Promote") \
             .success(self._cycle_done("Promote")).run(self.runner)

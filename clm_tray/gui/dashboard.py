@@ -15,7 +15,6 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QMainWindow,
-    QMessageBox,
     QPlainTextEdit,
     QProgressBar,
     QPushButton,
@@ -42,7 +41,6 @@ class Dashboard(QMainWindow):
         super().__init__(parent)
         self.controller = controller
         self.close_policy: Callable[[], bool] | None = None  # False keeps the window open
-        self.confirm: Callable[[str, str], bool] = self._ask  # tests answer for the user
         self.setWindowTitle("clm-tray — model dashboard")
         self.setWindowIcon(app_icon())
         self.resize(1280, 860)
@@ -378,21 +376,8 @@ class Dashboard(QMainWindow):
 
     def _promote_selected(self) -> None:
         key = self.versions_table.selected_key()
-        if not key:
-            return
-        if self.versions_table.status_of.get(key) == "no edge" and not self.confirm(
-                f"Deploy {key} anyway?",
-                f"{key} did not beat guessing on its out-of-time test, so clm-tray kept the "
-                "current model. Deploy it anyway?"):
-            return
-        self.controller.promote(key)
-
-    def _ask(self, title: str, text: str) -> bool:
-        answer = QMessageBox.question(self, title, text,
-                                      QMessageBox.StandardButton.Yes
-                                      | QMessageBox.StandardButton.No,
-                                      QMessageBox.StandardButton.No)
-        return answer == QMessageBox.StandardButton.Yes
+        if key:
+            self.controller.promote(key)
 
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 - Qt's name
         if self.close_policy is not None and not self.close_policy():

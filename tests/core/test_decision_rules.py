@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from clm_tray.core import events as ev
-from clm_tray.core.cycle import prune_store, shadow_against_champion
+from clm_tray.core.cycle import shadow_against_champion
+from clm_tray.core.decide import prune_store
 from clm_tray.core.notify_rules import NoticeRules
 from clm_tray.core.status import Outcome
 
@@ -39,14 +40,14 @@ def test_retention_prunes_old_never_deployed_versions_and_keeps_the_ones_that_ma
     engine.store.set_aliases(challenger=v[4].id)
     engine.store.annotate(v[3].id, "deployed_at", 1.0)  # deployed once, long ago
 
-    pruned = prune_store(engine._ctx())
+    pruned = prune_store(engine.store, engine.settings, engine.deployer)
 
     kept = [x.id for x in engine.store.list()]
     # Never deployed and unprotected: v5..v8; the newest two of them (v7, v8) are kept.
     assert sorted(pruned) == [v[5].id, v[6].id]
     assert kept == [x.id for x in (v[0], v[1], v[2], v[3], v[4], v[7], v[8])]
     assert not any(p.name.startswith(".incoming-") for p in engine.store.versions_dir.iterdir())
-    assert prune_store(engine._ctx()) == []  # nothing more to do
+    assert prune_store(engine.store, engine.settings, engine.deployer) == []  # nothing more to do
 
 
 def test_the_store_refuses_to_remove_an_aliased_version(engine_factory, tmp_path):
