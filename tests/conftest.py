@@ -24,7 +24,8 @@ QT_CLM_EDGE_GATE=false
 """
 # QT_CLM_EDGE_GATE=false: the small data (6 symbols x 400 bars) carries no edge a test can
 # prove (the demo's signal shows from about 30 x 600), and these tests are about deploying,
-# rolling back and scheduling, not the gate. tests/core/test_decisions.py turns it back on.
+# rolling back and scheduling, not the gate. The gate tests (test_decisions.py,
+# test_promote_without_edge.py) run with it on.
 
 
 @pytest.fixture(autouse=True)
