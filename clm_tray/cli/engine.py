@@ -29,6 +29,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--force", action="store_true",
                    help="train even when the data and settings are unchanged since the newest "
                         "version")
+    p.add_argument("--dry-run", action="store_true",
+                   help="print which files would be backed up, written and restarted; do nothing")
     add_json_flag(p)
     p.set_defaults(handler=cmd_retrain)
 
@@ -98,7 +100,13 @@ def cmd_status(args: argparse.Namespace) -> int:
         return code
     c = st.champion
     say(f"state:      {st.health.value} — {st.summary}")
-    if c:
+    if c and c.adopted:
+        say(f"champion:   {c.id} — {', '.join(c.files)}, adopted (deployed before clm-tray; "
+            "kept byte for byte, never loaded)")
+        say(f"age:        {st.age_hours:.1f} h from the file's modification time "
+            f"({'fresh' if st.fresh else 'retrain due'}, limit {st.retrain_hours:g} h)")
+        say("accuracy:   not measured (clm-tray did not train this model)")
+    elif c:
         say(f"champion:   {c.id} (trained {c.trained_at})")
         say(f"age:        {st.age_hours:.1f} h ({'fresh' if st.fresh else 'STALE'}, "
             f"limit {st.retrain_hours:g} h)")
@@ -193,7 +201,9 @@ def _run_cycle(args: argparse.Namespace, action: str, *call_args: Any, **kw: Any
 
 def cmd_retrain(args: argparse.Namespace) -> int:
     """Ctrl+C or SIGTERM cancels the cycle (outcome ``cancelled``, exit 130); a second Ctrl+C
-    interrupts at once."""
+    interrupts at once. ``--dry-run`` only prints the plan."""
+    if args.dry_run:
+        return _dry_run(args)
     cancel = threading.Event()
 
     def on_signal(_signum: int, _frame: Any) -> None:
@@ -209,6 +219,20 @@ def cmd_retrain(args: argparse.Namespace) -> int:
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+
+
+def _dry_run(args: argparse.Namespace) -> int:
+    """The plan only: no engine is built (it would recover and adopt), nothing is touched."""
+    from clm_tray.core.plan import plan_retrain
+
+    plan = plan_retrain(load(args).settings)
+    if args.json:
+        print_json(plan)
+    else:
+        say("Dry run: nothing is trained, written or restarted. A retrain would:")
+        for line in plan.lines():
+            say(f"  {line}")
+    return 1 if plan.problems else 0
 
 
 def cmd_rollback(args: argparse.Namespace) -> int:
@@ -237,6 +261,10 @@ def cmd_versions(args: argparse.Namespace) -> int:
                 shadow += (f" ({sh['rows']} rows, {_pct(sh.get('candidate_accuracy'))} vs "
                            f"{_pct(sh.get('champion_accuracy'))}, p={_num(sh.get('p_value'))})")
         leak = "  LEAKAGE?" if r.leakage else ""
+        if r.adopted:
+            say(f"{r.id}  {r.status:<10} adopted: {', '.join(r.files)} "
+                f"({r.size / 1024:.0f} KiB), accuracy not measured")
+            continue
         say(f"{r.id}  {r.status:<10} test {_pct(r.test_accuracy)}  AUC {_num(r.auc)}  "
             f"{r.size / 1024:.0f} KiB{leak}{shadow}")
     return 0

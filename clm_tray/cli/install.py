@@ -157,6 +157,7 @@ def cmd_setup(args: argparse.Namespace) -> int:
         say(f"Saved {PREFIX}PROJECT_DIR={finding.folder} to {path}.")
         say("Your .env was not changed. Start the tray app with `clm-tray gui`, and "
             "`clm-tray autostart enable` to start it at login.")
+        say("`clm-tray retrain --dry-run` shows again what a retrain would do, doing nothing.")
         if overridden:
             say(f"Warning: {overridden}")
     else:

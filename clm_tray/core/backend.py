@@ -79,6 +79,9 @@ class NoBackend:
     def describe(self) -> str:
         return "no backend (QT_CLM_BACKEND=none: files only, not restarted or checked)"
 
+    def start_stamp(self) -> str | None:
+        return None
+
 
 def make_backend(settings: Settings, store_dir: Path) -> Backend:
     """The backend ``settings`` describe. Nothing is contacted or started here."""

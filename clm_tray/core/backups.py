@@ -78,7 +78,9 @@ def describe_backup(folder: Path, model_file: str) -> dict:
         loaded = read_json(folder / BACKUP_MANIFEST)
         manifest = loaded if isinstance(loaded, dict) else {}
     model_name = manifest.get("model_file", model_file)
-    entry = (manifest.get("files") or {}).get(model_name) or {}
+    listed = manifest.get("files") or {}
+    # A backup of an adopted layout may hold no native model (only xgb_model.pkl): show that.
+    entry = listed.get(model_name) or next(iter(listed.values()), {})
     info["version"] = manifest.get("version")
     info["created"] = manifest.get("created")
     if entry:
@@ -100,12 +102,14 @@ def prune_backups(
     keep: int,
     previous_sha: str | None,
     journal_backup: str | None,
+    previous_id: str | None = None,
 ) -> None:
     """Delete all but the newest ``keep`` backups, sparing the newest one holding the
-    ``previous`` model (``previous_sha``) and the one a journal still needs."""
+    ``previous`` model (``previous_sha`` / ``previous_id``) and the one a journal still needs."""
     kept = {b["name"] for b in backups[-keep:]}
-    if previous_sha is not None:
-        holding = [b["name"] for b in backups if b["sha256"] == previous_sha]
+    if previous_sha is not None or previous_id is not None:
+        holding = [b["name"] for b in backups if (previous_sha and b["sha256"] == previous_sha)
+                   or (previous_id and b.get("version") == previous_id)]
         kept.update(holding[-1:])
     if journal_backup:
         kept.add(journal_backup)

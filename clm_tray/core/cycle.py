@@ -19,11 +19,12 @@ from typing import TYPE_CHECKING, Any
 
 from clm_tray.core import decide
 from clm_tray.core import events as ev
+from clm_tray.core.adopt import adopt_deployed_model, shadow_against_adopted
 from clm_tray.core.errors import BackendError, ClmError, ConfigError, TrainingCancelled
 from clm_tray.core.fsutil import sha256_file
 from clm_tray.core.history import History
 from clm_tray.core.settings import Settings
-from clm_tray.core.status import CycleResult, Outcome
+from clm_tray.core.status import IDENTITY_NOT_REPORTED, CycleResult, Outcome
 
 if TYPE_CHECKING:  # the cycle's parts import pandas when they run, never at import
     import pandas as pd
@@ -109,6 +110,7 @@ def _retrain_locked(
     from clm_tray.core.training import TrainParams, train_in_child
 
     s = ctx.settings
+    adopt_deployed_model(ctx)
     champion_id = ctx.store.aliases().get("champion")
     run = _Run(ctx, ctx.history.start_cycle(trigger, champion_id, at=ctx.clock()))
     ctx.bus.emit(ev.CYCLE_STARTED, trigger=trigger, cycle=run.cycle_id, champion=champion_id)
@@ -159,7 +161,9 @@ def _retrain_locked(
                 ]
                 manifest = _manifest(dataset, result, champion_id, reference_profile(
                     train_rows, dataset.features))
-                version = ctx.store.add_version(Path(result.model_path), manifest)
+                version = ctx.store.add_version(
+                    Path(result.model_path), manifest,
+                    formats=_deploy_formats(s, Path(result.model_path)))
         if version.id == champion_id:
             return record_outcome(
                 run, Outcome.UNCHANGED, f"the new model is identical to "
@@ -243,19 +247,28 @@ def deploy_verified(
                               ok=False)
     deployer = ctx.deployer_factory()
     run.stage("deploy", f"installing {version.id}")
+    previous_before = ctx.store.aliases().get("previous")
     result = deployer.install(version, reason=reason)
     decide.clear_older_challenger(ctx.store, version)
 
     health = restart_and_verify(ctx, run, backend, version, "deploy")
     if health.ok:
         ctx.store.annotate(version.id, "deployed_at", ctx.clock())
+        unidentified = health.identity == IDENTITY_NOT_REPORTED
         ctx.bus.emit(ev.MODEL_DEPLOYED, version=version.id, sha256=version.sha256,
                      test_accuracy=metrics.get("test_accuracy"),
                      backup=str(result.backup_dir) if result.backup_dir else None,
-                     verified=not health.skipped)
-        note = "" if not health.skipped else f" ({health.reason})"
-        return record_outcome(run, Outcome.DEPLOYED, f"deployed {version.id}{note}", version,
-                              metrics, shadow, ok=True, health=health)
+                     verified=not health.skipped and not unidentified,
+                     identity=health.identity)
+        note = ""
+        if health.skipped:
+            note = f" ({health.reason})"
+        elif unidentified:
+            note = (" (the backend restarted and answers healthy but does not report which "
+                    "model it loaded)")
+        outcome = Outcome.DEPLOYED_UNIDENTIFIED if unidentified else Outcome.DEPLOYED
+        return record_outcome(run, outcome, f"deployed {version.id}{note}", version, metrics,
+                              shadow, ok=True, health=health)
 
     # 8. Roll back to what ran before, restart, verify again.
     failed_reason = health.reason
@@ -268,6 +281,8 @@ def deploy_verified(
     prev = ctx.store.get(previous_id)
     deployer.rollback(prev, reason=f"automatic rollback: {failed_reason}")
     ctx.store.annotate(version.id, "status", "rejected")
+    # The failed version is not a model to roll back to: `previous` is what it was before.
+    ctx.store.set_aliases(previous=previous_before)
     health2 = restart_and_verify(ctx, run, backend, prev, "rollback")
     ctx.bus.emit(ev.MODEL_ROLLED_BACK, level="error", version=prev.id, from_version=version.id,
                  reason=failed_reason, verified=health2.ok)
@@ -289,6 +304,8 @@ def restart_and_verify(ctx: CycleContext, run: _Run, backend: Any, version: Any,
 
     s = ctx.settings
     run.stage("restart", f"restarting {backend.describe()}")
+    stamp = getattr(backend, "start_stamp", lambda: None)
+    before = stamp()
     try:
         backend.restart()
     except BackendError as exc:
@@ -296,9 +313,18 @@ def restart_and_verify(ctx: CycleContext, run: _Run, backend: Any, version: Any,
                               reported_sha256=None, reported_version=None,
                               reason=f"restart failed: {exc}", checked_at=ctx.clock())
     else:
+        after = stamp()
         run.stage("verify", f"waiting for {s.health_url} to report {version.id}")
         health = verify_deployed(backend, s, expect_sha256=version.sha256,
                                  expect_version=version.id)
+        if before is not None or after is not None:
+            health.restarted = after is not None and after != before
+        if health.ok and health.restarted is False:
+            # Healthy, but still the process that loaded the old files (or none at all).
+            health.ok = False
+            was, now = before or "not running", after or "not running"
+            health.reason = (f"the backend did not restart after the install ({was} → {now}); "
+                             "restart it by hand")
     report = asdict(health)
     run.attempts.append({"attempt": attempt, "version": version.id, **report})
     ctx.history.add_check("health", report, at=ctx.clock())
@@ -323,6 +349,8 @@ def shadow_against_champion(ctx: CycleContext, candidate: Any, frame: pd.DataFra
     if not champion_id or champion_id == candidate.id:
         return {"decision": "promote", "reason": "no champion yet", "rows": 0}
     champion = ctx.store.get(champion_id)
+    if champion.adopted:
+        return shadow_against_adopted(ctx.settings, candidate, champion, frame)
     since = pd.Timestamp(champion.manifest["data_last_timestamp"])
     held_out = pd.Timestamp(candidate.manifest["split"]["test_start"])
     rows = frame[(frame["timestamp"] > since) & (frame["timestamp"] >= held_out)]
@@ -345,6 +373,17 @@ def shadow_against_champion(ctx: CycleContext, candidate: Any, frame: pd.DataFra
     out = asdict(res)
     out["champion"] = champion_id
     return out
+
+
+def _deploy_formats(s: Settings, model_path: Path) -> dict[str, bytes]:
+    """The new model in every other format the deploy folder holds (``xgb_model.pkl`` for a
+    backend that unpickles it), made now so the version holds exactly what gets deployed."""
+    from clm_tray.core.formats import extra_formats, model_bytes
+
+    if s.resolved_deploy_dir is None:
+        return {}
+    return {suffix: model_bytes(model_path, suffix)
+            for suffix in extra_formats(s.resolved_deploy_dir, s.model_file, s.deploy_pickle)}
 
 
 def _manifest(dataset: Any, result: Any, parent: str | None, profile: dict[str, Any]
@@ -412,7 +451,7 @@ def _log_line(ctx: CycleContext, outcome: Outcome, reason: str) -> None:
     """The seed's retraining_log.txt line; never fails the cycle."""
     if ctx.settings.resolved_deploy_dir is None:
         return
-    if outcome == Outcome.DEPLOYED:
+    if outcome in (Outcome.DEPLOYED, Outcome.DEPLOYED_UNIDENTIFIED):
         message = "Retraining completed successfully"
     elif outcome.failed:
         message = f"Retraining failed: {reason}"
@@ -428,6 +467,7 @@ def record_action(ctx: CycleContext, trigger: str, fn: Callable[[_Run], CycleRes
                   ) -> CycleResult:
     """Run a manual action (rollback, promote) as a cycle: locked, recorded, announced."""
     with ctx.store.cycle_lock():
+        adopt_deployed_model(ctx)
         champion_id = ctx.store.aliases().get("champion")
         run = _Run(ctx, ctx.history.start_cycle(trigger, champion_id, at=ctx.clock()))
         ctx.bus.emit(ev.CYCLE_STARTED, trigger=trigger, cycle=run.cycle_id, champion=champion_id)

@@ -134,9 +134,11 @@ def prunable(versions: list[Any], keep: int, protected: set[str], deployed: set[
     """Never-deployed, unprotected versions beyond the newest ``keep`` of them (oldest first).
 
     ``versions`` is oldest first. Protected: champion, previous, challenger and every version
-    a backup folder holds; a version that was ever deployed is kept too.
+    a backup folder holds; a version that was ever deployed is kept too, and so is every
+    adopted one (the trader's own model from before clm-tray: it exists nowhere else).
     """
-    spare = [v for v in versions if v.id not in protected and v.id not in deployed]
+    spare = [v for v in versions if v.id not in protected and v.id not in deployed
+             and not getattr(v, "adopted", False)]
     return spare[:-keep] if len(spare) > keep else []
 
 

@@ -17,8 +17,11 @@ when every target file already carries its expected sha256 the deploy is rolled 
 backup. Files are only replaced after the backup is sealed, so an unsealed backup means nothing
 was touched yet. Either way the folder ends with exactly one complete model, old or new.
 
-The optional ``xgb_model.pkl`` exists for old backends that unpickle their model. clm-tray
-writes it and never loads it (nor any pickle).
+The formats written follow the folder (formats.py): a folder whose backend loads
+``xgb_model.pkl`` gets a new ``xgb_model.pkl`` at every deploy. A deploy never removes a file of
+that layout without writing its replacement; only a rollback to an *adopted* version (the files
+that were there before clm-tray) removes the files clm-tray added, so the folder holds exactly
+the adopted files again. clm-tray writes pickles and never loads one.
 
 The backup folders live in ``backups.py``, the journal file in ``deploy_journal.py`` and the
 deploy folder's own chores (log line, temp names, leftovers) in ``deploy_folder.py``; the
@@ -116,7 +119,7 @@ class Deployer:
         deploy_dir: Path,
         model_file: str = "xgb_model.ubj",
         backup_keep: int = 10,
-        write_pickle: bool = False,
+        write_pickle: bool | None = None,
     ) -> None:
         self.store = store
         self.deploy_dir = Path(deploy_dir)
@@ -125,7 +128,7 @@ class Deployer:
         self.meta_file = f"{stem}.meta.json"
         self.pickle_file = f"{stem}.pkl"
         self.backup_keep = max(1, int(backup_keep))
-        self.write_pickle = write_pickle
+        self.write_pickle = write_pickle  # None: when the folder holds one (formats.py)
 
     # ---- public API -----------------------------------------------------------------------
 
@@ -192,7 +195,7 @@ class Deployer:
             if after["challenger"] == version.id:
                 after["challenger"] = None
             wanted = {name for name, *_ in plan}
-            stale = [self.pickle_file] if self.pickle_file not in wanted else []
+            stale = self._stale(version, wanted)
             replaced = {
                 name: sha256_file(self.deploy_dir / name)
                 for name in [*wanted, *stale]
@@ -245,6 +248,7 @@ class Deployer:
                     f"installing {version.id} into {self.deploy_dir} failed ({exc}); "
                     f"the model that was there is still deployed{hint}"
                 ) from exc
+            self._remember_deployed(version, plan)
             self._apply_retention()
             return DeployResult(
                 version=version.id,
@@ -255,33 +259,72 @@ class Deployer:
             )
 
     def _plan(self, version: ModelVersion) -> list[tuple[str, str, bytes | Path, str]]:
-        """What to write, in order: model, pickle (if asked), meta JSON last."""
-        plan: list[tuple[str, str, bytes | Path, str]] = [
-            (self.model_file, "model", version.model_path, version.sha256)
-        ]
-        if self.write_pickle:
-            data = self._pickle_bytes(version.model_path)
-            plan.append((self.pickle_file, "pickle", data, _sha256_bytes(data)))
+        """What to write, in order: model, pickle / other formats, meta JSON last.
+
+        The version's own files first (an adopted version: exactly its files); then any format
+        the folder needs that the version does not carry, made from its native model.
+        """
+        from clm_tray.core.formats import extra_formats
+
+        plan: list[tuple[str, str, bytes | Path, str]] = []
+        for name, source, sha in version.deploy_files(self.model_file):
+            if self.write_pickle is False and name == self.pickle_file and not version.adopted:
+                continue
+            role = "model" if name == self.model_file else (
+                "pickle" if name == self.pickle_file else "format")
+            plan.append((name, role, source, sha))
+        if not version.adopted:
+            have = {name for name, *_ in plan}
+            stem = Path(self.model_file).stem
+            for suffix in extra_formats(self.deploy_dir, self.model_file, self.write_pickle):
+                name = f"{stem}{suffix}"
+                if name in have:
+                    continue
+                data = (self._pickle_bytes(version.model_path) if suffix == ".pkl"
+                        else self._format_bytes(version.model_path, suffix))
+                plan.append((name, "pickle" if suffix == ".pkl" else "format", data,
+                             _sha256_bytes(data)))
+        plan.sort(key=lambda p: ("model", "pickle", "format").index(p[1]))
         meta = {
             "version": version.id,
             "model_sha256": version.sha256,
             "features": version.features,
             "trained_at": version.trained_at.isoformat(timespec="seconds"),
             "deployed_at": _now_iso(),
+            "files": {name: sha for name, _r, _s, sha in plan},
         }
+        if version.adopted:
+            meta["adopted"] = True
         data = (json.dumps(meta, indent=2, sort_keys=True) + "\n").encode("utf-8")
         plan.append((self.meta_file, "meta", data, _sha256_bytes(data)))
         return plan
 
+    def _stale(self, version: ModelVersion, wanted: set[str]) -> list[str]:
+        """Files to remove: only when an adopted version comes back, the model files
+        clm-tray added since (they are backed up first), so the folder holds exactly the
+        adopted files again. Installing a trained version never removes anything."""
+        if not version.adopted:
+            return []
+        from clm_tray.core.formats import WRITABLE
+
+        stem = Path(self.model_file).stem
+        ours = {self.model_file, *(f"{stem}{suffix}" for suffix in WRITABLE)}
+        return sorted(n for n in ours - wanted if (self.deploy_dir / n).is_file())
+
     def _pickle_bytes(self, model_path: Path) -> bytes:
         """A pickled XGBClassifier for old backends; written only, never loaded by clm-tray."""
-        import pickle
+        return self._format_bytes(model_path, ".pkl")
 
-        import xgboost
+    def _format_bytes(self, model_path: Path, suffix: str) -> bytes:
+        from clm_tray.core.formats import model_bytes
 
-        clf = xgboost.XGBClassifier()
-        clf.load_model(str(model_path))
-        return pickle.dumps(clf, protocol=4)
+        return model_bytes(model_path, suffix)
+
+    def _remember_deployed(self, version: ModelVersion, plan: list) -> None:
+        """Note the bytes each file got, so adoption knows them as ours (never a hand copy)."""
+        files = {name: sha for name, role, _s, sha in plan if role != "meta"}
+        with contextlib.suppress(ClmError, OSError):
+            self.store.annotate(version.id, "deployed_files", files)
 
     def _make_backup(self, journal: dict, old_champion: str | None) -> Path | None:
         """Copy the files about to be replaced into a new backup folder and seal it."""
@@ -300,28 +343,29 @@ class Deployer:
             files[name] = {"sha256": sha, "size": size}
             if i == 0:
                 fault_point("backup_partial")
-        model_sha = files.get(self.model_file, {}).get("sha256")
         seal_backup(
             folder,
             created=_now_iso(),
-            version=self._version_with_sha(model_sha, old_champion),
+            version=self._backed_up_version(files, old_champion),
             model_file=self.model_file,
             reason=f"before {journal['op']} of {journal['version']}",
             files=files,
         )
         return folder
 
-    def _version_with_sha(self, sha: str | None, hint: str | None) -> str | None:
-        """Which stored version the backed-up model is (None for a model clm-tray never made)."""
-        if not sha:
-            return None
+    def _backed_up_version(self, files: dict[str, dict], hint: str | None) -> str | None:
+        """Which stored version the backed-up files are (None for files clm-tray never knew)."""
+        shas = {f["sha256"] for f in files.values()}
         meta = self.deployed_meta() or {}
-        candidates = [meta.get("version"), hint]
-        for vid in candidates:
-            if vid:
-                with contextlib.suppress(StoreError):
-                    if self.store.get(vid).sha256 == sha:
-                        return str(vid)
+        for vid in (meta.get("version"), hint):
+            if not vid:
+                continue
+            with contextlib.suppress(StoreError):
+                v = self.store.get(str(vid))
+                known = set(v.stored_files().values())
+                known.update((self.store.notes(v.id).get("deployed_files") or {}).values())
+                if shas & known:
+                    return str(vid)
         return None
 
     def _replace_files(self, plan: list, stale: list[str]) -> None:
@@ -424,6 +468,7 @@ class Deployer:
             keep=self.backup_keep,
             previous_sha=previous_sha,
             journal_backup=journal.get("backup_dir") if journal else None,
+            previous_id=previous,
         )
 
 

@@ -236,6 +236,21 @@ class DockerBackend:
         finally:
             client.close()
 
+    def start_stamp(self) -> str | None:
+        """The container's ``State.StartedAt``: proof a restart really happened."""
+        try:
+            client = self._client()
+        except BackendError:
+            return None
+        try:
+            box = self._container(client)
+            state = box.attrs.get("State") or {}
+            return str(state.get("StartedAt")) if state.get("Running") else None
+        except BackendError:
+            return None
+        finally:
+            client.close()
+
     def is_running(self) -> bool:
         try:
             client = self._client()

@@ -55,6 +55,7 @@ class ProjectFinding:
     container_source: str = "default"  # ".env" or "default"
     docker: str = "not checked"  # running | exited | no such container | Docker not reachable
     docker_running: bool | None = None
+    plan: list[str] = field(default_factory=list)  # what the first retrain would do (plan.py)
 
     @property
     def looks_like_project(self) -> bool:
@@ -91,6 +92,9 @@ class ProjectFinding:
             lines.append(f"  models folder: {no} at {self.models_dir}")
         lines.append(f"  Docker container: {self.container} (from {self.container_source}) — "
                      f"{self.docker}")
+        if self.plan:
+            lines.append("What will happen at the first retrain (nothing changes before):")
+            lines += [f"  {line}" for line in self.plan]
         return lines
 
     def to_dict(self) -> dict:
@@ -109,8 +113,10 @@ def _size(n: int) -> str:
     return f"{n} B"
 
 
-def detect_project(folder: Path, *, check_docker: bool = True) -> ProjectFinding:
-    """Look at ``folder`` (read-only) for the pieces of an existing project."""
+def detect_project(folder: Path, *, check_docker: bool = True,
+                   plan: bool = True) -> ProjectFinding:
+    """Look at ``folder`` (read-only) for the pieces of an existing project, and (``plan``)
+    say what the first retrain would do there."""
     folder = Path(folder).expanduser().absolute()
     f = ProjectFinding(folder=folder, exists=folder.is_dir())
     f.data_path, f.models_dir = folder / PROJECT_DATA, folder / PROJECT_MODELS
@@ -135,7 +141,24 @@ def detect_project(folder: Path, *, check_docker: bool = True) -> ProjectFinding
         f.container, f.container_source = f.env_values[PREFIX + "DOCKER_CONTAINER"], ".env"
     if check_docker:
         f.docker, f.docker_running = docker_container_state(f.container)
+    if plan and f.looks_like_project:
+        f.plan = first_retrain_plan(folder)
     return f
+
+
+def first_retrain_plan(folder: Path) -> list[str]:
+    """The dry-run plan (plan.py) for ``folder`` as if it were saved as the project folder."""
+    from clm_tray.core.errors import ClmError
+    from clm_tray.core.plan import plan_retrain
+    from clm_tray.core.settings import load_settings
+
+    env = folder / ".env"
+    environ = {**os.environ, PREFIX + "PROJECT_DIR": str(folder)}
+    try:
+        loaded = load_settings(env if env.is_file() else None, environ=environ, cwd=folder)
+        return plan_retrain(loaded.settings).lines()
+    except (ClmError, OSError) as exc:
+        return [f"cannot plan yet: {exc}"]
 
 
 def _in_folder(folder: Path, value: str) -> Path:
@@ -257,7 +280,7 @@ def find_project(loaded: LoadedSettings | None = None, cwd: Path | None = None,
                  *, check_docker: bool = True) -> ProjectFinding | None:
     """The first likely folder that looks like a project, or None."""
     for folder in candidate_folders(loaded, cwd):
-        finding = detect_project(folder, check_docker=False)
+        finding = detect_project(folder, check_docker=False, plan=False)
         if finding.looks_like_project:
             return detect_project(folder, check_docker=check_docker)
     return None

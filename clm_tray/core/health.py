@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import httpx
 
 from clm_tray.core.settings import Settings
-from clm_tray.core.status import HealthReport
+from clm_tray.core.status import IDENTITY_NOT_REPORTED, HealthReport
 
 if TYPE_CHECKING:
     from clm_tray.core.backend import Backend
@@ -113,7 +113,21 @@ def _probe(
     else:
         said = _lookup(doc, "reason") or _lookup(doc, "error")
         reason = f"{url} answered HTTP {status}" + (f": {said[:200]}" if said else "")
-    return HealthReport(status == 200, url, status, latency, sha, version, reason), None
+    report = HealthReport(status == 200, url, status, latency, sha, version, reason)
+    report.model_loaded = _loaded_flag(doc)
+    return report, None
+
+
+_LOADED_KEYS = ("model_loaded", "modelLoaded", "model_ready", "modelReady", "loaded")
+
+
+def _loaded_flag(doc: Any) -> bool | None:
+    """A backend that says nothing about *which* model often says *whether* one is loaded
+    (the seed's ``{"status": "ok", "model_loaded": true}``): False there is never healthy."""
+    if not isinstance(doc, Mapping):
+        return None
+    flags = [doc[k] for k in _LOADED_KEYS if isinstance(doc.get(k), bool)]
+    return all(flags) if flags else None
 
 
 def probe_health(
@@ -138,6 +152,10 @@ def _judge(
     """Turn a 200 into verified only when the reported model is the one just deployed."""
     if not report.ok:
         return report
+    if report.model_loaded is False:
+        report.ok = False
+        report.reason = f"{report.url} answers but says its model is not loaded"
+        return report
     compared = []
     if expect_sha256 and report.reported_sha256:
         if report.reported_sha256.strip().lower() != expect_sha256.strip().lower():
@@ -158,9 +176,13 @@ def _judge(
             return report
         compared.append(f"version {expect_version}")
     if compared:
+        report.identity = "verified"
         report.reason = "healthy, serving " + " and ".join(compared)
     elif expect_sha256 or expect_version:
-        report.reason = "healthy (the backend does not report its model, so it was not compared)"
+        # Identity not reported: healthy is all we can say (the caller checks the restart).
+        report.identity = IDENTITY_NOT_REPORTED
+        loaded = ", model loaded" if report.model_loaded else ""
+        report.reason = f"healthy{loaded}; the backend does not report which model it loaded"
     return report
 
 
@@ -174,8 +196,12 @@ def verify_backend(
     model_key: str = "model_sha256",
     version_key: str = "model_version",
     interval: float = 0.25,
+    alive: Callable[[], bool] | None = None,
 ) -> HealthReport:
     """Poll ``url`` for up to ``deadline`` seconds until it serves the model just deployed.
+
+    ``alive`` (a process backend's ``is_running``) ends the wait early when the backend has
+    exited: nobody will answer, so waiting out the deadline would only delay the rollback.
 
     Verified = HTTP 200 and, where the JSON reports the loaded model (``model_key`` /
     ``version_key``), it equals what was deployed. Each request's timeout is capped at the time
@@ -198,6 +224,9 @@ def verify_backend(
             if report.ok:
                 return report
             last = report
+            if failure is not None and alive is not None and not alive():
+                last.reason = f"the backend exited after the restart; {last.reason}"
+                return last
             remaining = end - time.monotonic()
             if remaining <= 0:
                 break
@@ -228,4 +257,5 @@ def verify_deployed(
         deadline=settings.health_timeout if deadline is None else deadline,
         model_key=settings.health_model_key,
         version_key=settings.health_version_key,
+        alive=backend.is_running if backend.kind == "process" else None,
     )

@@ -151,6 +151,14 @@ class ProcessBackend:
         proc = self._live_process()
         return proc.pid if proc is not None else None
 
+    def start_stamp(self) -> str | None:
+        """Pid and start time of the running backend: proof a restart really happened."""
+        proc = self._live_process()
+        if proc is None:
+            return None
+        rec = self._record() or {}
+        return f"pid {proc.pid} started {float(rec.get('create_time', 0)):.3f}"
+
     def start(self) -> None:
         with self._lock():
             self._start_locked()

@@ -36,12 +36,16 @@ from clm_tray.core.errors import ConfigError, StoreError
 from clm_tray.core.history import History
 from clm_tray.core.settings import LoadedSettings, Settings
 from clm_tray.core.status import (
+    IDENTITY_HINT,
+    IDENTITY_NOT_REPORTED,
     BackupRow,
     CycleRecord,
     CycleResult,
+    DriftReport,
     EngineStatus,
     Health,
     Outcome,
+    PerformanceReport,
     SchedulerState,
     VersionRow,
 )
@@ -80,6 +84,7 @@ class Engine:
         self._scheduler: Any = None
         self._attach_redis()
         self._recover()
+        self._adopt()
 
     # ---- wiring -------------------------------------------------------------------------
     def _ctx(self) -> CycleContext:
@@ -98,6 +103,9 @@ class Engine:
                 "QT_CLM_DEPLOY_DIR is not set; point it at the backend's models folder "
                 "(or set QT_CLM_PROJECT_DIR)."
             )
+        from clm_tray.core.formats import check_model_file
+
+        check_model_file(s.model_file)
         return Deployer(self.store, deploy_dir, model_file=s.model_file,
                         backup_keep=s.backup_keep, write_pickle=s.deploy_pickle)
 
@@ -129,6 +137,22 @@ class Engine:
             log.warning("recovered an interrupted deploy: %s", note)
             self.bus.emit(ev.CYCLE_STAGE, level="warning", stage="recover", message=note,
                           progress=0.0)
+
+    def _adopt(self) -> None:
+        """The model already deployed (the old scripts' pickle) becomes a stored version before
+        anything can replace it (adopt.py); a busy lock means a cycle runs and adopts itself."""
+        from clm_tray.core.adopt import adopt_deployed_model
+        from clm_tray.core.errors import CycleBusy
+
+        if self.settings.resolved_deploy_dir is None:
+            return
+        try:
+            with self.store.cycle_lock():
+                adopt_deployed_model(self._ctx())
+        except CycleBusy:  # the running cycle adopts it itself, first thing
+            return
+        except Exception as exc:  # the store cannot take the copy: said, not fatal here
+            log.warning("the deployed model was not adopted yet: %s", exc)
 
     def _in_worker(self, method: str, *args: Any, cancel: threading.Event | None = None,
                    **kwargs: Any) -> Any:
@@ -246,6 +270,10 @@ class Engine:
         cid = self.store.aliases().get("champion")
         return self.store.get(cid) if cid else None
 
+    def _adopted_champion(self) -> Any:
+        champion = self._champion()
+        return champion if champion is not None and champion.adopted else None
+
     def _champion_and_data(self) -> tuple[Any, dict[str, Any], Any]:
         """The champion, its manifest and the current data: what every check starts from."""
         champion = self._champion()
@@ -270,6 +298,13 @@ class Engine:
         from clm_tray.core.monitor import drift_report
 
         s = self.settings
+        adopted = self._adopted_champion()
+        if adopted is not None:
+            report = DriftReport(0.0, s.drift_threshold, False, 0, "", "", enough=False,
+                                 reason=_not_measured(adopted), checked_at=self.clock())
+            self._record_check("drift", report, ev.DRIFT_CHECKED, level="info",
+                               version=adopted.id)
+            return report
         champion, m, frame = self._champion_and_data()
         ts = frame["timestamp"]
         reference = frame[ts <= pd.Timestamp(m["split"]["train_end"])]
@@ -293,6 +328,13 @@ class Engine:
         from clm_tray.core.training import load_booster
 
         s = self.settings
+        adopted = self._adopted_champion()
+        if adopted is not None:
+            report = PerformanceReport(0, None, None, None, None, None, None, False, False,
+                                       _not_measured(adopted), self.clock())
+            self._record_check("performance", report, ev.PERFORMANCE_CHECKED, level="info",
+                               version=adopted.id)
+            return report
         champion, m, frame = self._champion_and_data()
         new = frame[frame["timestamp"] > pd.Timestamp(m["data_last_timestamp"])]
         report = live_performance(
@@ -383,6 +425,7 @@ class Engine:
                 status=by_id.get(v.id) or notes.get("status") or "stored",
                 size=int(v.manifest.get("model_size", 0)), sha256=v.sha256,
                 leakage=bool(v.manifest.get("leakage")), shadow=notes.get("shadow"),
+                adopted=v.adopted, files=sorted(v.adopted_files),
             ))
         return rows
 
@@ -437,7 +480,8 @@ class Engine:
             waits = decide.challenger_waits_for(challenger.shadow, data.get("symbols"),
                                                 s.shadow_min, s.auto_promote)
         health, summary = _judge(s, age, fresh, last, backend[1] if backend else None,
-                                 drift[1] if drift else None, challenger, sched, waits)
+                                 drift[1] if drift else None, challenger, sched, waits,
+                                 champion)
         return EngineStatus(
             health=health, summary=summary, champion=champion, age_hours=age, fresh=fresh,
             retrain_hours=s.retrain_hours, challenger=challenger, last_cycle=last,
@@ -485,6 +529,7 @@ class Engine:
         """New settings take effect now: the schedule is re-planned, nothing restarts."""
         self.loaded = loaded
         self.settings = loaded.settings
+        self._adopt()  # a newly named deploy folder's model is recorded before anything else
         if self._scheduler is not None:
             self._scheduler.apply_settings(self.settings)
 
@@ -495,8 +540,8 @@ class Engine:
 
 def _judge(s: Settings, age: float | None, fresh: bool, last: CycleRecord | None,
            backend: dict[str, Any] | None, drift: dict[str, Any] | None,
-           challenger: VersionRow | None, sched: SchedulerState, waits: str = ""
-           ) -> tuple[Health, str]:
+           challenger: VersionRow | None, sched: SchedulerState, waits: str = "",
+           champion: VersionRow | None = None) -> tuple[Health, str]:
     """The one-word state and one-line summary the tray shows, decided in the engine."""
     if sched.cycle_stage:
         return Health.WORKING, f"Retraining: {sched.cycle_stage}"
@@ -511,15 +556,28 @@ def _judge(s: Settings, age: float | None, fresh: bool, last: CycleRecord | None
         return Health.PAUSED, f"Paused{' until ' + until if until else ''} — {sched.paused_reason}"
     if age is None:
         return Health.ATTENTION, "No model deployed yet"
+    adopted = f"{', '.join(champion.files)}, adopted, " if champion and champion.adopted else ""
     if not fresh:
+        if adopted:
+            return Health.ATTENTION, f"{adopted}{age:.0f} h old → retrain due"
         return Health.ATTENTION, f"Model is {age:.0f} h old (> {s.retrain_hours:g} h)"
     if drift is not None and drift.get("drifted"):
         return Health.ATTENTION, f"Drift {drift.get('score', 0):.3f} over {s.drift_threshold:g}"
     if challenger is not None:
         return Health.ATTENTION, f"Challenger {challenger.id} {waits or 'waiting for approval'}"
+    if backend is not None and backend.get("identity") == IDENTITY_NOT_REPORTED:
+        return Health.ATTENTION, IDENTITY_HINT
     nxt = sched.job("age").next_run if sched.job("age") else None
     tail = f" · next check {_hhmm(nxt)}" if nxt else ""
+    if adopted:
+        return Health.HEALTHY, f"{adopted}{age:.1f} h old{tail}"
     return Health.HEALTHY, f"Model {age:.1f} h old{tail}"
+
+
+def _not_measured(champion: Any) -> str:
+    """Why a check has nothing to say about an adopted champion (no invented numbers)."""
+    return (f"not measured: {champion.id} was adopted (clm-tray did not train it, so it has no "
+            "training data to compare with); measured from the first model clm-tray trains")
 
 
 def _hhmm(ts: float | None) -> str:

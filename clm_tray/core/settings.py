@@ -73,7 +73,8 @@ class Settings(BaseModel):
     log_dir: Path | None = Field(None, description="Where clm-tray writes its logs")
     model_file: str = Field("xgb_model.ubj", min_length=1, description="Deployed model name")
     backup_keep: int = Field(10, ge=1, description="Backups kept in the deploy folder")
-    deploy_pickle: bool = Field(False, description="Also write xgb_model.pkl (never loaded)")
+    deploy_pickle: bool | None = Field(
+        None, description="Write xgb_model.pkl too (never loaded); empty = if the folder has one")
     # Backend.
     backend: BackendKind | None = Field(None, description="docker | process | none")
     docker_container: str = Field("quantum_backend_prod", description="Container to restart")
@@ -166,7 +167,8 @@ class LoadedSettings:
 def _allowed(field_name: str) -> str:
     info = Settings.model_fields[field_name]
     ann = info.annotation
-    text = {bool: "true or false", int: "a whole number", float: "a number"}.get(ann, "")
+    text = {bool: "true or false", int: "a whole number", float: "a number",
+            bool | None: "true, false or empty"}.get(ann, "")
     if field_name == "backend":
         text = "docker, process or none"
     bounds = []

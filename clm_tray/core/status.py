@@ -32,6 +32,8 @@ class Outcome(str, Enum):
     """
 
     DEPLOYED = "deployed"
+    # healthy after a real restart, but /health does not say which model it loaded (amber)
+    DEPLOYED_UNIDENTIFIED = "deployed (identity not reported)"
     FAILED = "failed"
     ROLLED_BACK_AFTER_FAILURE = "failed, rolled back"
     ROLLBACK_FAILED = "rollback failed"
@@ -107,6 +109,8 @@ class VersionRow:
     sha256: str
     leakage: bool = False
     shadow: dict[str, Any] | None = None
+    adopted: bool = False  # deployed before clm-tray; recorded, never trained or measured by it
+    files: list[str] = field(default_factory=list)  # adopted: the files it restores
 
 
 @dataclass
@@ -174,6 +178,13 @@ class EngineStatus:
 
 # ---- check reports (computed in monitor.py / backend.py, plain data here so they cross
 # processes without pulling pandas or xgboost into whoever reads them) -----------------------
+#: ``HealthReport.identity`` when the backend answered healthy but said nothing about which
+#: model it loaded: the deploy is recorded as ``deployed (identity not reported)``, amber.
+IDENTITY_NOT_REPORTED = "not reported"
+IDENTITY_HINT = ("Backend is up but does not say which model it loaded: add model_sha256 to "
+                 "its /health (README, \"Report the loaded model\")")
+
+
 @dataclass
 class HealthReport:
     """One look at the backend's health URL, in plain data (the GUI and CLI format it)."""
@@ -187,6 +198,10 @@ class HealthReport:
     reason: str
     checked_at: float = field(default_factory=time.time)
     skipped: bool = False
+    # "verified" (the reported model is the deployed one), IDENTITY_NOT_REPORTED, or "".
+    identity: str = ""
+    model_loaded: bool | None = None  # a "model_loaded"-style flag in the answer, if any
+    restarted: bool | None = None  # the backend's start time changed across the restart
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -234,8 +249,8 @@ class PerformanceReport:
     accuracy: float | None  # None when there are no labelled rows
     auc: float | None  # None when the rows hold one class only
     log_loss: float | None
-    test_accuracy: float  # the champion's own out-of-time test accuracy
-    baseline: float  # majority-class baseline from training
+    test_accuracy: float | None  # the champion's own out-of-time test (None: adopted model)
+    baseline: float | None  # majority-class baseline from training
     drop: float | None  # test_accuracy - accuracy
     degraded: bool  # enough and drop > max_drop
     enough: bool

@@ -3,12 +3,18 @@
 Layout under the store root::
 
     versions/<id>/model.ubj       the model, XGBoost native format (never rewritten)
+    versions/<id>/model.pkl       the same model in another format the deploy folder needs
+                                  (``formats`` in the manifest; written, never loaded)
     versions/<id>/manifest.json   what it is and how it scored (never rewritten)
     versions/<id>/notes.json      later findings (shadow tests, decisions); mutable
     aliases.json                  {"champion", "previous", "challenger"}
     history.sqlite                cycle history (history.py)
     journal.json                  only while a deploy is in flight (deploy.py)
     cycle.lock                    held by the one running retrain cycle on this machine
+
+An *adopted* version (``v0000-adopted-YYYYMMDD``, adopt.py) holds the files that were already
+deployed before clm-tray managed the folder, byte for byte under their own names (a pickle is
+stored as bytes and never loaded); its manifest says ``"adopted": true`` and lists them.
 
 A version's folder is assembled under a temporary name inside ``versions/`` and renamed into
 place in one step, so a reader never sees half a version. Its files are then made read-only:
@@ -42,7 +48,7 @@ MANIFEST_FILE = "manifest.json"
 NOTES_FILE = "notes.json"
 ALIAS_NAMES = ("champion", "previous", "challenger")
 
-_ID_RE = re.compile(r"^v(\d{4,})-(\d{8}T\d{4})$")
+_ID_RE = re.compile(r"^v(\d{4,})-(?:(\d{8}T\d{4})|adopted-(\d{8}))$")
 _TMP_PREFIX = ".incoming-"
 _READ_ONLY = stat.S_IRUSR | stat.S_IRGRP | stat.S_IROTH
 
@@ -77,8 +83,11 @@ def parse_version_id(name: str) -> tuple[int, dt.datetime] | None:
     m = _ID_RE.match(name)
     if not m:
         return None
-    created = dt.datetime.strptime(m.group(2), "%Y%m%dT%H%M").replace(tzinfo=dt.timezone.utc)
-    return int(m.group(1)), created
+    if m.group(3):  # adopted: the UTC date of the adopted model file's modification time
+        created = dt.datetime.strptime(m.group(3), "%Y%m%d")
+    else:
+        created = dt.datetime.strptime(m.group(2), "%Y%m%dT%H%M")
+    return int(m.group(1)), created.replace(tzinfo=dt.timezone.utc)
 
 
 @dataclass
@@ -123,17 +132,71 @@ class ModelVersion:
         parsed = parse_version_id(self.id)
         return parsed[0] if parsed else 0
 
+    @property
+    def adopted(self) -> bool:
+        """A model that was deployed before clm-tray (never trained or measured by it)."""
+        return bool(self.manifest.get("adopted"))
+
+    @property
+    def native(self) -> Path | None:
+        """A file of this version XGBoost can load natively (.ubj / .json), else None."""
+        if not self.adopted:
+            return self.model_path
+        for name in self.adopted_files:
+            if Path(name).suffix.lower() in (".ubj", ".json"):
+                return self.path / name
+        return None
+
+    @property
+    def adopted_files(self) -> dict[str, dict]:
+        """Adopted versions: {deployed file name: {"sha256", "size"}}; {} otherwise."""
+        return dict(self.manifest.get("files") or {}) if self.adopted else {}
+
+    @property
+    def formats(self) -> dict[str, dict]:
+        """Extra formats stored beside model.ubj: {".pkl": {"file", "sha256", "size"}}."""
+        return dict(self.manifest.get("formats") or {})
+
+    def stored_files(self) -> dict[str, str]:
+        """Every model file of this version: {file name in the version folder: sha256}."""
+        if self.adopted:
+            return {name: str(f.get("sha256", "")) for name, f in self.adopted_files.items()}
+        out = {self.model_path.name: self.sha256}
+        out.update({str(f["file"]): str(f.get("sha256", "")) for f in self.formats.values()})
+        return out
+
+    def deploy_files(self, model_file: str) -> list[tuple[str, Path, str]]:
+        """(name in the deploy folder, file in the store, sha256) for every file to install.
+
+        A trained version installs its model as ``model_file`` and each stored format as the
+        same stem with that suffix; an adopted one installs its files under their own names.
+        """
+        if self.adopted:
+            return [(name, self.path / name, str(f.get("sha256", "")))
+                    for name, f in self.adopted_files.items()]
+        stem = Path(model_file).stem
+        out = [(model_file, self.model_path, self.sha256)]
+        for suffix, f in sorted(self.formats.items()):
+            name = f"{stem}{suffix}"
+            if name != model_file:
+                out.append((name, self.path / str(f["file"]), str(f.get("sha256", ""))))
+        return out
+
 
 class ModelStore:
     """Immutable model versions plus the aliases, journal and lock that go with them."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, *, create: bool = True) -> None:
+        """``create=False`` opens the store read-only-ish: a missing folder is not made (the
+        dry run and the first-run preview look without touching anything)."""
         self.root = Path(root)
         self.versions_dir = self.root / "versions"
         self.aliases_path = self.root / "aliases.json"
         self.history_path = self.root / "history.sqlite"
         self.journal_path = self.root / "journal.json"
         self.lock_path = self.root / "cycle.lock"
+        if not create:
+            return
         try:
             self.versions_dir.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
@@ -145,9 +208,17 @@ class ModelStore:
     # ---- versions -------------------------------------------------------------------------
 
     def add_version(
-        self, model_file: Path, manifest: dict, now: dt.datetime | None = None
+        self,
+        model_file: Path,
+        manifest: dict,
+        now: dt.datetime | None = None,
+        formats: dict[str, bytes] | None = None,
     ) -> ModelVersion:
         """Copy a trained model into a new immutable version and return it.
+
+        ``formats`` ({".pkl": bytes, ...}) are the same model in the other formats the deploy
+        folder needs, made where the version is made so that the store holds exactly the bytes
+        that get deployed (and a rollback restores them byte for byte).
 
         The id is the next sequence number plus the UTC creation minute. The folder is built
         under a temporary name and renamed into place, so it appears whole or not at all.
@@ -163,30 +234,73 @@ class ModelStore:
             body = dict(manifest)
             body.setdefault("trained_at", created.isoformat(timespec="seconds"))
             body.update(model_file=MODEL_FILE, model_sha256=digest, model_size=size)
-            for _attempt in range(1000):
-                seq = self._next_sequence()
-                vid = f"v{seq:04d}-{created:%Y%m%dT%H%M}"
-                body["id"] = vid
-                text = json.dumps(body, indent=2, sort_keys=True, default=_json_default) + "\n"
-                write_file_durably(tmp / MANIFEST_FILE, text.encode("utf-8"))
-                fsync_dir(tmp)
-                target = self.versions_dir / vid
-                if target.exists():
-                    continue
-                try:
-                    os.rename(tmp, target)
-                except OSError:
-                    if target.exists():  # another process took this id first
-                        continue
-                    raise
-                break
-            else:  # pragma: no cover - a thousand collisions means something else is wrong
-                raise StoreError(f"could not allocate a version id in {self.versions_dir}")
+            extra = {}
+            for suffix, data in sorted((formats or {}).items()):
+                name = f"model{suffix}"
+                write_file_durably(tmp / name, data)
+                extra[suffix] = {"file": name, "sha256": hashlib.sha256(data).hexdigest(),
+                                 "size": len(data)}
+            if extra:
+                body["formats"] = extra
+            names = [MODEL_FILE, *(f["file"] for f in extra.values())]
+            return self._commit(tmp, body, lambda seq: f"v{seq:04d}-{created:%Y%m%dT%H%M}",
+                                names)
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
+
+    def add_adopted(self, files: list[Path], manifest: dict) -> ModelVersion:
+        """Record files that were deployed before clm-tray as a version, byte for byte.
+
+        Each file is copied under its own name and hashed; nothing is parsed or loaded (a
+        pickle stays bytes). The id is ``v0000-adopted-YYYYMMDD`` in an empty store, else the
+        next sequence number (a hand copy adopted later sorts after what it replaced); the date
+        is the UTC date of ``manifest["trained_at"]`` (the file's modification time).
+        """
+        body = dict(manifest)
+        stamp = _utc(dt.datetime.fromisoformat(str(body["trained_at"])))
+        tmp = self.versions_dir / f"{_TMP_PREFIX}{uuid.uuid4().hex}"
+        tmp.mkdir()
+        try:
+            listed: dict[str, dict] = {}
+            for src in files:
+                sha, size = copy_file_durably(src, tmp / src.name)
+                listed[src.name] = {"sha256": sha, "size": size}
+            primary = body.get("model_file") or next(iter(listed))
+            body.update(adopted=True, files=listed, model_file=primary,
+                        model_sha256=listed[primary]["sha256"],
+                        model_size=listed[primary]["size"])
+            taken = {p[0] for p in (parse_version_id(d.name) for d in self._version_dirs()) if p}
+            return self._commit(
+                tmp, body,
+                lambda seq: f"v{seq if taken else 0:04d}-adopted-{stamp:%Y%m%d}",
+                list(listed))
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+
+    def _commit(self, tmp: Path, body: dict, make_id: Any, names: list[str]) -> ModelVersion:
+        """Write the manifest, rename the folder to a free id and make its files read-only."""
+        for _attempt in range(1000):
+            vid = make_id(self._next_sequence())
+            body["id"] = vid
+            text = json.dumps(body, indent=2, sort_keys=True, default=_json_default) + "\n"
+            write_file_durably(tmp / MANIFEST_FILE, text.encode("utf-8"))
+            fsync_dir(tmp)
+            target = self.versions_dir / vid
+            if target.exists():
+                continue
+            try:
+                os.rename(tmp, target)
+            except OSError:
+                if target.exists():  # another process took this id first
+                    continue
+                raise
+            break
+        else:  # pragma: no cover - a thousand collisions means something else is wrong
+            raise StoreError(f"could not allocate a version id in {self.versions_dir}")
         fsync_dir(self.versions_dir)
-        for name in (MODEL_FILE, MANIFEST_FILE):
+        for name in (*names, MANIFEST_FILE):
             with contextlib.suppress(OSError):
                 os.chmod(target / name, _READ_ONLY)
         return ModelVersion(vid, target, json.loads(text))
@@ -258,18 +372,30 @@ class ModelStore:
         shutil.rmtree(doomed, onerror=writable_then_retry)
 
     def verify(self, v: ModelVersion) -> None:
-        """Prove a version's model bytes are the ones its manifest recorded."""
-        rel = f"versions/{v.id}/{v.model_path.name}"
-        if not v.model_path.is_file():
-            raise StoreError(
-                f"{rel} is missing from the store at {self.root}; "
-                "roll back to another version"
-            )
-        if not v.sha256 or sha256_file(v.model_path) != v.sha256:
-            raise StoreError(
-                f"{rel} does not match its manifest's sha256; the file was changed or "
-                "damaged — roll back to another version"
-            )
+        """Prove a version's files are the bytes its manifest recorded."""
+        for name, sha in v.stored_files().items():
+            rel = f"versions/{v.id}/{name}"
+            path = v.path / name
+            if not path.is_file():
+                raise StoreError(
+                    f"{rel} is missing from the store at {self.root}; "
+                    "roll back to another version"
+                )
+            if not sha or sha256_file(path) != sha:
+                raise StoreError(
+                    f"{rel} does not match its manifest's sha256; the file was changed or "
+                    "damaged — roll back to another version"
+                )
+
+    def known_sha256(self) -> set[str]:
+        """Every model file sha256 the store holds or has deployed (adoption skips these)."""
+        known: set[str] = set()
+        for v in self.list():
+            known.update(sha for sha in v.stored_files().values() if sha)
+            with contextlib.suppress(StoreError):
+                deployed = self.notes(v.id).get("deployed_files") or {}
+                known.update(str(sha) for sha in deployed.values() if sha)
+        return known
 
     # ---- aliases --------------------------------------------------------------------------
 

@@ -51,7 +51,9 @@ class FindingDialog(QDialog):
         lay = QVBoxLayout(self)
         if finding.looks_like_project:
             head = ("clm-tray found this in the folder. Save remembers the folder in your "
-                    "clm-tray settings; your .env and files stay as they are.")
+                    "clm-tray settings; your .env and files stay as they are. What will "
+                    "happen: the first retrain keeps the model deployed now and writes the "
+                    "files listed at the end.")
         elif finding.exists:
             head = ("This folder has no .env, no training data and no models folder where "
                     "clm-tray looks. Save it anyway only if you will fill it in later.")

@@ -113,8 +113,8 @@ def test_backend_that_does_not_report_its_model_is_healthy_but_says_so(health_pe
 
     url = health_peer(plain_ok)
     report = verify_backend(url, expect_sha256=SHA_A, expect_version=None, deadline=DEADLINE)
-    assert report.ok
-    assert "not compared" in report.reason
+    assert report.ok and report.identity == "not reported"
+    assert "does not report which model it loaded" in report.reason
 
 
 def test_probe_records_status_latency_and_reported_model(health_peer, send):

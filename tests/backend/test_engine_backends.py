@@ -112,6 +112,7 @@ def test_docker_backend_through_the_engine(engine_factory, small_workspace, run_
     assert second.outcome == "deployed", second.reason
     b = engine.store.get(second.version)
     assert second.health["reported_sha256"] == b.sha256
+    assert second.health["restarted"] is True  # the container's StartedAt moved
     assert engine.store.get(first.version).sha256 != b.sha256
 
 

@@ -50,7 +50,9 @@ def test_first_install_creates_folder_model_and_meta(
     assert sorted(os.listdir(deploy_dir)) == ["xgb_model.meta.json", "xgb_model.ubj"]
     assert (deploy_dir / "xgb_model.ubj").read_bytes() == v1.model_path.read_bytes()
     meta = json.loads((deploy_dir / "xgb_model.meta.json").read_text())
-    assert set(meta) == {"version", "model_sha256", "features", "trained_at", "deployed_at"}
+    assert set(meta) == {"version", "model_sha256", "features", "trained_at", "deployed_at",
+                         "files"}
+    assert meta["files"] == {"xgb_model.ubj": v1.sha256}
     assert meta["version"] == v1.id
     assert meta["model_sha256"] == v1.sha256 == deployer.deployed_sha256()
     assert meta["features"] == ["ret_1", "rsi_14"]
@@ -284,20 +286,45 @@ def test_read_only_deploy_folder_is_one_line_error(
         os.chmod(deploy_dir, 0o755)
 
 
-def test_stale_pickle_is_backed_up_and_removed(
+def _tiny_version(store: ModelStore, tmp_path: Path) -> ModelVersion:
+    import numpy as np
+    import xgboost
+
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(50, 3)), rng.integers(0, 2, size=50)
+    model = xgboost.XGBClassifier(n_estimators=3, max_depth=2, n_jobs=1).fit(X, y)
+    src = tmp_path / "tiny.ubj"
+    model.save_model(str(src))
+    return store.add_version(src, {"features": ["a", "b", "c"]})
+
+
+def test_a_pickle_the_backend_loads_is_replaced_never_removed(
     store: ModelStore, deploy_dir: Path, tmp_path: Path
 ) -> None:
-    (v1,) = _versions(store, tmp_path, 1)
+    v1 = _tiny_version(store, tmp_path)
     deploy_dir.mkdir(parents=True)
-    (deploy_dir / "xgb_model.ubj").write_bytes(b"seed model")
     (deploy_dir / "xgb_model.pkl").write_bytes(b"seed pickle")
 
     result = Deployer(store, deploy_dir).install(v1, reason="first managed model")
 
-    assert not (deploy_dir / "xgb_model.pkl").exists()
+    new = (deploy_dir / "xgb_model.pkl").read_bytes()
+    assert new != b"seed pickle" and b"XGBClassifier" in new
+    assert result.files == ["xgb_model.ubj", "xgb_model.pkl", "xgb_model.meta.json"]
     assert result.backup_dir is not None
     assert (result.backup_dir / "xgb_model.pkl").read_bytes() == b"seed pickle"
-    assert (result.backup_dir / "xgb_model.ubj").read_bytes() == b"seed model"
+
+
+def test_deploy_pickle_false_leaves_the_folders_pickle_alone(
+    store: ModelStore, deploy_dir: Path, tmp_path: Path
+) -> None:
+    (v1,) = _versions(store, tmp_path, 1)
+    deploy_dir.mkdir(parents=True)
+    (deploy_dir / "xgb_model.pkl").write_bytes(b"seed pickle")
+
+    result = Deployer(store, deploy_dir, write_pickle=False).install(v1, reason="no pickle")
+
+    assert (deploy_dir / "xgb_model.pkl").read_bytes() == b"seed pickle"
+    assert "xgb_model.pkl" not in result.files and result.backup_dir is None
 
 
 def test_backups_made_before_clm_tray_are_listed(store: ModelStore, deploy_dir: Path) -> None:
@@ -339,15 +366,7 @@ def test_fault_steps_are_unique_and_off_by_default(monkeypatch: pytest.MonkeyPat
 def test_pickle_for_old_backends_is_written_and_never_loaded(
     store: ModelStore, deploy_dir: Path, tmp_path: Path
 ) -> None:
-    import numpy as np
-    import xgboost
-
-    rng = np.random.default_rng(0)
-    X, y = rng.normal(size=(50, 3)), rng.integers(0, 2, size=50)
-    model = xgboost.XGBClassifier(n_estimators=3, max_depth=2, n_jobs=1).fit(X, y)
-    src = tmp_path / "tiny.ubj"
-    model.save_model(str(src))
-    v1 = store.add_version(src, {"features": ["a", "b", "c"]})
+    v1 = _tiny_version(store, tmp_path)
 
     result = Deployer(store, deploy_dir, write_pickle=True).install(v1, reason="old backend")
 

@@ -83,6 +83,8 @@ def test_banner_offers_setup_and_saves_only_the_project_folder(
     assert ".env: found (5 QT_CLM_* values" in text
     assert "binance_futures_training_data.csv (600 rows" in text
     assert "models folder: " in text and "ai_engine" in text
+    assert "What will happen at the first retrain (nothing changes before):" in text
+    assert "- write xgb_model.ubj: the new model" in text  # the same plan as --dry-run
     assert not user_config_file().exists()  # nothing is written before Save
 
     qtbot.mouseClick(dialog.save_button, Qt.MouseButton.LeftButton)
