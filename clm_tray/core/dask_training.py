@@ -23,6 +23,7 @@ outright disconnects, the scheduler cancels its tasks, and the same callback not
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import os
 import signal
@@ -54,17 +55,28 @@ from clm_tray.core.training import (
 if TYPE_CHECKING:
     from distributed import Client
 
+log = logging.getLogger(__name__)
+
 # Functions below run on the workers: ship them by value, not as "import clm_tray...".
 cloudpickle.register_pickle_by_value(sys.modules[__name__])
+
+
+def _shipped(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """``fn`` as a closure: plain pickle refuses closures, so Dask falls back to cloudpickle,
+    which (module registered above) sends this module's code by value."""
+    @functools.wraps(fn)
+    def call(*args: Any, **kwargs: Any) -> Any:
+        return fn(*args, **kwargs)
+
+    return call
 
 #: Seconds to wait for a remote scheduler to answer and for it to have a worker.
 CONNECT_SECONDS = 10.0
 #: How often the child checks the scheduler, the workers and the stop request while training.
 WATCH_SECONDS = 0.25
-#: How often a worker asks the scheduler whether the job was cancelled (seconds).
-STOP_CHECK_SECONDS = 0.5
-#: Seconds the workers get to stop together after a stop request before the child leaves.
-STOP_GRACE_SECONDS = 3.0
+#: Seconds the workers get to stop together after a stop request before the child leaves
+#: (the parent waits a little longer before it kills the child: training.DASK_STOP_SECONDS).
+STOP_GRACE_SECONDS = 6.0
 
 _PARQUET = (".parquet", ".pq")
 _COMPRESSED = (".gz", ".bz2", ".zip", ".xz", ".zst")
@@ -237,11 +249,11 @@ def _predict_partition(part: pd.DataFrame, model: bytes, features: list[str], la
                          "p": np.asarray(p, dtype=np.float32)})
 
 
-def read_frame(path: Path, label: str, features: list[str]) -> Any:
+def read_frame(path: Path, label: str, features: list[str], workers: int = 1) -> Any:
     """The training data as a dask.dataframe: a CSV, a Parquet file, or a folder of Parquet
     files (hive partitions such as ``symbol=BTCUSDT/`` become columns). Shuffled so that each
-    partition holds whole symbols: duplicates and the derived target need a symbol's bars
-    together."""
+    partition holds whole symbols (duplicates and the derived target need a symbol's bars
+    together) into at least one partition per worker, so that every worker trains."""
     import dask.dataframe as dd
 
     suffix = path.suffix.lower()
@@ -262,13 +274,14 @@ def read_frame(path: Path, label: str, features: list[str]) -> Any:
                          _PART: pd.Series(dtype="int32"), _POS: pd.Series(dtype="int64"),
                          **{f: pd.Series(dtype="float32") for f in features},
                          label: pd.Series(dtype="float64")})
-    prepared = raw[wanted].map_partitions(_prepare_partition, features, label, derive,
+    prepared = raw[wanted].map_partitions(_shipped(_prepare_partition), features, label, derive,
                                           meta=meta)
-    grouped = prepared.shuffle(on="symbol", npartitions=max(1, prepared.npartitions))
+    grouped = prepared.shuffle(on="symbol", npartitions=max(workers, prepared.npartitions))
     meta_out = pd.DataFrame({_TS: pd.Series(dtype="int64"),
                              **{f: pd.Series(dtype="float32") for f in features},
                              label: pd.Series(dtype="int8")})
-    return grouped.map_partitions(_finish_partition, features, label, derive, meta=meta_out)
+    return grouped.map_partitions(_shipped(_finish_partition), features, label, derive,
+                                  meta=meta_out)
 
 
 # ---- progress and stopping (run on the workers) ---------------------------------------------
@@ -282,27 +295,24 @@ def _round_callback(total: int, topic: str, stop_name: str) -> Any:
         def __init__(self) -> None:
             super().__init__()
             self.reported = 0.0
-            self.checked = 0.0
 
         def _cancelled(self) -> bool:
-            from distributed import Event, get_worker
+            from distributed import get_worker
             from distributed.worker import thread_state
 
             worker = get_worker()
-            task = worker.state.tasks.get(getattr(thread_state, "key", None))
-            if task is not None and task.state in ("cancelled", "released", "forgotten"):
+            if getattr(worker, "clm_tray_stop", None) == stop_name:  # set by _ask_to_stop
                 return True
-            return Event(stop_name).is_set()
+            task = worker.state.tasks.get(getattr(thread_state, "key", None))
+            return task is not None and task.state in ("cancelled", "released", "forgotten")
 
         def after_iteration(self, model: Any, epoch: int, evals_log: Any) -> bool:
             from distributed import get_worker
 
             now = time.monotonic()
             stop = 0
-            if now - self.checked >= STOP_CHECK_SECONDS:
-                self.checked = now
-                with contextlib.suppress(Exception):  # no answer is no stop request
-                    stop = int(self._cancelled())
+            with contextlib.suppress(Exception):  # no answer is no stop request
+                stop = int(self._cancelled())
             # Every worker must agree, or one would wait forever for the others' histograms.
             flag = collective.allreduce(np.array([stop], dtype=np.int32), collective.Op.MAX)
             if collective.get_rank() == 0 and (now - self.reported >= 0.2
@@ -313,6 +323,33 @@ def _round_callback(total: int, topic: str, stop_name: str) -> Any:
             return bool(flag[0])
 
     return RoundsAndStop()
+
+
+def _flag_stop(stop_name: str, dask_worker: Any = None) -> None:
+    """On each worker: mark the job ``stop_name`` as stopped (read by the round callback)."""
+    dask_worker.clm_tray_stop = stop_name
+
+
+def _free_stale_locks(workers: list[str], dask_scheduler: Any = None) -> int:
+    """On the scheduler: XGBoost holds a lock per worker while it trains and frees it when
+    training returns; a client killed mid-training never frees it, and every later training
+    on those workers would wait forever. When no XGBoost training runs, such holders are
+    stale: free them. Returns how many were freed."""
+    ext = dask_scheduler.extensions.get("multi_locks")
+    if ext is None:
+        return 0
+    busy = {"processing", "waiting", "no-worker", "queued"}
+    if any(str(key).startswith("do_train") and task.state in busy
+           for key, task in dask_scheduler.tasks.items()):
+        return 0
+    freed = 0
+    for name in workers:
+        holders = ext.locks.get(name) or []
+        while holders and holders[0] not in ext.events and holders[0] in ext.requests:
+            ext.release(id=holders[0])
+            freed += 1
+            holders = ext.locks.get(name) or []
+    return freed
 
 
 # ---- the trainer ----------------------------------------------------------------------------
@@ -381,9 +418,9 @@ def _train(client: Client, shown: str, path: Path, label: str, features: list[st
            started: float) -> TrainResult:
     import dask
     import xgboost.dask as dxgb
-    from distributed import Event
 
-    frame = client.persist(read_frame(path, label, features))
+    workers = len(client.scheduler_info()["workers"])
+    frame = client.persist(read_frame(path, label, features, workers))
     stats = frame.groupby(_TS)[label].agg(["sum", "count"]).compute().sort_index()
     unique_ts = stats.index.to_numpy(dtype=np.int64)
     counts = stats["count"].to_numpy(dtype=np.int64)
@@ -406,7 +443,10 @@ def _train(client: Client, shown: str, path: Path, label: str, features: list[st
     train, val, test = frame[m_train], frame[m_val], frame[m_test]
     dtrain = dxgb.DaskQuantileDMatrix(client, train[features], train[label])
     dval = dxgb.DaskQuantileDMatrix(client, val[features], val[label], ref=dtrain)
-    workers = len(client.scheduler_info()["workers"])
+    freed = client.run_on_scheduler(_shipped(_free_stale_locks),
+                                    list(client.scheduler_info()["workers"]))
+    if freed:
+        log.warning("freed %d worker lock(s) left by a training that was killed", freed)
 
     topic = f"clm-tray-rounds-{uuid.uuid4().hex}"
     stop_name = f"clm-tray-stop-{uuid.uuid4().hex}"
@@ -435,8 +475,8 @@ def _train(client: Client, shown: str, path: Path, label: str, features: list[st
     try:
         _watch(client, shown, thread)
     except _StopRequested:
-        with contextlib.suppress(Exception):
-            Event(stop_name, client=client).set()
+        with contextlib.suppress(Exception):  # workers stop together; XGBoost frees them
+            client.run(_shipped(_flag_stop), stop_name)
             thread.join(STOP_GRACE_SECONDS)
         raise
     if "error" in box:
@@ -446,7 +486,7 @@ def _train(client: Client, shown: str, path: Path, label: str, features: list[st
     booster, best = save_model(booster, best, model_path)
 
     model = bytes(booster.save_raw(raw_format="ubj"))
-    scored = [part.map_partitions(_predict_partition, model, features, label,
+    scored = [part.map_partitions(_shipped(_predict_partition), model, features, label,
                                   meta={"ts": "int64", "y": "int8", "p": "float32"})
               for part in (train, val, test)]
     hits = [((s["p"] > 0.5) == (s["y"] == 1)).mean() for s in scored[:2]]

@@ -56,6 +56,8 @@ MIN_SLICE_ROWS = 50
 AUC_LEAK = 0.75
 #: How often the parent looks at the child, the timeout and the cancel flag (seconds).
 POLL_SECONDS = 0.1
+#: How long a child training on Dask gets to stop its cluster job before it is killed.
+DASK_STOP_SECONDS = 10.0
 #: File names the child writes into ``workdir``.
 MODEL_NAME = "model.ubj"
 RESULT_NAME = "result.json"
@@ -596,7 +598,7 @@ def train_in_child(
                 )
     except BaseException:
         # A cluster job needs a moment to stop its workers together and free them.
-        _stop(proc, grace=5.0 if dask_scheduler else 2.0)
+        _stop(proc, grace=DASK_STOP_SECONDS if dask_scheduler else 2.0)
         _discard(workdir)
         receive.close()
         raise
