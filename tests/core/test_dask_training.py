@@ -220,3 +220,24 @@ print(json.dumps({{"outcome": result.outcome, "trainer": champion.manifest["trai
     assert out.returncode == 0, out.stderr[-3000:]
     got = json.loads(out.stdout.strip().splitlines()[-1])
     assert got == {"outcome": "deployed", "trainer": "local", "dask": []}
+
+
+def test_a_folder_of_parquet_files_by_symbol_splits_like_the_csv(demo_csv, tmp_path):
+    import pandas as pd
+
+    from clm_tray.core.data import load_dataset
+    from clm_tray.core.training import split_by_time
+
+    folder = tmp_path / "by_symbol"
+    pd.read_csv(demo_csv).to_parquet(folder, partition_cols=["symbol"])
+    from_csv, from_folder = load_dataset(demo_csv), load_dataset(folder)
+    assert from_folder.fingerprint.rows == from_csv.fingerprint.rows
+    assert from_folder.fingerprint.symbols == 8
+    expected = split_by_time(from_csv.frame, TrainParams(**FEW_ROUNDS))[3]
+
+    result = train_in_child(folder, target="target", features=from_csv.features,
+                            params=TrainParams(**FEW_ROUNDS), workdir=tmp_path / "w",
+                            timeout=200, dask_scheduler="local:2")
+
+    assert result.split == expected
+    assert load_booster(result.model_path).num_boosted_rounds() == result.metrics["n_trees"]
