@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -16,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from clm_tray.core import events as ev
-from clm_tray.core.errors import ConfigError, TrainingCancelled, TrainingError
+from clm_tray.core.errors import ConfigError, DataError, TrainingCancelled, TrainingError
 from clm_tray.core.fsutil import sha256_file
 from clm_tray.core.settings import load_settings
 from clm_tray.core.training import MODEL_NAME, TrainParams, load_booster, train_in_child
@@ -39,7 +40,7 @@ def free_port() -> int:
 class Cluster:
     """A real `dask scheduler` and `dask worker --nworkers 2` on 127.0.0.1, as processes."""
 
-    def __init__(self) -> None:
+    def __init__(self, hide: Path | None = None) -> None:
         self.port = free_port()
         self.address = f"tcp://127.0.0.1:{self.port}"
         dask = [sys.executable, "-m", "distributed.cli.dask_scheduler"]
@@ -48,9 +49,12 @@ class Cluster:
                  "start_new_session": True}
         self.scheduler = subprocess.Popen(
             [*dask, "--host", "127.0.0.1", "--port", str(self.port), "--no-dashboard"], **quiet)
-        self.workers = subprocess.Popen(
-            [*worker, self.address, "--nworkers", "2", "--nthreads", "1", "--no-dashboard",
-             "--host", "127.0.0.1"], **quiet)
+        command = [*worker, self.address, "--nworkers", "2", "--nthreads", "1",
+                   "--no-dashboard", "--host", "127.0.0.1"]
+        if hide is not None:  # the workers see an empty folder there: their own mounts
+            command = ["unshare", "-m", "--propagation", "private", "sh", "-c",
+                       f'mount -t tmpfs none "{hide}" && exec "$@"', "sh", *command]
+        self.workers = subprocess.Popen(command, **quiet)
         from distributed import Client
 
         with Client(self.address, timeout=90) as client:
@@ -69,8 +73,19 @@ class Cluster:
             proc.wait(10)
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def cluster() -> Iterator[Cluster]:
+    """One cluster for the tests that leave it running (they start in a few seconds each)."""
+    started = Cluster()
+    try:
+        yield started
+    finally:
+        started.stop()
+
+
+@pytest.fixture
+def doomed_cluster() -> Iterator[Cluster]:
+    """A cluster of its own, for a test that kills part of it."""
     started = Cluster()
     try:
         yield started
@@ -156,7 +171,8 @@ def test_cancel_stops_the_cluster_job_and_the_cluster_trains_again(demo_csv, tmp
 
 
 def test_scheduler_killed_mid_training_is_one_line_and_the_champion_stays(
-        engine_factory, cluster, small_workspace):
+        engine_factory, doomed_cluster, small_workspace):
+    cluster = doomed_cluster
     engine = engine_factory()
     assert engine.retrain().outcome == "deployed"
     champion = engine.store.aliases()["champion"]
@@ -177,6 +193,44 @@ def test_scheduler_killed_mid_training_is_one_line_and_the_champion_stays(
     assert engine.store.aliases()["champion"] == champion
     assert sha256_file(deployed) == before
     assert len(engine.store.list()) == versions
+
+
+def test_a_worker_lost_mid_training_is_one_line_and_nothing_is_saved(demo_csv, tmp_path,
+                                                                     doomed_cluster):
+    from distributed import Client
+
+    with Client(doomed_cluster.address, timeout=30) as client:
+        pids = client.run(os.getpid)
+    victim = sorted(pids.items())[0]
+    killed: list[int] = []
+
+    def kill_one(done: int, total: int) -> None:
+        if not killed:
+            os.kill(victim[1], signal.SIGKILL)
+            killed.append(victim[1])
+
+    with pytest.raises(TrainingError) as exc:
+        train(demo_csv, doomed_cluster.address, params=ENDLESS, workdir=tmp_path / "w",
+              on_round=kill_one)
+    message = str(exc.value)
+    assert killed and "\n" not in message
+    assert f"The Dask worker {victim[0]} left the cluster" in message
+    assert not (tmp_path / "w" / MODEL_NAME).exists()
+
+
+def test_a_worker_without_the_data_path_is_one_line_naming_the_path(demo_csv, tmp_path):
+    if shutil.which("unshare") is None or subprocess.run(
+            ["unshare", "-m", "--propagation", "private", "true"]).returncode != 0:
+        pytest.skip("needs unshare -m (root) to give the workers their own view of the disk")
+    cluster = Cluster(hide=demo_csv.parent)
+    try:
+        with pytest.raises(DataError) as exc:
+            train(demo_csv, cluster.address, workdir=tmp_path / "work")
+    finally:
+        cluster.stop()
+    message = str(exc.value)
+    assert f"A Dask worker cannot read the training data at {demo_csv}" in message
+    assert "same path on every worker" in message and "\n" not in message
 
 
 def test_unreachable_scheduler_is_one_line_without_credentials(demo_csv, tmp_path):
