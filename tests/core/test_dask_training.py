@@ -131,6 +131,7 @@ def test_demo_data_on_a_local_cluster_scores_within_a_point_of_the_local_trainer
     assert abs(there.metrics["test_accuracy"] - here.metrics["test_accuracy"]) <= 0.01
     assert there.metrics["baseline_accuracy"] == here.metrics["baseline_accuracy"]
     assert set(there.metrics) == set(here.metrics)
+    assert set(there.edge) == set(here.edge) and there.edge["bars"] == here.edge["bars"]
     assert list(there.importance) == list(here.importance) == features
     assert there.trainer == {"trainer": "dask", "dask_scheduler": "local", "dask_workers": 2}
     assert here.trainer == {"trainer": "local"}
