@@ -15,9 +15,11 @@ lives in this module and travels to them by value (cloudpickle), so workers need
 pyarrow and xgboost (the same version), never clm-tray.
 
 Stopping: the child that holds the Client is told to stop (SIGTERM) on Cancel or timeout; it
-sets a cluster-wide stop flag that the workers' round callback checks, so every worker ends its
-boosting loop in the same round and XGBoost releases its worker locks; a child that is killed
+flags the job on every worker, and the workers' round callback (which agrees through an
+allreduce) makes them all leave the boosting loop in the same round; a child that is killed
 outright disconnects, the scheduler cancels its tasks, and the same callback notices that too.
+XGBoost's per-worker training lock can outlive a stopped job (seen after Cancel here), so the
+next training frees locks that no running training holds (``_free_stale_locks``).
 """
 
 from __future__ import annotations
@@ -475,7 +477,7 @@ def _train(client: Client, shown: str, path: Path, label: str, features: list[st
     try:
         _watch(client, shown, thread)
     except _StopRequested:
-        with contextlib.suppress(Exception):  # workers stop together; XGBoost frees them
+        with contextlib.suppress(Exception):  # every worker stops in the same round
             client.run(_shipped(_flag_stop), stop_name)
             thread.join(STOP_GRACE_SECONDS)
         raise
