@@ -13,7 +13,7 @@ import sys
 from clm_tray import __version__
 from clm_tray.core.errors import ClmError
 
-AREAS = ("engine", "backend", "monitor", "desktop", "install")
+AREAS = ("engine", "backend", "monitor", "replay", "desktop", "install")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -33,6 +33,7 @@ SCHEDULER_STATE = "scheduler.state"  # state dict
 RETRAIN_DUE = "retrain.due"  # trigger, reason (auto-retrain off, or back-off holds it)
 BUS_WARNING = "bus.warning"  # message (e.g. Redis unreachable)
 DEMO_FED = "demo.fed"  # rows appended
+REPLAY_PROGRESS = "replay.progress"  # progress (0..1), message
 
 LEVELS = ("debug", "info", "warning", "error")
 

@@ -383,6 +383,20 @@ class Engine:
         self.bus.emit(ev.DEMO_FED, rows=n)
         return n
 
+    def replay(self, start: str | None = None, cancel: threading.Event | None = None) -> Any:
+        """Would the configured policy have paid on this data? (``replay.py``; read-only:
+        nothing in the store, the deploy folder or the backend is touched.) Progress goes
+        out as ``replay.progress`` events; ``cancel`` stops it between trainings."""
+        if self.isolate:
+            return self._in_worker("replay", start, cancel=cancel)
+        from clm_tray.core.replay import run_replay
+
+        def progress(done: float, message: str) -> None:
+            self.bus.emit(ev.REPLAY_PROGRESS, progress=round(done, 3), message=message)
+
+        return run_replay(self._load_data(), self.settings, start=start, progress=progress,
+                          cancel=cancel)
+
     # ---- reading state ------------------------------------------------------------------
     def champion_age_hours(self) -> float | None:
         """Age of the model the backend runs: the champion's, else the deployed file's."""

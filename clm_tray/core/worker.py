@@ -40,7 +40,7 @@ log = logging.getLogger(__name__)
 #: drives the deploy folder and the backend).
 WORKER_METHODS = frozenset({
     "retrain", "drift", "performance", "promote", "rollback", "restart_backend", "health",
-    "feed_demo",
+    "feed_demo", "replay",
 })
 #: How often the caller looks at the pipe, the worker and the cancel flag (seconds).
 POLL_SECONDS = 0.05
@@ -255,7 +255,7 @@ def _worker_main(loaded: LoadedSettings, method: str, args: tuple[Any, ...],
 
         engine = Engine(loaded, bus=bus)
         try:
-            if method == "retrain":
+            if method in ("retrain", "replay"):
                 kwargs = {**kwargs, "cancel": stop}
             result = getattr(engine, method)(*args, **kwargs)
         finally:
