@@ -30,9 +30,10 @@ from clm_tray.gui.charts import AccuracyChart, ImportanceChart
 from clm_tray.gui.controller import Controller, Snapshot
 from clm_tray.gui.firstrun_banner import FirstRunBanner
 from clm_tray.gui.icons import app_icon
+from clm_tray.gui.replay_view import ReplayView
 from clm_tray.gui.tables import BackupsTable, DriftTable, HistoryTable, VersionsTable, when_text
 
-VIEWS = ("overview", "drift", "versions", "activity")
+VIEWS = ("overview", "drift", "versions", "activity", "replay")
 
 
 class Dashboard(QMainWindow):
@@ -173,6 +174,10 @@ class Dashboard(QMainWindow):
         activity.addWidget(self.log_view)
         activity.setSizes([420, 260])
         self.tabs.addTab(activity, "activity")
+
+        # replay: does retraining pay on this data? (its own view, its own engine call)
+        self.replay_view = ReplayView(controller)
+        self.tabs.addTab(self.replay_view, "replay")
 
         # progress strip
         self.progress_strip = QFrame()
