@@ -7,7 +7,7 @@ from pathlib import Path
 
 from clm_tray.cli.common import load
 
-VIEWS = ("overview", "drift", "versions", "activity")
+VIEWS = ("overview", "drift", "versions", "activity", "replay")
 
 
 def register(sub: argparse._SubParsersAction) -> None:

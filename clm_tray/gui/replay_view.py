@@ -153,8 +153,9 @@ class ReplayView(QWidget):
                             f"in {result.seconds:.0f} s.")
         gain = (cfg.accuracy - never.accuracy) * 100
         self.verdict.setText(
-            f"Your policy: {_pct(cfg.accuracy)} ({cfg.retrains} retrains, {cfg.deploys} "
-            f"deployed, {cfg.gated} without edge, {cfg.rejected} rejected) — never retraining "
+            f"Your policy: {_pct(cfg.accuracy)} ({cfg.retrains} retrains after the first "
+            f"model, {cfg.deploys} deployed; {cfg.gated} candidates had no edge, "
+            f"{cfg.rejected} were rejected) — never retraining "
             f"{_pct(never.accuracy)}, always retraining {_pct(result.policy('always').accuracy)}"
             f", {result.baseline_label} {_pct(result.baseline_accuracy)}. Retraining as "
             f"configured {'paid' if gain > 0 else 'did not pay'}: {gain:+.1f} points.")

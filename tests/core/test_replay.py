@@ -1,0 +1,64 @@
+"""The replay's own rules, in-process on small real data (real XGBoost, no stubs)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from clm_tray.core import demo, replay
+from clm_tray.core.data import load_dataset
+from clm_tray.core.settings import Settings
+
+SMALL = {"n_estimators": 40, "early_stopping": 10, "train_threads": 1}
+
+
+@pytest.fixture(scope="module")
+def hourly(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("replay") / "hourly.csv"
+    demo.save(demo.generate(symbols=6, bars=720, end=demo.SAMPLE_END), path)
+    return path
+
+
+def test_every_model_learns_only_from_rows_whose_next_bar_had_closed(hourly, monkeypatch):
+    seen: list[tuple[int, int]] = []  # (check time, newest row the model trained on)
+    real_fit = replay._Trainer._fit
+
+    def spying_fit(self, at, known):  # noqa: ANN001, ANN202 - the real method, observed
+        seen.append((at, int(self.ts[known - 1])))
+        return real_fit(self, at, known)
+
+    monkeypatch.setattr(replay._Trainer, "_fit", spying_fit)
+    result = replay.run_replay(load_dataset(hourly), Settings(**SMALL), start="2025-12-08")
+
+    bar = 3_600_000_000_000
+    assert len(seen) == result.trainings >= 3  # a retrain a day, at least
+    for at, newest in seen:
+        assert newest <= at - bar  # its label needed the next bar's close
+        assert newest > at - 2 * bar  # and every row known then was used
+    first = pd.Timestamp(result.start).value
+    assert seen[0][0] == first
+
+
+def test_daily_data_is_reported_per_month(tmp_path):
+    frame = demo.generate(symbols=4, bars=900, end=demo.SAMPLE_END)
+    stamps = pd.to_datetime(frame["timestamp"], utc=True)
+    hours = ((stamps - stamps.min()) / pd.Timedelta(hours=1)).astype(int)
+    frame["timestamp"] = (pd.Timestamp("2023-01-01", tz="UTC")
+                          + pd.to_timedelta(hours, unit="D")).dt.strftime("%Y-%m-%dT%H:%M:%SZ")
+    path = tmp_path / "daily.csv"
+    frame.to_csv(path, index=False)
+    settings = Settings(**SMALL, retrain_hours=24 * 60, check_minutes=24 * 60,
+                        drift_hours=24 * 60, perf_hours=24 * 60, embargo_hours=48)
+
+    result = replay.run_replay(load_dataset(path), settings)
+
+    assert result.period == "month"
+    starts = [p.start for p in result.policy("never").periods]
+    assert all(s[8:10] == "01" for s in starts)  # each period starts on the 1st
+    assert len(starts) == len(set(starts)) >= 18
+    assert sum(p.rows for p in result.policy("always").periods) == result.rows
+    rows_scored = np.array([p.rows for p in result.policy("configured").periods])
+    assert (rows_scored <= 4 * 31).all()
