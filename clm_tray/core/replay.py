@@ -33,122 +33,28 @@ in a temporary folder that is removed at the end.
 
 from __future__ import annotations
 
-import os
 import tempfile
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from clm_tray.core.data import Dataset
-from clm_tray.core.edge import EdgeResult, edge_test
 from clm_tray.core.errors import DataError, TrainingCancelled
-from clm_tray.core.monitor import drift_report, live_performance, reference_profile, shadow_test
+from clm_tray.core.monitor import drift_report, live_performance, shadow_test
 from clm_tray.core.replay_result import PolicyResult, ReplayPeriod, ReplayResult
+from clm_tray.core.replay_training import Model, Trainer
 from clm_tray.core.service import DRIFT_MIN_ROWS
 from clm_tray.core.settings import Settings
-from clm_tray.core.training import TrainParams, _bar_ns, load_booster, train_and_evaluate
+from clm_tray.core.training import _bar_ns
 
 Progress = Callable[[float, str], None]
 HOUR_NS = 3_600_000_000_000
 DAY_NS = 24 * HOUR_NS
-
-
-@dataclass
-class _Model:
-    """A candidate trained at one simulated moment (shared by the policies that train then)."""
-
-    at: int  # data time (ns) of the check that trained it
-    known: int  # rows it could use: a prefix of the time-sorted frame
-    booster: Any
-    metrics: dict[str, Any]
-    leakage: bool
-    test_start: int  # ns; its out-of-time test rows start here
-    train_end: int  # ns; its reference profile is taken on rows up to here
-    importance: dict[str, float]
-    edge: EdgeResult
-    profile: dict[str, Any] | None = None
-
-
-class _Trainer:
-    """Trains (once per moment) on the rows known then and keeps every model in memory."""
-
-    def __init__(self, dataset: Dataset, settings: Settings, workdir: Path,
-                 cancel: threading.Event | None) -> None:
-        self.dataset = dataset
-        self.settings = settings
-        self.params = TrainParams.from_settings(settings)
-        # A replay is a foreground job the user waits for: every core (up to 4) trains,
-        # unless QT_CLM_TRAIN_THREADS says otherwise.
-        self.params.threads = settings.train_threads or min(4, os.cpu_count() or 1)
-        self.frame = dataset.frame
-        self.ts = dataset.frame["timestamp"].array.asi8
-        self.X = dataset.X  # parsed once; every model and check slices it
-        self.y = dataset.y
-        self.workdir = workdir
-        self.cancel = cancel
-        self.cache: dict[int, _Model | DataError] = {}
-
-    def predict(self, model: _Model, start: int, stop: int) -> np.ndarray:
-        return np.asarray(model.booster.inplace_predict(self.X[start:stop]))
-
-    def as_callable(self, model: _Model) -> Callable[[Any, list[str]], np.ndarray]:
-        """The model as ``fn(frame, features)`` for monitor.py: rows are found by position
-        (the frame's index is its row number), so no second matrix is built."""
-        return lambda frame, _features: model.booster.inplace_predict(
-            self.X[frame.index.to_numpy()])
-
-    def train(self, at: int, known: int) -> _Model:
-        """The model the engine would have trained at ``at`` knowing ``known`` rows."""
-        if self.cancel is not None and self.cancel.is_set():
-            raise TrainingCancelled("The replay was cancelled; nothing was saved.")
-        hit = self.cache.get(known)
-        if hit is None:
-            try:
-                hit = self._fit(at, known)
-            except DataError as exc:
-                hit = exc
-            self.cache[known] = hit
-        if isinstance(hit, DataError):
-            raise hit
-        return hit
-
-    def _fit(self, at: int, known: int) -> _Model:
-        ds = self.dataset
-        past = Dataset(frame=self.frame.iloc[:known], features=ds.features, target=ds.target,
-                       fingerprint=ds.fingerprint)
-        path = self.workdir / "model.ubj"
-        result = train_and_evaluate(past, self.params, path)
-        booster = load_booster(path)
-        ts = self.ts
-        test_start = pd.Timestamp(result.split.test_start).value
-        train_end = pd.Timestamp(result.split.train_end).value
-        first_test = int(np.searchsorted(ts, test_start, side="left"))
-        train_rows = int(np.searchsorted(ts, train_end, side="right"))
-        y = self.y
-        majority = int(y[:train_rows].mean() >= 0.5)
-        p = np.asarray(booster.inplace_predict(self.X[first_test:known]))
-        y_test = y[first_test:known]
-        s = self.settings
-        edge = edge_test((p > 0.5) == (y_test == 1), y_test == majority, ts[first_test:known],
-                         majority_label="up" if majority else "down",
-                         p_max=float(getattr(s, "edge_p", 0.05)),
-                         min_edge_points=float(getattr(s, "min_edge", 0.0)))
-        return _Model(at=at, known=known, booster=booster, metrics=dict(result.metrics),
-                      leakage=result.leakage, test_start=test_start, train_end=train_end,
-                      importance=dict(result.importance), edge=edge)
-
-    def profile(self, model: _Model) -> dict[str, Any]:
-        """The champion's reference profile, as the cycle stores it in the manifest."""
-        if model.profile is None:
-            rows = int(np.searchsorted(self.ts, model.train_end, side="right"))
-            model.profile = reference_profile(self.frame.iloc[:rows], self.dataset.features)
-        return model.profile
 
 
 @dataclass
@@ -157,10 +63,11 @@ class _Policy:
 
     name: str
     rule: str
-    deploys: list[tuple[int, _Model]] = field(default_factory=list)
-    champion: _Model | None = None
-    challenger: _Model | None = None
+    deploys: list[tuple[int, Model]] = field(default_factory=list)
+    champion: Model | None = None
+    challenger: Model | None = None
     last_try: int | None = None
+    last_known: int = -1  # rows the policy's last training could use
     last_drift: int | None = None
     last_perf: int | None = None
     trainings: int = 0
@@ -169,7 +76,7 @@ class _Policy:
     failed: int = 0
     triggers: dict[str, int] = field(default_factory=dict)  # why it retrained
 
-    def deploy(self, now: int, model: _Model) -> None:
+    def deploy(self, now: int, model: Model) -> None:
         self.deploys.append((now, model))
         self.champion, self.challenger = model, None
 
@@ -177,7 +84,7 @@ class _Policy:
 class _Walk:
     """The three policies stepping through the same simulated checks."""
 
-    def __init__(self, trainer: _Trainer, settings: Settings) -> None:
+    def __init__(self, trainer: Trainer, settings: Settings) -> None:
         self.t = trainer
         self.s = settings
         self.bar = _bar_ns(np.unique(trainer.ts))
@@ -195,11 +102,17 @@ class _Walk:
         """Rows whose label is known at ``now``: the next bar has closed."""
         return int(np.searchsorted(self.t.ts, now - self.bar, side="right"))
 
-    def _train(self, policy: _Policy, now: int) -> _Model | None:
+    def _train(self, policy: _Policy, now: int) -> Model | None:
+        """A retrain; None when it failed or had nothing new to learn from (the engine's
+        `unchanged`: no label arrived since the policy's last training)."""
         policy.last_try = now
+        known = self.known(now)
+        if known == policy.last_known:
+            return None
+        policy.last_known = known
         policy.trainings += 1
         try:
-            return self.t.train(now, self.known(now))
+            return self.t.train(now, known)
         except DataError:
             policy.failed += 1
             return None
@@ -223,7 +136,7 @@ class _Walk:
             raise DataError(f"Too little history before {when}Z to train the first model "
                             f"({exc}); replay from a later date (--from).") from None
         for policy in (self.never, self.always, self.configured):
-            policy.last_try = now
+            policy.last_try, policy.last_known = now, model.known
             policy.trainings += 1
         self.never.deploy(now, model)
         self.always.deploy(now, model)
@@ -257,7 +170,7 @@ class _Walk:
             if model is not None:
                 self._judge(p, model, now)
 
-    def _judge(self, p: _Policy, model: _Model, now: int) -> None:
+    def _judge(self, p: _Policy, model: Model, now: int) -> None:
         """Leak check, edge gate, shadow test: the cycle's order of decisions."""
         if model.leakage:
             p.rejected += 1
@@ -268,7 +181,7 @@ class _Walk:
         else:
             self._shadow(p, model, now)
 
-    def _shadow(self, p: _Policy, model: _Model, now: int) -> None:
+    def _shadow(self, p: _Policy, model: Model, now: int) -> None:
         champ = p.champion
         assert champ is not None
         first = max(champ.known, int(np.searchsorted(self.t.ts, model.test_start)))
@@ -325,7 +238,7 @@ def run_replay(dataset: Dataset, settings: Settings, *, start: str | None = None
     step = max(1, int(settings.check_minutes * 60e9))
     checks = np.arange(t_start, t_end + 1, step, dtype=np.int64)
     with tempfile.TemporaryDirectory(prefix="clm-replay-") as tmp:
-        trainer = _Trainer(dataset, settings, Path(tmp), cancel)
+        trainer = Trainer(dataset, settings, Path(tmp), cancel)
         walk = _Walk(trainer, settings)
         span = max(1, t_end - t_start)
         shown = -1.0
@@ -346,7 +259,7 @@ def _day(ns: int) -> str:
     return str(np.datetime64(ns, "ns").astype("datetime64[m]")).replace("T", " ")
 
 
-def _score(trainer: _Trainer, walk: _Walk, t_start: int, checks: int) -> ReplayResult:
+def _score(trainer: Trainer, walk: _Walk, t_start: int, checks: int) -> ReplayResult:
     """Each policy's deployed model on the rows that arrived while it was deployed."""
     ts, y = trainer.ts, trainer.y
     first = int(np.searchsorted(ts, t_start, side="left"))
@@ -383,7 +296,7 @@ def _score(trainer: _Trainer, walk: _Walk, t_start: int, checks: int) -> ReplayR
         policies=policies, start=_iso(np.datetime64(t_start, "ns")),
         end=_iso(np.datetime64(int(ts[-1]), "ns")), period="month" if monthly else "day",
         baseline_label=f"always guessing '{'up' if majority else 'down'}'", checks=checks,
-        trainings=sum(1 for m in trainer.cache.values() if isinstance(m, _Model)))
+        trainings=sum(1 for m in trainer.cache.values() if isinstance(m, Model)))
 
 
 def _iso(value: np.datetime64) -> str:

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from clm_tray.core import demo, replay
+from clm_tray.core import demo, replay, replay_training
 from clm_tray.core.data import load_dataset
 from clm_tray.core.settings import Settings
 
@@ -24,13 +24,13 @@ def hourly(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def test_every_model_learns_only_from_rows_whose_next_bar_had_closed(hourly, monkeypatch):
     seen: list[tuple[int, int]] = []  # (check time, newest row the model trained on)
-    real_fit = replay._Trainer._fit
+    real_fit = replay_training.Trainer._fit
 
     def spying_fit(self, at, known):  # noqa: ANN001, ANN202 - the real method, observed
         seen.append((at, int(self.ts[known - 1])))
         return real_fit(self, at, known)
 
-    monkeypatch.setattr(replay._Trainer, "_fit", spying_fit)
+    monkeypatch.setattr(replay_training.Trainer, "_fit", spying_fit)
     result = replay.run_replay(load_dataset(hourly), Settings(**SMALL), start="2025-12-08")
 
     bar = 3_600_000_000_000
