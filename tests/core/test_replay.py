@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -62,3 +63,30 @@ def test_daily_data_is_reported_per_month(tmp_path):
     assert sum(p.rows for p in result.policy("always").periods) == result.rows
     rows_scored = np.array([p.rows for p in result.policy("configured").periods])
     assert (rows_scored <= 4 * 31).all()
+
+
+def test_the_tray_runs_the_replay_in_its_worker_with_progress_and_cancel(small_workspace,
+                                                                           hourly):
+    from clm_tray.core import events as ev
+    from clm_tray.core.errors import TrainingCancelled
+    from clm_tray.core.replay_result import ReplayResult
+    from clm_tray.core.service import Engine
+    from clm_tray.core.settings import load_settings
+
+    (small_workspace / "data" / "train.csv").write_bytes(hourly.read_bytes())
+    engine = Engine(load_settings(small_workspace / ".env", cwd=small_workspace), isolate=True)
+    heard: list[float] = []
+    engine.bus.subscribe(lambda e: heard.append(e.data["progress"])
+                         if e.kind == ev.REPLAY_PROGRESS else None)
+    try:
+        stop = threading.Event()
+        stop.set()
+        with pytest.raises(TrainingCancelled):
+            engine.replay("2025-12-09", cancel=stop)
+        result = engine.replay("2025-12-09")
+    finally:
+        engine.close()
+    assert isinstance(result, ReplayResult)
+    assert [p.name for p in result.policies] == ["configured", "never", "always"]
+    assert result.start.startswith("2025-12-09")
+    assert heard and heard[-1] == 1.0 and heard == sorted(heard)
