@@ -84,6 +84,8 @@ class ReplayView(QWidget):
         self.axis_x.setFormat("MMM d")
         self.axis_y = QValueAxis()
         self.axis_y.setLabelFormat("%.0f %%")
+        self.axis_y.setRange(40.0, 65.0)
+        self.axis_x.setVisible(False)  # no dates to show before the first run
         chart.addAxis(self.axis_x, Qt.AlignmentFlag.AlignBottom)
         chart.addAxis(self.axis_y, Qt.AlignmentFlag.AlignLeft)
         self.series: dict[str, QLineSeries] = {}
@@ -167,6 +169,7 @@ class ReplayView(QWidget):
             self.series[key].replace([QPointF(t, y) for t, y in zip(times, ys, strict=True)])
             values += ys
         if times:
+            self.axis_x.setVisible(True)
             self.axis_x.setRange(datetime.fromtimestamp(times[0] / 1000),
                                  datetime.fromtimestamp(max(times[-1], times[0] + 1) / 1000))
             self.axis_x.setFormat("MMM d" if result.period == "day" else "MMM yyyy")
