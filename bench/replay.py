@@ -5,7 +5,7 @@ default settings finishes within 3 minutes on 2 cores. This prints the wall time
 time of this process (a busy shared machine stretches the wall time, not the CPU time), the
 number of models trained and the three policies' figures. It never asserts.
 
-Run: ``.venv/bin/python bench/replay.py [--symbols 91] [--bars 1500] [--csv PATH]``
+Run: ``.venv/bin/python bench/replay.py [--symbols 91] [--bars 1500] [--csv PATH] [--threads N]``
 (the demo CSV is generated in a separate process unless --csv names one).
 """
 
@@ -31,11 +31,18 @@ def write_demo_csv(path: Path, symbols: int, bars: int) -> None:
     subprocess.run([sys.executable, "-c", code, str(path), str(symbols), str(bars)], check=True)
 
 
+def show(done: float, message: str) -> None:
+    sys.stderr.write(f"\r{done:5.0%} {message}   ")
+    sys.stderr.flush()
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--symbols", type=int, default=91)
     ap.add_argument("--bars", type=int, default=1500)
     ap.add_argument("--csv", type=Path, help="replay this file instead of generating one")
+    ap.add_argument("--threads", type=int, default=0,
+                    help="XGBoost threads (QT_CLM_TRAIN_THREADS; default 0: every core, up to 4)")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         path = args.csv or Path(tmp) / "demo.csv"
@@ -44,8 +51,9 @@ def main() -> None:
         wall0, cpu0 = time.perf_counter(), time.process_time()
         dataset = load_dataset(path)
         loaded = time.perf_counter() - wall0
-        result = run_replay(dataset, Settings())
+        result = run_replay(dataset, Settings(train_threads=args.threads), progress=show)
         wall, cpu = time.perf_counter() - wall0, time.process_time() - cpu0
+    sys.stderr.write("\n")
     print(f"data: {dataset.fingerprint.rows:,} rows, {dataset.fingerprint.symbols} symbols; "
           f"cores: {os.cpu_count()}; load {loaded:.1f} s")
     print(f"replayed {result.rows:,} rows from {result.start} in {result.checks:,} checks; "
