@@ -88,7 +88,7 @@ class _Walk:
         self.t = trainer
         self.s = settings
         self.bar = _bar_ns(np.unique(trainer.ts))
-        self.gate = bool(getattr(settings, "edge_gate", True))
+        self.gate = settings.edge_gate
         s = settings
         self.configured = _Policy("configured", (
             f"retrain when the model is {s.retrain_hours:g} h old, on drift (checked every "

@@ -105,8 +105,8 @@ class Trainer:
         s = self.settings
         edge = edge_test((p > 0.5) == (y_test == 1), y_test == majority, ts[first_test:known],
                          majority_label="up" if majority else "down",
-                         p_max=float(getattr(s, "edge_p", 0.05)),
-                         min_edge_points=float(getattr(s, "min_edge", 0.0)))
+                         p_max=s.edge_p,
+                         min_edge_points=s.min_edge)
         return Model(at=at, known=known, booster=booster, metrics=dict(result.metrics),
                       leakage=result.leakage, test_start=test_start, train_end=train_end,
                       importance=dict(result.importance), edge=edge)
