@@ -44,7 +44,7 @@ def test_every_model_learns_only_from_rows_whose_next_bar_had_closed(hourly, mon
 
 
 def test_daily_data_is_reported_per_month(tmp_path):
-    frame = demo.generate(symbols=4, bars=900, end=demo.SAMPLE_END)
+    frame = demo.generate(symbols=4, bars=700, end=demo.SAMPLE_END)
     stamps = pd.to_datetime(frame["timestamp"], utc=True)
     hours = ((stamps - stamps.min()) / pd.Timedelta(hours=1)).astype(int)
     frame["timestamp"] = (pd.Timestamp("2023-01-01", tz="UTC")
@@ -59,7 +59,7 @@ def test_daily_data_is_reported_per_month(tmp_path):
     assert result.period == "month"
     starts = [p.start for p in result.policy("never").periods]
     assert all(s[8:10] == "01" for s in starts)  # each period starts on the 1st
-    assert len(starts) == len(set(starts)) >= 18
+    assert len(starts) == len(set(starts)) >= 14
     assert sum(p.rows for p in result.policy("always").periods) == result.rows
     rows_scored = np.array([p.rows for p in result.policy("configured").periods])
     assert (rows_scored <= 4 * 31).all()
@@ -82,11 +82,11 @@ def test_the_tray_runs_the_replay_in_its_worker_with_progress_and_cancel(small_w
         stop = threading.Event()
         stop.set()
         with pytest.raises(TrainingCancelled):
-            engine.replay("2025-12-09", cancel=stop)
-        result = engine.replay("2025-12-09")
+            engine.replay("2025-12-10", cancel=stop)
+        result = engine.replay("2025-12-10T12:00")
     finally:
         engine.close()
     assert isinstance(result, ReplayResult)
     assert [p.name for p in result.policies] == ["configured", "never", "always"]
-    assert result.start.startswith("2025-12-09")
+    assert result.start.startswith("2025-12-10T12")
     assert heard and heard[-1] == 1.0 and heard == sorted(heard)

@@ -32,7 +32,7 @@ QT_CLM_TRAIN_THREADS=1
 QT_CLM_SHADOW_MIN=100
 """
 # 6 symbols x 720 hourly bars (30 days) ending at the demo's fixed sample end
-FROM = "2025-12-04"
+FROM = "2025-12-07"
 _CSV: dict[str, bytes] = {}
 
 
