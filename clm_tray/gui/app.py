@@ -197,9 +197,9 @@ def run_gui(loaded: LoadedSettings, *, screenshot: Path | None = None, view: str
     app = make_application()
     instance = SingleInstance()
     if instance.hand_over("show"):
+        # A demo backend is left alone: it is the running app's (same workspace, pid file),
+        # or it stops by itself with this process (see backend_server.watch_owner).
         sys.stdout.write("clm-tray is already running; brought its dashboard to the front.\n")
-        if demo_backend is not None:
-            demo_backend.stop()
         return 0
     if not instance.listen():
         log.warning("single-instance server %s not available; continuing", instance.name)
