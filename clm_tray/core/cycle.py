@@ -32,6 +32,10 @@ if TYPE_CHECKING:  # the cycle's parts import pandas when they run, never at imp
 log = logging.getLogger(__name__)
 
 STAGES = ("load", "train", "version", "shadow", "deploy", "restart", "verify", "record")
+# Where each stage starts on the progress bar: training is most of a cycle's time, and within
+# it the bar follows XGBoost's boosting rounds (see _Run.train_rounds).
+PROGRESS_AT = {"load": 0.0, "train": 0.08, "version": 0.70, "shadow": 0.72, "deploy": 0.78,
+               "restart": 0.82, "verify": 0.86, "record": 0.96}
 
 
 @dataclass
@@ -57,22 +61,33 @@ class _Run:
     attempts: list[dict[str, Any]] = field(default_factory=list)
     _t0: float = 0.0
     _stage: str = ""
+    _last_rounds_event: float = 0.0
 
     def stage(self, name: str, message: str = "") -> None:
         self._close_stage()
         self._stage, self._t0 = name, time.perf_counter()
-        progress = (STAGES.index(name) / len(STAGES)) if name in STAGES else 0.0
+        progress = PROGRESS_AT.get(name, 0.0)
         self.ctx.bus.emit(
             ev.CYCLE_STAGE, stage=name, progress=round(progress, 3), message=message,
             cycle=self.cycle_id,
         )
 
-    def rounds(self, done: int, total: int) -> None:
-        """Boosting-round progress inside the train stage."""
-        start = STAGES.index("train") / len(STAGES)
-        progress = start + (done / max(total, 1)) / len(STAGES)
-        self.ctx.bus.emit(ev.CYCLE_STAGE, stage="train", progress=round(progress, 3),
-                          message=f"round {done}/{total}", cycle=self.cycle_id)
+    def train_rounds(self, done: int, total: int) -> None:
+        """A boosting-round report from the training child: progress and time left, as an
+        event at most every 0.25 s (and always the last, where ``done == total``)."""
+        now = time.perf_counter()
+        if done < total and now - self._last_rounds_event < 0.25:
+            return
+        self._last_rounds_event = now
+        elapsed = now - self._t0
+        share = min(1.0, done / max(1, total))
+        span = PROGRESS_AT["version"] - PROGRESS_AT["train"]
+        left = elapsed / done * (total - done) if done else None
+        self.ctx.bus.emit(
+            ev.CYCLE_STAGE, stage="train", progress=round(PROGRESS_AT["train"] + span * share, 3),
+            message=f"round {done} of {total}", rounds_done=done, rounds_total=total,
+            seconds_left=None if left is None else round(left, 1), cycle=self.cycle_id,
+        )
 
     def _close_stage(self) -> None:
         if self._stage:
@@ -155,7 +170,7 @@ def _retrain_locked(
                 data_path, target=s.target, features=dataset.features, params=params,
                 workdir=Path(tmp), timeout=s.train_timeout, cancel=cancel,
                 coerce_bad_cells=s.coerce_bad_cells,
-                dask_scheduler=s.dask_scheduler, on_round=run.rounds,
+                dask_scheduler=s.dask_scheduler, on_round=run.train_rounds,
             )
             metrics = dict(result.metrics)
             _check_cancel(cancel)
@@ -177,7 +192,8 @@ def _retrain_locked(
                 run, Outcome.UNCHANGED, f"the new model is identical to "
                 f"{decide.short_id(champion_id)}, which is deployed — nothing to do",
                 version, metrics, None, ok=True)
-        ctx.bus.emit(ev.CYCLE_STAGE, stage="version", progress=0.3, cycle=run.cycle_id,
+        ctx.bus.emit(ev.CYCLE_STAGE, stage="version", progress=PROGRESS_AT["version"],
+                     cycle=run.cycle_id,
                      message=f"{version.id}: test accuracy {metrics['test_accuracy']:.1%}",
                      version=version.id)
 

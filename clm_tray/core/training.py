@@ -308,7 +308,39 @@ def _leakage(test_acc: float, baseline: float, auc: float, margin: float) -> tup
     )
 
 
-def train_and_evaluate(dataset: Dataset, params: TrainParams, model_path: Path) -> TrainResult:
+class RoundProgress(xgboost.callback.TrainingCallback):
+    """Tells the parent how many boosting rounds are done, so the progress bar moves with
+    the real work instead of sitting on "train" for the whole fit.
+
+    Reports each new percent of ``total`` (at most ~100 messages per fit); when training
+    ends (early stopping may end it before ``total``) it reports ``(rounds, rounds)``.
+    """
+
+    def __init__(self, report: Callable[[int, int], None], total: int) -> None:
+        super().__init__()
+        self.report = report
+        self.total = max(1, int(total))
+        self._step = -1
+
+    def _send(self, done: int, total: int) -> None:
+        with contextlib.suppress(Exception):  # a closed pipe must never stop training
+            self.report(done, total)
+
+    def after_iteration(self, model: Any, epoch: int, evals_log: Any) -> bool:
+        step = (epoch + 1) * 100 // self.total
+        if step > self._step:
+            self._step = step
+            self._send(epoch + 1, self.total)
+        return False  # never stops training; early stopping is XGBoost's own callback
+
+    def after_training(self, model: Any) -> Any:
+        rounds = int(model.num_boosted_rounds())
+        self._send(rounds, rounds)
+        return model
+
+
+def train_and_evaluate(dataset: Dataset, params: TrainParams, model_path: Path,
+                       on_round: Callable[[int, int], None] | None = None) -> TrainResult:
     """Fit on the train slice, stop early on validation, score the out-of-time test slice.
 
     Metrics (``TrainResult.metrics``): ``train_accuracy``, ``val_accuracy``, ``test_accuracy``
@@ -341,6 +373,8 @@ def train_and_evaluate(dataset: Dataset, params: TrainParams, model_path: Path) 
     _check_classes(y, train, test, _epoch_ns(frame["timestamp"]))
 
     clf = make_classifier(params)
+    if on_round is not None:
+        clf.set_params(callbacks=[RoundProgress(on_round, params.n_estimators)])
     clf.fit(X[train], y[train], eval_set=[(X[val], y[val])], verbose=False)
     booster = clf.get_booster()
     best = int(clf.best_iteration) if params.early_stopping else None
@@ -467,7 +501,8 @@ def _child_main(
 
             dataset = load_dataset(data_path, target=target, features=features,
                                    coerce_bad_cells=coerce_bad_cells)
-            result = train_and_evaluate(dataset, TrainParams(**params), out / MODEL_NAME)
+            result = train_and_evaluate(dataset, TrainParams(**params), out / MODEL_NAME,
+                                        _round_sender(rounds))
         payload: dict[str, Any] = {"ok": True, "result": result.to_dict()}
     except ClmError as exc:
         payload = {"ok": False, "error": type(exc).__name__, "message": str(exc)}
@@ -552,6 +587,9 @@ def train_in_child(
     on_round: Callable[[int, int], None] | None = None,
 ) -> TrainResult:
     """Load the data and train in a spawned child process that can be stopped at any time.
+
+    ``on_round(done, total)`` is called here (in the caller's thread) as the child reports
+    boosting rounds over a one-way pipe.
 
     The child writes ``workdir/model.ubj`` and ``workdir/result.json`` (any earlier ones are
     removed first). The parent waits in 0.1 s slices; on timeout it stops the child and raises
