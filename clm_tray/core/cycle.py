@@ -221,7 +221,8 @@ def _retrain_locked(
                            ok=True, leakage=result.leakage)
         if decision == "wait":
             ctx.store.set_aliases(challenger=version.id)
-            ctx.bus.emit(ev.CHALLENGER_WAITING, version=version.id, reason=shadow["reason"])
+            ctx.bus.emit(ev.CHALLENGER_WAITING, version=version.id, reason=shadow["reason"],
+                         shadow=shadow)
             return record_outcome(run, Outcome.WAITING, shadow["reason"], version, metrics, shadow,
                                   ok=True)
         if not deploy:

@@ -43,10 +43,12 @@ def test_icon_state_follows_engine_events(qtbot, make_tray_app):
     qtbot.waitUntil(lambda: tray.state == Health.WORKING, timeout=5000)
     emit_from_engine_thread(controller.engine.bus, ev.CYCLE_STAGE, stage="train",
                             progress=0.25, message="training")
-    qtbot.waitUntil(lambda: "Retraining: train (25 %)" in tray.icon.toolTip(), timeout=5000)
+    qtbot.waitUntil(lambda: "Retraining — training (25 %)" in tray.icon.toolTip(),
+                    timeout=5000)
     tray.rebuild_menu()
-    assert tray.menu.actions()[0].text() == "Retraining: train (25 %)"
+    assert tray.menu.actions()[0].text() == "Retraining — training (25 %)"
     assert not tray.menu.actions()[0].isEnabled()
+    assert tray.action("Cancel retraining").isEnabled()  # Cancel is one click away
 
     emit_from_engine_thread(controller.engine.bus, ev.CYCLE_FINISHED, outcome="failed",
                             reason="test", ok=False)
