@@ -22,7 +22,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from clm_tray.core import decide
+from clm_tray.core import decide, wording
 from clm_tray.core import events as ev
 from clm_tray.core.cycle import (
     CycleContext,
@@ -441,13 +441,34 @@ class Engine:
         return self.history.cycles(n)
 
     def accuracy_history(self) -> list[dict[str, Any]]:
-        """Per version: test accuracy, baseline and the last live accuracy measured for it."""
+        """Per version: test accuracy, baseline, the last live accuracy measured for that
+        very version, and its deployment: "in use", "rolled back", "deployed before" or
+        "never deployed" (charts draw them differently)."""
         live: dict[str, float] = {}
         for _at, result in reversed(self.history.checks("performance", 500)):
             if result.get("enough") and result.get("version"):
                 live[result["version"]] = result.get("accuracy")
+        deployed: set[str] = set()
+        rolled_back: set[str] = set()
+        for c in self.history.cycles(1000):
+            if c.outcome == "deployed" and c.version:
+                deployed.add(c.version)
+            elif c.outcome == "failed, rolled back" and c.version:
+                rolled_back.add(c.version)
+            elif c.outcome == "rolled back" and c.champion_before:
+                rolled_back.add(c.champion_before)
+        champion = self.store.aliases().get("champion")
+
+        def deployment(vid: str) -> str:
+            if vid == champion:
+                return "in use"
+            if vid in rolled_back:
+                return "rolled back"
+            return "deployed before" if vid in deployed else "never deployed"
+
         return [{"version": r.id, "trained_at": r.trained_at, "test_accuracy": r.test_accuracy,
-                 "baseline": r.baseline, "live_accuracy": live.get(r.id)}
+                 "baseline": r.baseline, "live_accuracy": live.get(r.id),
+                 "deployment": deployment(r.id)}
                 for r in self.versions()]
 
     def scheduler_state(self) -> SchedulerState:
@@ -550,7 +571,7 @@ def _judge(s: Settings, age: float | None, fresh: bool, last: CycleRecord | None
     if backend is not None and not backend.get("ok", True):
         return Health.ERROR, f"Backend unhealthy: {backend.get('reason', '')}"
     if not s.enabled:
-        return Health.PAUSED, "Checks disabled (QT_CLM_ENABLED=false)"
+        return Health.PAUSED, "Checks are switched off in the settings"
     if sched.paused:
         until = _hhmm(sched.paused_until)
         return Health.PAUSED, f"Paused{' until ' + until if until else ''} — {sched.paused_reason}"
@@ -559,19 +580,21 @@ def _judge(s: Settings, age: float | None, fresh: bool, last: CycleRecord | None
     adopted = f"{', '.join(champion.files)}, adopted, " if champion and champion.adopted else ""
     if not fresh:
         if adopted:
-            return Health.ATTENTION, f"{adopted}{age:.0f} h old → retrain due"
-        return Health.ATTENTION, f"Model is {age:.0f} h old (> {s.retrain_hours:g} h)"
+            return Health.ATTENTION, f"{adopted}{wording.age(age)} old → retrain due"
+        return Health.ATTENTION, (f"Model is {wording.age(age)} old (retrained after "
+                                  f"{s.retrain_hours:g} h)")
     if drift is not None and drift.get("drifted"):
-        return Health.ATTENTION, f"Drift {drift.get('score', 0):.3f} over {s.drift_threshold:g}"
+        return Health.ATTENTION, (f"Drift {wording.score(drift.get('score'))} — above the "
+                                  f"alarm level {wording.score(s.drift_threshold)}")
     if challenger is not None:
-        return Health.ATTENTION, f"Challenger {challenger.id} {waits or 'waiting for approval'}"
+        return Health.ATTENTION, f"New model {challenger.id} {waits or 'waiting for approval'}"
     if backend is not None and backend.get("identity") == IDENTITY_NOT_REPORTED:
         return Health.ATTENTION, IDENTITY_HINT
     nxt = sched.job("age").next_run if sched.job("age") else None
     tail = f" · next check {_hhmm(nxt)}" if nxt else ""
     if adopted:
-        return Health.HEALTHY, f"{adopted}{age:.1f} h old{tail}"
-    return Health.HEALTHY, f"Model {age:.1f} h old{tail}"
+        return Health.HEALTHY, f"{adopted}{wording.age(age)} old{tail}"
+    return Health.HEALTHY, f"Model {wording.age(age)} old{tail}"
 
 
 def _not_measured(champion: Any) -> str:

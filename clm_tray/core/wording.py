@@ -48,13 +48,16 @@ def score(x: object) -> str:
 
 
 def age(hours: float | None) -> str:
-    """How old a model is: minutes under an hour, hours under two days, then days."""
+    """How old a model is: minutes under an hour, hours (whole from 10 h) under two days,
+    then days."""
     if hours is None:
         return "no model"
     if hours < 1:
         return f"{max(0.0, hours) * 60:.0f} min"
-    if hours < 48:
+    if hours < 10:
         return f"{hours:.1f} h"
+    if hours < 48:
+        return f"{hours:.0f} h"
     return f"{hours / 24:.1f} days"
 
 
@@ -168,8 +171,9 @@ def _live(status: EngineStatus) -> tuple[str, str, bool]:
     if not perf.get("enough"):
         need, has = int(perf.get("min_rows") or 0), int(perf.get("rows") or 0)
         if need:
-            return (f"Live not measured yet (needs {count(need, 'new rows')} with a known "
-                    f"outcome, has {has:,})"), detail, False
+            return (f"Live not measured yet (needs {need:,} known outcomes, has {has:,})",
+                    "Live accuracy needs new rows whose next bar has arrived. " + detail,
+                    False)
         return "Live not measured yet (too few new rows)", detail, False
     if not isinstance(acc, (int, float)):
         return "Live not measured yet", detail, False

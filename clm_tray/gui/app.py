@@ -197,11 +197,12 @@ def _install_signal_handlers(tray_app: TrayApp) -> QTimer:
 
 
 def run_gui(loaded: LoadedSettings, *, screenshot: Path | None = None, view: str = "overview",
-            demo_backend: Any = None, first_cycle: bool = False) -> int:
+            demo_backend: Any = None, first_cycle: bool = False,
+            size: tuple[int, int] = (1280, 860)) -> int:
     """Start the tray app (or, with ``screenshot``, render the dashboard to a PNG)."""
     if screenshot is not None:
         try:
-            return render_screenshot(loaded, Path(screenshot), view)
+            return render_screenshot(loaded, Path(screenshot), view, size)
         finally:
             if demo_backend is not None:
                 demo_backend.stop()
@@ -254,6 +255,8 @@ def render_screenshot(loaded: LoadedSettings, path: Path, view: str = "overview"
         dash.show()
         for _ in range(3):
             app.processEvents()
+        dash.flush()
+        app.processEvents()
         path.parent.mkdir(parents=True, exist_ok=True)
         if not dash.grab().save(str(path)):
             raise SystemExit(f"clm-tray: could not write {path}")

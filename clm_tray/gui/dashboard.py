@@ -29,7 +29,7 @@ from PySide6.QtWidgets import (
 
 from clm_tray.core.status import Health
 from clm_tray.gui.cards import HeaderCards
-from clm_tray.gui.charts import AccuracyChart, ImportanceChart
+from clm_tray.gui.charts import AccuracyChart, DriftChart, ImportanceChart
 from clm_tray.gui.controller import Controller, Snapshot
 from clm_tray.gui.firstrun_banner import FirstRunBanner
 from clm_tray.gui.icons import app_icon
@@ -161,8 +161,14 @@ class Dashboard(QMainWindow):
         self.drift_score.setFont(f)
         self.drift_score.setWordWrap(True)
         self.drift_table = DriftTable()
+        self.drift_chart = DriftChart()
+        self.drift_chart.auto = False
+        drift_split = QSplitter(Qt.Orientation.Vertical)
+        drift_split.addWidget(self.drift_chart)
+        drift_split.addWidget(self.drift_table)
+        drift_split.setSizes([360, 240])
         dl.addWidget(self.drift_score)
-        dl.addWidget(self.drift_table, 1)
+        dl.addWidget(drift_split, 1)
         self.tabs.addTab(drift, "drift")
 
         # versions
@@ -261,6 +267,7 @@ class Dashboard(QMainWindow):
         self._steps = [self._show_header, *self.cards.parts(),
                        self._show_importance, self._draw_importance,
                        self._show_accuracy, self._draw_accuracy,
+                       self._show_drift_chart, self._draw_drift_chart,
                        self._show_lists]
         if not self.isVisible():
             self.flush()
@@ -312,6 +319,16 @@ class Dashboard(QMainWindow):
 
     def _draw_accuracy(self, _snap: Snapshot) -> bool:
         return self.accuracy_chart.step()
+
+    def _show_drift_chart(self, snap: Snapshot) -> None:
+        f = snap.facts
+        self.drift_chart.show_drift(
+            snap.status.drift, f"<b>{f.drift}</b>.<br>Nothing to do: it is measured by itself "
+            "on the data that arrives after the model was trained, once there is enough.")
+        self.drift_table.setVisible(bool((snap.status.drift or {}).get("features")))
+
+    def _draw_drift_chart(self, _snap: Snapshot) -> bool:
+        return self.drift_chart.step()
 
     def _show_lists(self, snap: Snapshot) -> None:
         # The tables and the log in one step, the last: when one of them shows a snapshot,
