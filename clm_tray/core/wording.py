@@ -178,7 +178,7 @@ def _live(status: EngineStatus) -> tuple[str, str, bool]:
     if not isinstance(acc, (int, float)):
         return "Live not measured yet", detail, False
     rows = int(perf.get("rows") or 0)
-    detail = f"on {count(rows, 'new rows')}; {detail}".strip("; ")
+    detail = f"measured on {rows:,} known outcomes since training; {detail}".strip("; ")
     if isinstance(base, (int, float)) and acc < base:
         return f"Live {pct(acc)} — below always-guessing ({pct(base)})", detail, True
     test = perf.get("test_accuracy", champ.test_accuracy)

@@ -109,11 +109,18 @@ def test_rollback_asks_first_and_only_runs_when_accepted(qtbot, make_tray_app, e
     assert not app.runner.is_busy("rollback")
     assert engine.store.aliases()["champion"] == second.version
 
+    delivered: list = []
+    app.notifier.delivered.connect(delivered.append)
     answer_next_box(QMessageBox.StandardButton.Yes, seen)
     dash.rollback_button.click()
     assert len(seen) == 2
     qtbot.waitUntil(lambda: not app.runner.is_busy("rollback"), timeout=60_000)
     assert engine.store.aliases()["champion"] == first_id
+    # it ends with a visible notice in the window and a notification saying the same
+    said = f"Rolled back to {first_id} — backend not checked (files only)"
+    assert dash.done_notice.isVisibleTo(dash) and dash.done_notice.text() == said
+    assert [(n.summary, n.body) for n in delivered] == [
+        (f"Rolled back to {first_id}", "backend not checked (files only)")]
     qtbot.waitUntil(lambda: dash.versions_table.status_of.get(first_id) == "champion",
                     timeout=10_000)
 
