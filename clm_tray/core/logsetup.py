@@ -18,7 +18,10 @@ from pathlib import Path
 from clm_tray.core.settings import Settings
 
 LOGGER = "clm_tray"
-THIRD_PARTY = ("apscheduler",)  # their warnings and errors go to the same file
+# Their warnings and errors go to the same file, and to the terminal only with --verbose:
+# a library's housekeeping ("job skipped: maximum number of running instances") is not
+# something a trader should read in the terminal that started the app.
+THIRD_PARTY = ("apscheduler", "py.warnings")
 LOG_NAME = "clm-tray.log"
 MAX_BYTES = 1_000_000
 BACKUPS = 5
@@ -63,8 +66,9 @@ def configure(settings: Settings, verbose: bool | int = False) -> Path | None:
     console.setLevel(level if verbose else logging.WARNING)
     console.setFormatter(logging.Formatter("clm-tray: %(levelname)s: %(message)s"))
     setattr(console, _MARK, True)
-    for lg in loggers:
+    for lg in loggers if verbose else loggers[:1]:
         lg.addHandler(console)
+    logging.captureWarnings(True)  # Python warnings (pandas, xgboost) -> py.warnings
     for lg in loggers[1:]:
         lg.setLevel(logging.WARNING)
 
