@@ -132,7 +132,10 @@ def shadow_words(shadow: Mapping[str, Any] | None) -> tuple[str, str]:
     if decision == "promote":
         if champ is None:
             return "New model used: there was no model yet", detail
-        return f"New model is not worse ({pct(cand)} vs {pct(champ)})", detail
+        if isinstance(cand, (int, float)) and isinstance(champ, (int, float)) and cand >= champ:
+            return f"New model used: better ({pct(cand)} vs {pct(champ)})", detail
+        return (f"New model used: no clear difference ({pct(cand)} vs {pct(champ)})",
+                detail)
     return decision, detail
 
 
@@ -217,7 +220,8 @@ def _backend(status: EngineStatus) -> tuple[str, str]:
     if b is None:
         return "Not checked yet", ""
     if b.get("skipped"):
-        return "Not checked (files only)", str(b.get("reason") or "")
+        return "Not checked (files only)", ("No backend is set up: clm-tray installs the model "
+                                            "files only. " + str(b.get("reason") or ""))
     checked = clock(b.get("checked_at"))
     detail = f"{b.get('url', '')}, checked {checked}".strip(", ")
     if b.get("ok"):

@@ -201,8 +201,9 @@ class HeaderCards(QWidget):
     def show_backend(self, snap: Snapshot) -> None:
         b, f = snap.status.backend, snap.facts
         if b is None or b.get("skipped"):
-            rows = [("Note", str(b.get("reason", "")))] if b else []
-            self.backend.set_rows(f.backend, rows, "idle")
+            rows = [("Note", "no backend is set up; only the model files are installed")] \
+                if b else []
+            self.backend.set_rows(f.backend, rows, "idle", tips={"Note": f.backend_detail})
             return
         lat = b.get("latency_ms")
         self.backend.set_rows(f.backend, [
