@@ -154,9 +154,17 @@ def _clock(ts: float | None) -> str:
 
 # ---- retrain and friends ------------------------------------------------------------------
 def _progress_printer(enabled: bool) -> Any:
+    last_round_line = [0.0]
+
     def show(e: ev.Event) -> None:
         if not enabled:
             return
+        if e.kind == ev.CYCLE_STAGE and e.data.get("rounds_total"):
+            # boosting rounds: a line every 2 s and the last, not one per report
+            done = e.data.get("rounds_done") == e.data.get("rounds_total")
+            if not done and time.monotonic() - last_round_line[0] < 2.0:
+                return
+            last_round_line[0] = time.monotonic()
         if e.kind == ev.CYCLE_STAGE:
             pct = int(100 * float(e.data.get("progress", 0)))
             sys.stderr.write(f"  [{pct:3d}%] {e.data.get('stage')}: {e.data.get('message', '')}\n")

@@ -317,7 +317,7 @@ class AccuracyChart(_LazyChartView):
 class DriftChart(_LazyChartView):
     """How far each feature's new data moved from training (PSI), with the alarm line."""
 
-    TOP = 15  # features shown (the most moved); the table below lists all
+    TOP = 10  # features shown (the most moved); the table below lists all
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)

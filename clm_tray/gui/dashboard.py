@@ -166,7 +166,7 @@ class Dashboard(QMainWindow):
         drift_split = QSplitter(Qt.Orientation.Vertical)
         drift_split.addWidget(self.drift_chart)
         drift_split.addWidget(self.drift_table)
-        drift_split.setSizes([360, 240])
+        drift_split.setSizes([420, 200])
         dl.addWidget(self.drift_score)
         dl.addWidget(drift_split, 1)
         self.tabs.addTab(drift, "drift")
