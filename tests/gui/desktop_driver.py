@@ -39,11 +39,12 @@ def main() -> int:
     app.start(scheduler=False, engine=engine)
     seen: dict[str, object] = {"tray": app.has_tray}
 
-    def wait(check, timeout: float = 120.0) -> None:  # noqa: ANN001
+    def wait(check, what: str, timeout: float = 180.0) -> None:  # noqa: ANN001
+        sys.stderr.write(f"waiting for {what}\n")
         end = time.monotonic() + timeout
         while not check():
             if time.monotonic() > end:
-                raise SystemExit(f"timed out: {check.__doc__ or check}")
+                raise SystemExit(f"timed out waiting for {what} (stage {app.controller.stage})")
             qapp.processEvents()
             time.sleep(0.02)
 
@@ -54,35 +55,35 @@ def main() -> int:
         app.dashboard.grab().save(str(shots / f"{name}.png"))
         qapp.primaryScreen().grabWindow(0).save(str(shots / f"{name}-screen.png"))
 
-    wait(lambda: app.controller.snapshot is not None)
+    wait(lambda: app.controller.snapshot is not None, "the first snapshot")
     dash = app.open_dashboard("overview")
     idle = lambda: not app.runner.is_busy("retrain")  # noqa: E731
 
     # Retrain now, twice (the second on new rows, so there is something to roll back to)
     dash.retrain_button.click()
-    wait(lambda: dash.progress_strip.isVisible())
+    wait(lambda: dash.progress_strip.isVisible(), "the progress strip")
     shot("1-retraining")
-    wait(idle)
+    wait(idle, "the first retrain")
     feed(engine.settings.resolved_data_path, hours=30)
     dash.retrain_button.click()
-    wait(idle)
+    wait(idle, "the second retrain")
     seen["versions"] = [v.id for v in engine.versions()]
     shot("2-two-versions")
 
     # Retrain now, then Cancel while it trains
     os.environ["CLM_TRAY_TRAIN_SLEEP"] = "60"
     dash.retrain_button.click()
-    wait(lambda: app.controller.stage[0] == "train")
+    wait(lambda: app.controller.stage[0] == "train", "the training stage")
     shot("3-training")
     dash.cancel_button.click()
-    wait(idle, 60)
+    wait(idle, "the cancelled retrain to end")
     os.environ.pop("CLM_TRAY_TRAIN_SLEEP")
     seen["cancelled"] = engine.history_rows(1)[0].outcome + ": " + engine.history_rows(1)[0].reason
 
     # Roll back from the versions tab, answering Yes
     dash.show_view("versions")
     app.controller.refresh()
-    wait(lambda: len(dash.versions_table.keys) == len(engine.versions()))
+    wait(lambda: len(dash.versions_table.keys) == len(engine.versions()), "the versions table")
     previous = next(v.id for v in engine.versions() if v.status == "previous")
     dash.select_version(previous)
 
@@ -95,8 +96,8 @@ def main() -> int:
 
     QTimer.singleShot(20, yes)
     dash.rollback_button.click()
-    wait(lambda: not app.runner.is_busy("rollback"), 60)
-    wait(lambda: dash.done_notice.isVisible())
+    wait(lambda: not app.runner.is_busy("rollback"), "the rollback")
+    wait(lambda: dash.done_notice.isVisible(), "the rollback notice")
     seen["rolled_back_to"] = engine.store.aliases()["champion"]
     seen["previous"] = previous
     seen["notice"] = dash.done_notice.text()
@@ -106,11 +107,12 @@ def main() -> int:
     infos: list[str] = []
     app.controller.info.connect(infos.append)
     engine.bus.emit(ev.BACKEND_HEALTH, level="error", ok=False, reason="no answer on :1")
-    wait(lambda: any(c.summary == "Backend unhealthy" for c in service.calls), 20)
+    wait(lambda: any(c.summary == "Backend unhealthy" for c in service.calls),
+         "the failure notification")
     failure = next(c for c in service.calls if c.summary == "Backend unhealthy")
     seen["actions"] = failure.actions
     service.click(failure.id, "restart")
-    wait(lambda: bool(infos), 30)
+    wait(lambda: bool(infos), "the restart after the button")
     seen["restart"] = infos[-1]
     shot("5-after-notification-action")
     seen["notifications"] = [c.summary for c in service.calls]

@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 
 import pytest
+from notify_service import start_private_bus
 from xvfb import start_xvfb
 
 CI = os.environ.get("CI", "").lower() == "true"
@@ -21,9 +22,14 @@ DRIVER = Path(__file__).parent / "desktop_driver.py"
 
 
 def test_retrain_cancel_rollback_and_a_notification_button_on_a_real_desktop(
-        tmp_path, small_workspace, private_session_bus):
+        tmp_path, small_workspace):
     display = start_xvfb("1600x1000x24")
-    if display is None or private_session_bus is None:
+    # its own bus: the driver's notification service must own the name, and the session's
+    # test service may already hold it on the shared one
+    bus = start_private_bus(tmp_path) if display is not None else None
+    if display is None or bus is None:
+        if display is not None:
+            display.kill()
         if CI:
             pytest.fail("CI=true but Xvfb or dbus-daemon is missing")
         pytest.skip("needs Xvfb and dbus-daemon")
@@ -31,7 +37,7 @@ def test_retrain_cancel_rollback_and_a_notification_button_on_a_real_desktop(
     with (small_workspace / ".env").open("a") as env_file:
         env_file.write("QT_CLM_SHADOW_MIN=50\n")
     env = dict(os.environ, DISPLAY=display.name, QT_QPA_PLATFORM="xcb",
-               DBUS_SESSION_BUS_ADDRESS=private_session_bus.address,
+               DBUS_SESSION_BUS_ADDRESS=bus.address,
                CLM_TRAY_INSTANCE_NAME=f"clm-tray-desktop-{time.time_ns()}")
     tray = None
     if shutil.which("trayer"):
@@ -48,6 +54,7 @@ def test_retrain_cancel_rollback_and_a_notification_button_on_a_real_desktop(
             tray.kill()
             tray.wait(5)
         display.kill()
+        bus.stop()
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
     seen = json.loads(run.stdout.strip().splitlines()[-1])
     assert seen["tray"] is (tray is not None)
