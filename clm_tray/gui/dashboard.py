@@ -27,7 +27,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from clm_tray.core.status import Health
+from clm_tray.core.status import Health, Outcome
 from clm_tray.gui.cards import HeaderCards
 from clm_tray.gui.charts import AccuracyChart, DriftChart, ImportanceChart
 from clm_tray.gui.controller import Controller, Snapshot
@@ -38,10 +38,6 @@ from clm_tray.gui.widgets import ElidedLabel
 
 VIEWS = ("overview", "drift", "versions", "activity")
 DONE_NOTICE_MS = 20_000
-
-
-def is_failure(outcome: str) -> bool:
-    return outcome.startswith(("failed", "rollback failed"))
 
 
 def window_title(controller: Controller) -> str:
@@ -404,7 +400,7 @@ class Dashboard(QMainWindow):
             return
         last = snap.status.last_cycle
         cycle_ok = (last is not None and last.finished_at is not None
-                    and last.finished_at >= since and not is_failure(last.outcome))
+                    and last.finished_at >= since and not Outcome.is_failure(last.outcome))
         b = snap.status.backend or {}
         backend_ok = bool(b.get("ok")) and float(b.get("checked_at") or 0) >= since
         if cycle_ok or backend_ok:
