@@ -70,7 +70,8 @@ def main() -> int:
     seen["versions"] = [v.id for v in engine.versions()]
     shot("2-two-versions")
 
-    # Retrain now, then Cancel while it trains
+    # Retrain now (on a few new bars: unchanged data is no reason to train), then Cancel
+    feed(engine.settings.resolved_data_path, hours=3)
     os.environ["CLM_TRAY_TRAIN_SLEEP"] = "60"
     dash.retrain_button.click()
     wait(lambda: app.controller.stage[0] == "train", "the training stage")
