@@ -17,7 +17,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from clm_tray.core.status import EngineStatus
+from clm_tray.core.status import IDENTITY_NOT_REPORTED, EngineStatus
+
+ADOPTED = "not measured (adopted model)"  # clm-tray did not train it: no figures invented
 
 DASH = "–"
 
@@ -165,6 +167,8 @@ def _live(status: EngineStatus) -> tuple[str, str, bool]:
     perf = status.performance or {}
     if champ is None:
         return "Live not measured (no model yet)", "", False
+    if getattr(champ, "adopted", False):
+        return f"Live {ADOPTED}", str(perf.get("reason") or ""), False
     if not perf:
         return "Live not measured yet", "", False
     detail = str(perf.get("reason") or "")
@@ -195,6 +199,8 @@ def _live(status: EngineStatus) -> tuple[str, str, bool]:
 
 def _drift(status: EngineStatus) -> tuple[str, str, str, bool]:
     d = status.drift
+    if status.champion is not None and getattr(status.champion, "adopted", False):
+        return f"Drift {ADOPTED}", str((d or {}).get("reason") or ""), "", False
     if d is None:
         return "Drift not measured yet", "", "", False
     rows = int(d.get("window_rows") or 0)
@@ -224,6 +230,8 @@ def _backend(status: EngineStatus) -> tuple[str, str]:
                                             "files only. " + str(b.get("reason") or ""))
     checked = clock(b.get("checked_at"))
     detail = f"{b.get('url', '')}, checked {checked}".strip(", ")
+    if b.get("ok") and b.get("identity") == IDENTITY_NOT_REPORTED:
+        return "Healthy (model not reported)", f"{b.get('reason', '')} ({detail})"
     if b.get("ok"):
         return "Healthy", detail
     return "Unhealthy", f"{b.get('reason', '')} ({detail})"
@@ -237,7 +245,8 @@ def facts(status: EngineStatus) -> Facts:
     backend, backend_detail = _backend(status)
     return Facts(
         age=f"{age(status.age_hours)} old" if champ is not None else "",
-        test=f"Test accuracy {pct(champ.test_accuracy)}" if champ is not None else "",
+        test=("" if champ is None else f"Test accuracy {ADOPTED}"
+              if getattr(champ, "adopted", False) else f"Test accuracy {pct(champ.test_accuracy)}"),
         live=live, live_detail=live_detail, live_bad=live_bad,
         new_rows=new_rows, drift=drift, drift_detail=drift_detail, drift_bad=drift_bad,
         backend=backend, backend_detail=backend_detail,

@@ -213,7 +213,8 @@ class HeaderCards(QWidget):
             ("Address", str(b.get("url", ""))),
             ("Checked", clock(b.get("checked_at"))),
         ] + ([] if b.get("ok") else [("Why", str(b.get("reason", "")))]),
-            "ok" if b.get("ok") else "bad", tips={"Why": f.backend_detail})
+            ("warn" if "not reported" in f.backend else "ok") if b.get("ok") else "bad",
+            tips={"Why": f.backend_detail, "Serving": f.backend_detail})
 
     def show_scheduler(self, snap: Snapshot) -> None:
         st = snap.status

@@ -54,3 +54,30 @@ def test_notifications_are_plain_and_failures_carry_actions():
     failed = rules.notice_for(event(ev.CYCLE_FINISHED, level="error", ok=False,
                                     outcome="failed, rolled back", reason="backend 503"))
     assert failed.level == ERROR and failed.actions == ("open", "restart", "rollback")
+
+
+def test_an_adopted_model_is_not_measured_and_an_unnamed_model_is_said_so():
+    from clm_tray.core.status import (
+        IDENTITY_NOT_REPORTED,
+        EngineStatus,
+        Health,
+        SchedulerState,
+        VersionRow,
+    )
+
+    champ = VersionRow(id="v0000-adopted-x", trained_at="", test_accuracy=None,
+                       train_accuracy=None, auc=None, baseline=None, status="champion", size=1,
+                       sha256="ab", adopted=True, files=["xgb_model.pkl"])
+    st = EngineStatus(
+        health=Health.HEALTHY, summary="", champion=champ, age_hours=31.2, fresh=False,
+        retrain_hours=24, challenger=None, last_cycle=None,
+        backend={"ok": True, "identity": IDENTITY_NOT_REPORTED, "url": "u", "reason": "up"},
+        drift={"enough": False, "window_rows": 0, "reason": "not measured: adopted"},
+        performance={"enough": False, "rows": 0, "reason": "not measured: adopted"},
+        scheduler=SchedulerState())
+    f = wording.facts(st)
+    assert f.test == "Test accuracy not measured (adopted model)"
+    assert f.live == "Live not measured (adopted model)"
+    assert f.drift == "Drift not measured (adopted model)"
+    assert f.backend == "Healthy (model not reported)"
+    assert f.age == "31 h old"
