@@ -6,6 +6,12 @@ from __future__ import annotations
 
 import time
 
+# Imported here, at collection, not inside a test: a test module imported while the
+# notification thread runs is parsed (assertion rewriting) concurrently with it, which
+# CPython 3.11's AST recursion counter does not survive.
+from test_tray_app import emit_from_engine_thread
+
+from clm_tray.core import events as ev
 from clm_tray.core.notify_rules import Notice
 
 
@@ -68,10 +74,6 @@ def test_failure_notifications_carry_actions_and_clicking_one_runs_it(
         qtbot, make_tray_app, notifications):
     """A real session bus, a recording notification service that emits ActionInvoked like a
     desktop does when a button is clicked: the app runs the action the button names."""
-    from test_tray_app import emit_from_engine_thread
-
-    from clm_tray.core import events as ev
-
     app = make_tray_app(channel="desktop")
     bus = app.controller.engine.bus
 

@@ -10,6 +10,7 @@ import time
 import pytest
 from PySide6.QtCore import QPoint, QRect
 from PySide6.QtWidgets import QLabel, QPushButton
+from test_tray_app import emit_from_engine_thread  # at collection: see test_notifications
 
 from clm_tray.core import events as ev
 from clm_tray.core.status import DriftReport, FeatureDrift, HealthReport, PerformanceReport
@@ -110,8 +111,6 @@ def test_a_rollback_reads_as_a_rollback_in_header_strip_tooltip_and_menu(qtbot, 
     bus = app.controller.engine.bus
 
     def emit(kind: str, **data: object) -> None:
-        from test_tray_app import emit_from_engine_thread
-
         emit_from_engine_thread(bus, kind, **data)
 
     emit(ev.CYCLE_STARTED, trigger="rollback", cycle=9)
