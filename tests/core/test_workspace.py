@@ -59,21 +59,22 @@ def test_headless_demo_leaves_its_backend_running_says_so_and_demo_stop_stops_it
     ws = ensure_workspace(tmp_path / "demo", symbols=6, bars=300)
     env = dict(os.environ, QT_CLM_N_ESTIMATORS="40", QT_CLM_TRAIN_THREADS="1")
     env.pop("CLM_TRAY_BACKEND_OWNER", None)
-    run = subprocess.run([sys.executable, "-m", "clm_tray", "demo", "--headless", "--workspace",
-                          str(ws.root)], env=env, capture_output=True, text=True, timeout=180)
-    # (a demo this small may find no edge and deploy nothing: exit 1, backend says 503)
-    last = run.stdout.strip().splitlines()[-1]
-    assert "keeps running (pid " in last and "clm-tray demo stop" in last
-    pid = int(last.split("(pid ")[1].split(")")[0])
-    url = f"http://127.0.0.1:{ws.port}/health"
-    try:  # still serving after the command returned
-        with urllib.request.urlopen(url, timeout=5) as resp:
-            assert resp.status == 200
-    except urllib.error.HTTPError as exc:
-        assert exc.code == 503
-
-    stop = subprocess.run([sys.executable, "-m", "clm_tray", "demo", "stop", "--workspace",
-                           str(ws.root)], env=env, capture_output=True, text=True, timeout=60)
+    stop_cmd = [sys.executable, "-m", "clm_tray", "demo", "stop", "--workspace", str(ws.root)]
+    try:
+        run = subprocess.run([sys.executable, "-m", "clm_tray", "demo", "--headless", "--workspace",
+                              str(ws.root)], env=env, capture_output=True, text=True, timeout=180)
+        # (a demo this small may find no edge and deploy nothing: exit 1, backend says 503)
+        last = run.stdout.strip().splitlines()[-1]
+        assert "keeps running (pid " in last and "clm-tray demo stop" in last
+        pid = int(last.split("(pid ")[1].split(")")[0])
+        url = f"http://127.0.0.1:{ws.port}/health"
+        try:  # still serving after the command returned
+            with urllib.request.urlopen(url, timeout=5) as resp:
+                assert resp.status == 200
+        except urllib.error.HTTPError as exc:
+            assert exc.code == 503
+    finally:  # never leave a backend behind, even when an assertion above fails
+        stop = subprocess.run(stop_cmd, env=env, capture_output=True, text=True, timeout=60)
     assert stop.returncode == 0 and f"pid {pid}" in stop.stdout, stop.stdout + stop.stderr
     try:
         urllib.request.urlopen(url, timeout=2)
