@@ -13,6 +13,7 @@ from typing import Any
 
 from clm_tray.cli.common import add_json_flag, load, print_json, say, to_jsonable
 from clm_tray.core import events as ev
+from clm_tray.core.secrets import redact
 from clm_tray.core.settings import FIELDS, LoadedSettings, describe, load_settings
 from clm_tray.core.status import Outcome
 
@@ -188,7 +189,7 @@ def _print_result(res: Any, as_json: bool) -> int:
             sys.stderr.write(f"clm-tray: {res.outcome}: {res.reason}\n")
         return 130  # what a shell expects after Ctrl+C
     if not res.ok and not as_json:
-        sys.stderr.write(f"clm-tray: {res.outcome}: {res.reason}\n")
+        sys.stderr.write(redact(f"clm-tray: {res.outcome}: {res.reason}") + "\n")
     return 0 if res.ok else 1
 
 

@@ -362,7 +362,7 @@ def write_user_settings(updates: dict[str, str], path: Path | None = None) -> Pa
     lines += [f"{k}={_quote(v)}" for k, v in sorted(current.items()) if v is not None]
     from clm_tray.core.fsutil import atomic_write_text
 
-    atomic_write_text(path, "\n".join(lines) + "\n")
+    atomic_write_text(path, "\n".join(lines) + "\n", private=True)  # may hold a password
     return path
 
 
