@@ -47,6 +47,8 @@ MODEL_FILE = "model.ubj"
 MANIFEST_FILE = "manifest.json"
 NOTES_FILE = "notes.json"
 ALIAS_NAMES = ("champion", "previous", "challenger")
+# Written into every manifest and aliases.json; a file without it is format 1 (read as is).
+STORE_FORMAT = 1
 
 _ID_RE = re.compile(r"^v(\d{4,})-(?:(\d{8}T\d{4})|adopted-(\d{8}))$")
 _TMP_PREFIX = ".incoming-"
@@ -233,6 +235,7 @@ class ModelStore:
             digest, size = copy_file_durably(model_file, tmp / MODEL_FILE)
             body = dict(manifest)
             body.setdefault("trained_at", created.isoformat(timespec="seconds"))
+            body.setdefault("format", STORE_FORMAT)
             body.update(model_file=MODEL_FILE, model_sha256=digest, model_size=size)
             extra = {}
             for suffix, data in sorted((formats or {}).items()):
@@ -422,8 +425,9 @@ class ModelStore:
         unknown = sorted(set(names) - set(ALIAS_NAMES))
         if unknown:
             raise StoreError(f"unknown alias {unknown[0]!r}; use one of {', '.join(ALIAS_NAMES)}")
-        current = self.aliases()
+        current: dict[str, Any] = dict(self.aliases())
         current.update({k: (v or None) for k, v in names.items()})
+        current["format"] = STORE_FORMAT
         atomic_write_json(self.aliases_path, current)
 
     # ---- lock -----------------------------------------------------------------------------
