@@ -124,9 +124,12 @@ def cmd_status(args: argparse.Namespace) -> int:
             f"trigger {last.trigger}) {last.reason}")
     if st.backend:
         b = st.backend
-        word = "skipped" if b.get("skipped") else ("healthy" if b.get("ok") else "UNHEALTHY")
-        say(f"backend:    {word} (checked {_ago(b.get('checked_at'))}) — "
-            f"{b.get('reason') or b.get('url')}")
+        if b.get("state") == "unknown":  # the folder changed after the last check
+            say(f"backend:    {b.get('reason')}")
+        else:
+            word = "skipped" if b.get("skipped") else ("healthy" if b.get("ok") else "UNHEALTHY")
+            say(f"backend:    {word} (checked {_ago(b.get('checked_at'))}) — "
+                f"{b.get('reason') or b.get('url')}")
     sch = st.scheduler
     if sch.running:
         nxt = ", ".join(f"{j.name} {_clock(j.next_run)}" for j in sch.jobs if j.next_run)

@@ -23,6 +23,7 @@ from clm_tray.core.adopt import adopt_deployed_model, shadow_against_adopted
 from clm_tray.core.errors import BackendError, ClmError, ConfigError, TrainingCancelled
 from clm_tray.core.fsutil import sha256_file
 from clm_tray.core.history import History
+from clm_tray.core.reconcile import clear_pending, mark_folder_changing
 from clm_tray.core.settings import Settings
 from clm_tray.core.status import IDENTITY_NOT_REPORTED, CycleResult, Outcome
 
@@ -256,7 +257,12 @@ def deploy_verified(
     deployer = ctx.deployer_factory()
     run.stage("deploy", f"installing {version.id}")
     previous_before = ctx.store.aliases().get("previous")
-    result = deployer.install(version, reason=reason)
+    mark_folder_changing(ctx.store, ctx.history, f"the deploy of {version.id}", ctx.clock())
+    try:
+        result = deployer.install(version, reason=reason)
+    except BaseException:
+        clear_pending(ctx.store)  # the install undid itself: the backend was never touched
+        raise
     decide.clear_older_challenger(ctx.store, version)
 
     health = restart_and_verify(ctx, run, backend, version, "deploy")
@@ -287,6 +293,7 @@ def deploy_verified(
                               metrics, shadow, ok=False, health=health)
     run.stage("restart", f"rolling back to {previous_id}")
     prev = ctx.store.get(previous_id)
+    mark_folder_changing(ctx.store, ctx.history, f"the rollback to {prev.id}", ctx.clock())
     deployer.rollback(prev, reason=f"automatic rollback: {failed_reason}")
     ctx.store.annotate(version.id, "status", "rejected")
     # The failed version is not a model to roll back to: `previous` is what it was before.
@@ -323,8 +330,8 @@ def restart_and_verify(ctx: CycleContext, run: _Run, backend: Any, version: Any,
     else:
         after = stamp()
         run.stage("verify", f"waiting for {s.health_url} to report {version.id}")
-        health = verify_deployed(backend, s, expect_sha256=version.sha256,
-                                 expect_version=version.id)
+        health = verify_deployed(backend, s, expect_sha256=version.sha256 or None,
+                                 expect_version=version.id or None)
         if before is not None or after is not None:
             health.restarted = after is not None and after != before
         if health.ok and health.restarted is False:
@@ -336,6 +343,7 @@ def restart_and_verify(ctx: CycleContext, run: _Run, backend: Any, version: Any,
     report = asdict(health)
     run.attempts.append({"attempt": attempt, "version": version.id, **report})
     ctx.history.add_check("health", report, at=ctx.clock())
+    clear_pending(ctx.store)  # restarted and seen: healthy or not, the state is now known
     ctx.bus.emit(ev.BACKEND_HEALTH, level="info" if health.ok else "error", **report)
     return health
 

@@ -477,6 +477,31 @@ class ModelStore:
         return data if isinstance(data, dict) else {}
 
 
+def sweep_store_leftovers(store: ModelStore) -> int:
+    """Remove what killed processes leave in the store; call it holding the cycle lock.
+
+    Temp files of atomic writes (``.aliases.json.*.tmp``, ``.journal.json.*.tmp``, and the
+    same beside each version's notes), half-assembled versions (``versions/.incoming-*``) and
+    the work folders of trainings that never finished (``work/tmp*``). Returns how many.
+    """
+    removed = 0
+    folders = [store.root, *store._version_dirs()]
+    for folder in folders:
+        for entry in folder.glob(".*.tmp"):
+            with contextlib.suppress(OSError):
+                entry.unlink()
+                removed += 1
+    for entry in store.versions_dir.glob(f"{_TMP_PREFIX}*"):
+        shutil.rmtree(entry, ignore_errors=True)
+        removed += 1
+    work = store.root / "work"
+    for entry in work.glob("tmp*") if work.is_dir() else ():
+        if entry.is_dir():
+            shutil.rmtree(entry, ignore_errors=True)
+            removed += 1
+    return removed
+
+
 def copy_file_durably(src: Path, dst: Path) -> tuple[str, int]:
     """Copy a file, hashing what was written, and fsync it; returns (sha256, size)."""
     h = hashlib.sha256()
