@@ -40,6 +40,7 @@ import signal
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NoReturn
 
 from clm_tray.core.backups import (
     BACKUP_MANIFEST,
@@ -59,8 +60,10 @@ from clm_tray.core.deploy_folder import (
 from clm_tray.core.deploy_journal import (
     check_targets,
     clear_journal,
+    move_journal_aside,
     read_journal,
     targets_in_place,
+    untrusted_reason,
     write_journal,
 )
 from clm_tray.core.errors import ClmError, DeployError, StoreError
@@ -152,7 +155,12 @@ class Deployer:
     def recover(self) -> str | None:
         """Finish or undo a deploy that a crash interrupted; describe what was done, or None."""
         with self.store.cycle_lock():
-            journal = read_journal(self.store.journal_path)
+            try:
+                journal = read_journal(self.store.journal_path)
+            except DeployError:
+                self._reject_journal("cannot be read or is not a deploy journal")
+            if journal is not None:
+                self._check_journal_paths(journal)
             if journal is None:
                 removed = remove_leftovers(self.deploy_dir)
                 if removed:
@@ -396,6 +404,19 @@ class Deployer:
             fault_point("meta_written" if role == "meta" else f"replaced_{role}")
 
     # ---- recovery -------------------------------------------------------------------------
+
+    def _check_journal_paths(self, journal: dict) -> None:
+        problem = untrusted_reason(journal, self.deploy_dir)
+        if problem:
+            self._reject_journal(problem)
+
+    def _reject_journal(self, problem: str) -> NoReturn:
+        """Move an untrusted journal aside (never delete it) and say so in one line."""
+        aside = move_journal_aside(self.store.journal_path)
+        raise DeployError(
+            f"{self.store.journal_path.name} {problem}; it was not trusted and was moved to "
+            f"{aside} with nothing changed — check {self.deploy_dir} holds one complete model"
+        )
 
     def _resolve(self, journal: dict, *, force_back: bool) -> str:
         """Roll an interrupted deploy forward (all new files in place) or back (restore)."""
