@@ -134,7 +134,8 @@ def _retrain_locked(
                 "(or set QT_CLM_PROJECT_DIR)."
             )
         dataset = load_dataset(data_path, target=s.target, features=s.features or None,
-                               coerce_bad_cells=s.coerce_bad_cells)
+                               coerce_bad_cells=s.coerce_bad_cells,
+                               encoding=s.data_encoding or None)
         for w in dataset.warnings:
             ctx.bus.emit(ev.CYCLE_STAGE, level="warning", stage="load", message=w,
                          cycle=run.cycle_id, progress=0.0)
@@ -157,6 +158,7 @@ def _retrain_locked(
                 workdir=Path(tmp), timeout=s.train_timeout, cancel=cancel,
                 coerce_bad_cells=s.coerce_bad_cells,
                 dask_scheduler=s.dask_scheduler, on_round=run.rounds,
+                encoding=s.data_encoding or None,
             )
             metrics = dict(result.metrics)
             _check_cancel(cancel)

@@ -68,7 +68,8 @@ class Dataset:
 
 
 def load_dataset(path: Path | str, *, target: str = "target", features: list[str] | None = None,
-                 min_rows: int = 200, coerce_bad_cells: bool = False) -> Dataset:
+                 min_rows: int = 200, coerce_bad_cells: bool = False,
+                 encoding: str | None = None) -> Dataset:
     """Read a CSV or Parquet file, validate it and return a `Dataset`; raise `DataError` with one
     actionable sentence for anything a model cannot be trained on.
 
@@ -83,7 +84,7 @@ def load_dataset(path: Path | str, *, target: str = "target", features: list[str
     integer sorts, and the result frame is assembled once, already sorted."""
     path = Path(path).expanduser()
     name = str(path)
-    raw, digest = _read(path)
+    raw, digest = _read(path, encoding)
     raw.columns = [str(c).strip() for c in raw.columns]
     if raw.columns.duplicated().any():
         dup = raw.columns[raw.columns.duplicated()][0]
@@ -187,7 +188,33 @@ def _count_distinct(codes: np.ndarray) -> int:
     return int(np.count_nonzero(np.bincount(codes))) if len(codes) else 0
 
 
-def _read(path: Path) -> tuple[pd.DataFrame, str]:
+def csv_as_utf8(data: bytes, name: str, encoding: str | None = None) -> bytes:
+    """The bytes of a CSV as UTF-8 without BOM, which is what the parsers read.
+
+    UTF-8 (with or without BOM) is taken as is; else the file is decoded with ``encoding``
+    (``QT_CLM_DATA_ENCODING``, e.g. latin-1) when one is set; else one line names the first
+    byte that is not UTF-8, so the user knows which file and where.
+    """
+    if data.startswith(b"\xef\xbb\xbf"):
+        data = data[3:]
+    try:
+        data.decode("utf-8")
+        return data
+    except UnicodeDecodeError as exc:
+        if encoding:
+            try:
+                return data.decode(encoding).encode("utf-8")
+            except (UnicodeDecodeError, LookupError) as again:
+                raise DataError(f"Training data file {name} cannot be read as {encoding} "
+                                f"({again}); set QT_CLM_DATA_ENCODING to the file's encoding."
+                                ) from None
+        raise DataError(
+            f"Training data file {name} is not UTF-8 (byte 0x{data[exc.start]:02x} at offset "
+            f"{exc.start:,}); save it as UTF-8 or set QT_CLM_DATA_ENCODING (e.g. latin-1)."
+        ) from None
+
+
+def _read(path: Path, encoding: str | None = None) -> tuple[pd.DataFrame, str]:
     """The file as a raw frame plus the sha256 of its bytes (read once, hashed beside the
     parse: hashlib and pyarrow both release the GIL)."""
     name = str(path)
@@ -210,7 +237,9 @@ def _read(path: Path) -> tuple[pd.DataFrame, str]:
             if suffix in _PARQUET:
                 frame = pd.read_parquet(pa.BufferReader(data))
             else:
-                frame = _read_csv(data, _COMPRESSION.get(suffix))
+                compression = _COMPRESSION.get(suffix)
+                text = data if compression else csv_as_utf8(data, name, encoding)
+                frame = _read_csv(text, compression)
             sha256 = digest.result()
     except DataError:
         raise

@@ -77,6 +77,7 @@ class Settings(BaseModel):
     data_path: Path | None = Field(None, description="Training data, CSV or Parquet")
     target: str = Field("target", min_length=1, description="Name of the binary target column")
     features: list[str] = Field(default_factory=list, description="Comma list; empty = auto")
+    data_encoding: str = Field("", description="Encoding of a CSV that is not UTF-8 (latin-1)")
     # Folders.
     project_dir: Path | None = Field(None, description="Project root like C:\\quantum_trader")
     store_dir: Path | None = Field(None, description="Model store (versions, history)")
@@ -112,6 +113,18 @@ class Settings(BaseModel):
     notify_success: bool = Field(True, description="Notify on successful deploys too")
     notify_throttle_minutes: float = Field(30, ge=0, le=10080,
         description="Silence identical repeats")
+
+    @field_validator("data_encoding")
+    @classmethod
+    def _known_encoding(cls, value: str) -> str:
+        import codecs
+
+        try:
+            if value.strip():
+                codecs.lookup(value.strip())
+        except LookupError as exc:
+            raise ValueError(str(exc)) from None
+        return value.strip()
 
     @field_validator("model_file")
     @classmethod
@@ -204,6 +217,8 @@ def _allowed(field_name: str) -> str:
         text = "docker, process or none"
     if field_name == "dask_scheduler":
         text = "empty, local, local:N (N workers) or a scheduler address like tcp://host:8786"
+    if field_name == "data_encoding":
+        text = "a text encoding Python knows, like latin-1 or cp1252 (empty = UTF-8)"
     if field_name == "model_file":
         text = "a bare file name inside the deploy folder, like xgb_model.ubj (no folder, no ..)"
     bounds = []

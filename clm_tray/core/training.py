@@ -43,6 +43,7 @@ from clm_tray.core.errors import (
     TrainingCancelled,
     TrainingError,
     TrainingTimeout,
+    is_disk_full,
 )
 from clm_tray.core.fsutil import atomic_write_bytes, atomic_write_text
 
@@ -417,6 +418,12 @@ def score_out_of_time(y_test: np.ndarray, p_test: np.ndarray, ts_test: np.ndarra
 
 
 # ---- the child process ----------------------------------------------------------------------
+# A child that cannot write its result because the disk is full exits with this code.
+_ENOSPC_EXIT = 28
+_DISK_FULL = ("disk full: the training process could not write in {}; free some space on "
+              "that disk (or point QT_CLM_STORE_DIR at a disk with room) and retry")
+
+
 def _testing_hooks() -> None:
     """Test-only hooks, honoured only with CLM_TRAY_TESTING=1: a slow child
     (CLM_TRAY_TRAIN_SLEEP=seconds) and a crashing one (CLM_TRAY_FAULT=train)."""
@@ -445,6 +452,7 @@ def _end_with_parent() -> None:
 def _child_main(
     data_path: str, target: str, features: list[str] | None, params: dict, workdir: str,
     coerce_bad_cells: bool = False, dask_scheduler: str = "", rounds: Connection | None = None,
+    encoding: str | None = None,
 ) -> None:
     """Entry point of the spawned child: load, train, then write model and result JSON.
     With ``dask_scheduler`` the child holds the Dask client and trains on the cluster."""
@@ -466,11 +474,18 @@ def _child_main(
             from clm_tray.core.data import load_dataset
 
             dataset = load_dataset(data_path, target=target, features=features,
-                                   coerce_bad_cells=coerce_bad_cells)
+                                   coerce_bad_cells=coerce_bad_cells, encoding=encoding)
             result = train_and_evaluate(dataset, TrainParams(**params), out / MODEL_NAME)
         payload: dict[str, Any] = {"ok": True, "result": result.to_dict()}
     except ClmError as exc:
         payload = {"ok": False, "error": type(exc).__name__, "message": str(exc)}
+    except OSError as exc:  # a full disk first: it is the user's to fix, not a bug
+        if is_disk_full(exc):
+            payload = {"ok": False, "error": "TrainingError", "message": _DISK_FULL.format(out)}
+        else:
+            traceback.print_exc()
+            payload = {"ok": False, "error": "TrainingError",
+                       "message": f"Training failed in the child process: {exc}"}
     except Exception as exc:  # a bug or a library failure: still one line for the user
         traceback.print_exc()
         payload = {
@@ -478,7 +493,12 @@ def _child_main(
             "error": "TrainingError",
             "message": f"Training failed in the child process: {type(exc).__name__}: {exc}",
         }
-    atomic_write_text(out / RESULT_NAME, json.dumps(payload, indent=2))  # keeps feature order
+    try:
+        atomic_write_text(out / RESULT_NAME, json.dumps(payload, indent=2))  # keeps feature order
+    except OSError as exc:
+        if is_disk_full(exc):
+            os._exit(_ENOSPC_EXIT)  # cannot even write why: the exit code says it
+        raise
     if dask_scheduler:  # Dask's exit hooks may wait on a cluster that is gone; we are done
         os._exit(0)
 
@@ -550,6 +570,7 @@ def train_in_child(
     coerce_bad_cells: bool = False,
     dask_scheduler: str = "",
     on_round: Callable[[int, int], None] | None = None,
+    encoding: str | None = None,
 ) -> TrainResult:
     """Load the data and train in a spawned child process that can be stopped at any time.
 
@@ -572,7 +593,7 @@ def train_in_child(
     proc = ctx.Process(
         target=_child_main,
         args=(str(data_path), target, list(features) if features else None, asdict(params),
-              str(workdir), coerce_bad_cells, dask_scheduler, send),
+              str(workdir), coerce_bad_cells, dask_scheduler, send, encoding),
         name="clm-tray-train",
         # A LocalCluster's workers are this child's children, which a daemon may not have;
         # the child still ends with us (_end_with_parent) and its workers with it.
@@ -614,6 +635,9 @@ def train_in_child(
     if result_path.exists():
         with contextlib.suppress(OSError, ValueError):
             payload = json.loads(result_path.read_text(encoding="utf-8"))
+    if not payload and code == _ENOSPC_EXIT:
+        _discard(workdir)
+        raise TrainingError(_DISK_FULL.format(workdir))
     if not payload or (payload.get("ok") and not (workdir / MODEL_NAME).exists()):
         _discard(workdir)
         raise TrainingError(
