@@ -36,8 +36,8 @@ import hashlib
 import json
 import os
 import shutil
-import signal
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import NoReturn
@@ -72,7 +72,7 @@ from clm_tray.core.store import ModelStore, ModelVersion, copy_file_durably, wri
 
 __all__ = [
     "BACKUP_MANIFEST", "FAULT_STEPS", "LOG_FILE", "TEMP_SUFFIX", "DeployResult", "Deployer",
-    "fault_point",
+    "add_step_observer", "fault_point",
 ]
 
 # Step boundaries where a crash test may kill the deploying process, in the order they occur.
@@ -92,16 +92,21 @@ FAULT_STEPS: tuple[str, ...] = (
 )
 
 
-def fault_point(step: str) -> None:
-    """Kill this process at ``step`` when a crash test asks for it (never in production).
+# Observers of the step boundaries above, called in order with the step's name. Production
+# adds none; crash tests add one (``add_step_observer``) that kills the process at a step.
+_step_observers: list[Callable[[str], None]] = []
 
-    Honoured only when ``CLM_TRAY_TESTING=1`` and ``CLM_TRAY_FAULT`` names the step.
-    """
-    if os.environ.get("CLM_TRAY_TESTING") != "1" or os.environ.get("CLM_TRAY_FAULT") != step:
-        return
-    if os.name == "nt":
-        os._exit(137)
-    os.kill(os.getpid(), signal.SIGKILL)
+
+def add_step_observer(observer: Callable[[str], None]) -> Callable[[], None]:
+    """Call ``observer(step)`` at every step boundary; returns the function that removes it."""
+    _step_observers.append(observer)
+    return lambda: _step_observers.remove(observer)
+
+
+def fault_point(step: str) -> None:
+    """A step boundary of the journaled path (FAULT_STEPS): tell the observers, if any."""
+    for observer in list(_step_observers):
+        observer(step)
 
 
 @dataclass

@@ -75,7 +75,8 @@ def test_relative_paths_in_a_dotenv_are_relative_to_its_folder(tmp_path):
         ({"QT_CLM_RETRAIN_HOURS": "-1"},
          "QT_CLM_RETRAIN_HOURS=-1 (from environment) is not valid: use a number > 0 and <= 8760."),
         ({"QT_CLM_SHADOW_MIN": "1.5"},
-         "QT_CLM_SHADOW_MIN=1.5 (from environment) is not valid: use a whole number >= 1 and <= 10000000."),
+         "QT_CLM_SHADOW_MIN=1.5 (from environment) is not valid: use a whole number >= 1 and "
+         "<= 10000000."),
         ({"QT_CLM_AUTO_PROMOTE": "maybe"},
          "QT_CLM_AUTO_PROMOTE=maybe (from environment) is not valid: use true or false."),
         ({"QT_CLM_BACKEND": "k8s"},
