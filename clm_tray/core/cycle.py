@@ -478,8 +478,8 @@ def _log_line(ctx: CycleContext, outcome: Outcome, reason: str) -> None:
         message = f"Retraining finished ({outcome}): {reason}"
     try:
         ctx.deployer_factory().append_log(message)
-    except (ClmError, OSError) as exc:
-        log.warning("could not write retraining_log.txt: %s", exc)
+    except (ClmError, OSError) as exc:  # the cycle's own outcome already says what failed
+        log.info("could not write retraining_log.txt: %s", exc)
 
 
 def record_action(ctx: CycleContext, trigger: str, fn: Callable[[_Run], CycleResult]

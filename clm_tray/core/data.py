@@ -246,7 +246,8 @@ def _read(path: Path, encoding: str | None = None) -> tuple[pd.DataFrame, str]:
     except pd.errors.EmptyDataError as exc:
         raise DataError(f"Training data file {name} is empty (no header, no rows); let the "
                         "collector write it again.") from exc
-    except (pd.errors.ParserError, UnicodeDecodeError, ValueError, OSError, TypeError) as exc:
+    except (pd.errors.ParserError, UnicodeDecodeError, ValueError, OSError, TypeError,
+            EOFError, KeyError, IndexError, pa.ArrowException) as exc:  # cut archives, bad cells
         kind = "Parquet" if suffix in _PARQUET else "CSV"
         reason = " ".join(str(exc).split())[:200]
         raise DataError(f"Training data file {name} cannot be read as {kind} ({reason}); "

@@ -62,7 +62,8 @@ def configure(settings: Settings, verbose: bool | int = False) -> Path | None:
 
     console = logging.StreamHandler(sys.stderr)
     console.setLevel(level if verbose else logging.WARNING)
-    console.setFormatter(RedactingFormatter("clm-tray: %(levelname)s: %(message)s"))
+    console.setFormatter(RedactingFormatter("clm-tray: %(levelname)s: %(message)s",
+                                            one_line=True))
     setattr(console, _MARK, True)
     for lg in loggers:
         lg.addHandler(console)

@@ -43,7 +43,22 @@ def redact_obj(obj: Any) -> Any:
 
 
 class RedactingFormatter(logging.Formatter):
-    """A log formatter whose every line (message, arguments and traceback) is redacted."""
+    """A log formatter whose every line (message, arguments and traceback) is redacted.
+
+    ``one_line``: the record's message only, never a traceback — for the console, where a
+    user reads it; the log file keeps the traceback for whoever debugs.
+    """
+
+    def __init__(self, fmt: str | None = None, *, one_line: bool = False) -> None:
+        super().__init__(fmt)
+        self.one_line = one_line
 
     def format(self, record: logging.LogRecord) -> str:
-        return redact(super().format(record))
+        if not self.one_line:
+            return redact(super().format(record))
+        return redact(" ".join(self.formatMessage(_with_message(record)).split()))
+
+
+def _with_message(record: logging.LogRecord) -> logging.LogRecord:
+    record.message = record.getMessage()
+    return record

@@ -223,12 +223,14 @@ class Engine:
 
             deployer = self.deployer()
             target = self.store.get(version_id) if version_id else None
+            backend = self.backend()
+            backend.preflight()  # a backend that cannot be driven: change nothing
             run.stage("deploy", f"rolling back to {version_id or 'previous'}")
             mark_folder_changing(self.store, self.history,
                                  f"the rollback to {version_id or 'previous'}", self.clock())
             result = deployer.rollback(target, reason="manual rollback")
             version = self.store.get(result.version)
-            health = restart_and_verify(ctx, run, self.backend(), version, "rollback")
+            health = restart_and_verify(ctx, run, backend, version, "rollback")
             self.bus.emit(ev.MODEL_ROLLED_BACK, level="info" if health.ok else "error",
                           version=version.id, from_version=result.previous,
                           reason="manual rollback", verified=health.ok and not health.skipped)
