@@ -199,6 +199,8 @@ class HeaderCards(QWidget):
             self.backend.set_rows("Not checked yet", [], "idle")
         elif b.get("skipped"):
             self.backend.set_rows("Files only", [("Note", str(b.get("reason", "")))], "idle")
+        elif b.get("state") == "unknown":  # the deploy folder changed after the last check
+            self.backend.set_rows("Unknown", [("Why", str(b.get("reason", "")))], "idle")
         else:
             lat = b.get("latency_ms")
             self.backend.set_rows("Healthy" if b.get("ok") else "Unhealthy", [
