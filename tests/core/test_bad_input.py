@@ -218,6 +218,8 @@ def replace_header(old: str, new: str) -> Callable[[str], str]:
 
 def set_column(col: str, value: object, rows: slice = slice(None)) -> Callable:
     def edit(frame):
+        if isinstance(value, str) and col in frame:
+            frame[col] = frame[col].astype(object)
         frame.loc[frame.index[rows], col] = value
         return frame
     return edit
