@@ -21,6 +21,7 @@ from typing import Any
 
 from clm_tray.core import events as ev
 from clm_tray.core.fsutil import atomic_write_json, read_json
+from clm_tray.core.status import Outcome
 
 PENDING_FILE = "backend_pending.json"
 FOLDER_CHECK = "deploy_folder"
@@ -90,10 +91,10 @@ def reconcile_backend(ctx: Any, backend: Any, deployed_meta: dict[str, Any] | No
         label = target.id or "the model in the deploy folder"
         if health.ok:
             note = f" ({health.reason})" if health.skipped else ""
-            return record_outcome(run, "reconciled", f"after {what}: backend restarted and "
+            return record_outcome(run, Outcome.RECONCILED, f"after {what}: backend restarted and "
                                   f"serving {label}{note}", None, {}, None, ok=True,
                                   health=health)
-        return record_outcome(run, "failed", f"after {what}: the backend does not serve "
+        return record_outcome(run, Outcome.FAILED, f"after {what}: the backend does not serve "
                               f"{label}: {health.reason}", None, {}, None, ok=False,
                               health=health)
 
