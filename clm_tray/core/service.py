@@ -183,6 +183,8 @@ class Engine:
                 adopt_deployed_model(self._ctx())
         except CycleBusy:  # the running cycle adopts it itself, first thing
             return
+        except StoreError as exc:  # a damaged store file: the command reading it says so once
+            log.info("the deployed model was not adopted yet: %s", exc)
         except Exception as exc:  # the store cannot take the copy: said, not fatal here
             log.warning("the deployed model was not adopted yet: %s", exc)
 
