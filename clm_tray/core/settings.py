@@ -62,6 +62,8 @@ class Settings(BaseModel):
     min_edge: float = Field(0, ge=0, le=50, description="Edge needed, accuracy points")
     coerce_bad_cells: bool = Field(False, description="Bad feature cells become empty, not errors")
     versions_keep: int = Field(50, ge=1, description="Never-deployed versions kept in the store")
+    device: Literal["cpu", "cuda"] = Field(
+        "cpu", description="Where XGBoost trains: cpu, or cuda (needs the [gpu] extra)")
     # Data.
     data_path: Path | None = Field(None, description="Training data, CSV or Parquet")
     target: str = Field("target", min_length=1, description="Name of the binary target column")

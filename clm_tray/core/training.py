@@ -36,6 +36,7 @@ from clm_tray.core import errors
 from clm_tray.core.edge import edge_test
 from clm_tray.core.errors import (
     ClmError,
+    ConfigError,
     DataError,
     StoreError,
     TrainingCancelled,
@@ -76,6 +77,7 @@ class TrainParams:
     embargo_hours: float = 24.0
     leak_margin: float = 0.10
     seed: int = 42
+    device: str = "cpu"  # QT_CLM_DEVICE: "cpu" or "cuda"
 
     @classmethod
     def from_settings(cls, s: Settings) -> TrainParams:
@@ -89,6 +91,7 @@ class TrainParams:
             embargo_hours=s.embargo_hours,
             leak_margin=s.leak_margin,
             seed=s.seed,
+            device=s.device,
         )
 
 
@@ -230,7 +233,9 @@ def _check_classes(y: np.ndarray, train: np.ndarray, test: np.ndarray, ts: np.nd
 # ---- training -------------------------------------------------------------------------------
 def make_classifier(params: TrainParams) -> xgboost.XGBClassifier:
     """The XGBClassifier the cycle fits (bench/cycle.py fits the same one bare)."""
+    check_device(params.device)
     return xgboost.XGBClassifier(
+        device=params.device,
         objective="binary:logistic",
         tree_method="hist",
         n_estimators=params.n_estimators,
@@ -241,6 +246,19 @@ def make_classifier(params: TrainParams) -> xgboost.XGBClassifier:
         eval_metric="logloss",
         early_stopping_rounds=params.early_stopping or None,
     )
+
+
+def check_device(device: str) -> None:
+    """QT_CLM_DEVICE=cuda on XGBoost's CPU-only build would silently train on the CPU (or fail
+    deep inside XGBoost): say once which build is installed and how to get the other."""
+    if device == "cpu":
+        return
+    if not xgboost.build_info().get("USE_CUDA"):
+        raise ConfigError(
+            "QT_CLM_DEVICE=cuda but the installed XGBoost is the CPU-only build (xgboost-cpu); "
+            "install the GPU build as the README's \"Training on a GPU\" says, or set "
+            "QT_CLM_DEVICE=cpu."
+        )
 
 
 def _importance(booster: xgboost.Booster, features: list[str]) -> dict[str, float]:
