@@ -70,12 +70,14 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def make_engine(loaded: LoadedSettings, bus: ev.EventBus | None = None,
-                verbose: bool = False) -> Any:
+                verbose: bool = False, isolate: bool = False) -> Any:
+    """``isolate=True`` (the daemon): heavy calls run in a worker process, so this process
+    never holds pandas or XGBoost."""
     from clm_tray.core.logsetup import configure
     from clm_tray.core.service import Engine
 
     configure(loaded.settings, verbose=verbose)
-    return Engine(loaded, bus=bus)
+    return Engine(loaded, bus=bus, isolate=isolate)
 
 
 def _pct(x: Any) -> str:
