@@ -264,7 +264,8 @@ class Engine:
         s = self.settings
         if s.resolved_data_path is None:
             raise ConfigError("QT_CLM_DATA_PATH is not set; point it at your training data.")
-        return load_dataset(s.resolved_data_path, target=s.target, features=s.features or None)
+        return load_dataset(s.resolved_data_path, target=s.target, features=s.features or None,
+                            cache_dir=self.store.root / "cache")
 
     def _champion(self) -> Any:
         cid = self.store.aliases().get("champion")
