@@ -107,6 +107,7 @@ def _retrain_locked(
 
     from clm_tray.core.data import load_dataset
     from clm_tray.core.monitor import reference_profile
+    from clm_tray.core.prepared import write_prepared
     from clm_tray.core.training import TrainParams, train_in_child
 
     s = ctx.settings
@@ -126,7 +127,8 @@ def _retrain_locked(
                 "(or set QT_CLM_PROJECT_DIR)."
             )
         dataset = load_dataset(data_path, target=s.target, features=s.features or None,
-                               coerce_bad_cells=s.coerce_bad_cells)
+                               coerce_bad_cells=s.coerce_bad_cells,
+                               cache_dir=ctx.store.root / "cache")
         for w in dataset.warnings:
             ctx.bus.emit(ev.CYCLE_STAGE, level="warning", stage="load", message=w,
                          cycle=run.cycle_id, progress=0.0)
@@ -144,8 +146,10 @@ def _retrain_locked(
         work = ctx.store.root / "work"
         work.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryDirectory(dir=work) as tmp:
+            # One load per cycle: the child reads these validated rows, not the file again.
+            handoff = write_prepared(dataset, Path(tmp) / "dataset.arrow")
             result = train_in_child(
-                data_path, target=s.target, features=dataset.features, params=params,
+                handoff, target=s.target, features=dataset.features, params=params,
                 workdir=Path(tmp), timeout=s.train_timeout, cancel=cancel,
                 coerce_bad_cells=s.coerce_bad_cells,
             )

@@ -406,11 +406,8 @@ def _child_main(
     _end_with_parent()
     try:
         _testing_hooks()
-        from clm_tray.core.data import load_dataset
-
-        dataset = load_dataset(data_path, target=target, features=features,
-                               coerce_bad_cells=coerce_bad_cells)
-        result = train_and_evaluate(dataset, TrainParams(**params), out / MODEL_NAME)
+        result = _child_train(data_path, target, features, TrainParams(**params),
+                              out / MODEL_NAME, coerce_bad_cells)
         payload: dict[str, Any] = {"ok": True, "result": result.to_dict()}
     except ClmError as exc:
         payload = {"ok": False, "error": type(exc).__name__, "message": str(exc)}
@@ -422,6 +419,34 @@ def _child_main(
             "message": f"Training failed in the child process: {type(exc).__name__}: {exc}",
         }
     atomic_write_text(out / RESULT_NAME, json.dumps(payload, indent=2))  # keeps feature order
+
+
+def _child_train(data_path: str, target: str, features: list[str] | None,
+                 params: TrainParams, model_path: Path,
+                 coerce_bad_cells: bool = False) -> TrainResult:
+    """The cycle hands over its one validated load as an Arrow file (prepared.py): large data
+    is streamed from it batch by batch (batches.py), the rest read whole. Any other path is
+    the training file itself, loaded and validated here."""
+    from clm_tray.core import prepared
+
+    if not data_path.endswith(prepared.SUFFIX):
+        from clm_tray.core.data import load_dataset
+
+        dataset = load_dataset(data_path, target=target, features=features,
+                               coerce_bad_cells=coerce_bad_cells)
+    elif prepared.read_meta(data_path)["fingerprint"]["rows"] > _stream_rows():
+        from clm_tray.core.batches import train_streaming
+
+        return train_streaming(data_path, params, model_path)
+    else:
+        dataset = prepared.read_prepared(data_path)
+    return train_and_evaluate(dataset, params, model_path)
+
+
+def _stream_rows() -> int:
+    from clm_tray.core.batches import stream_rows
+
+    return stream_rows()
 
 
 def _stop(proc: multiprocessing.process.BaseProcess) -> None:
