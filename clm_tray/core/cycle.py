@@ -160,9 +160,10 @@ def _retrain_locked(
             run.stage("version", "saving the new version")
             version = decide.same_model(ctx.store, sha256_file(Path(result.model_path)))
             if version is None:
-                train_rows = dataset.frame[
-                    dataset.frame["timestamp"] <= pd.Timestamp(result.split.train_end)
-                ]
+                # Rows are sorted by time: the training rows are a prefix (a view, no copy).
+                frame = dataset.frame
+                train_rows = frame.iloc[:int(frame["timestamp"].searchsorted(
+                    pd.Timestamp(result.split.train_end), side="right"))]
                 manifest = _manifest(dataset, result, champion_id, reference_profile(
                     train_rows, dataset.features))
                 version = ctx.store.add_version(

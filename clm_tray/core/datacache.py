@@ -191,7 +191,17 @@ def read_parquet_projected(path: Path, keep: Callable[[list[str]], list[str]]) -
     strings = [c for c in columns
                if pa.types.is_string(schema.field(c).type)
                or pa.types.is_large_string(schema.field(c).type)]
-    table = pq.read_table(path, columns=columns, read_dictionary=strings or None)
+    # One column at a time, float64 narrowed to float32 as it arrives (the features end as
+    # float32 anyway): the largest transient is one column, not a second copy of the file.
+    source = pq.ParquetFile(path, read_dictionary=strings or None)
+    arrays = []
+    for col in columns:
+        array = source.read(columns=[col]).column(0)
+        if pa.types.is_float64(array.type) and col not in ("timestamp", "close"):
+            array = array.cast(pa.float32())
+        arrays.append(array)
+    table = pa.table(arrays, names=columns)
+    del arrays
     last_read = ReadInfo("direct", table.num_rows, 0)
     frame = table.to_pandas(split_blocks=True, self_destruct=True)
     del table
