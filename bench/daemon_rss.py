@@ -75,8 +75,8 @@ def main() -> None:
     subprocess.run([sys.executable, "-c", "import sys; from pathlib import Path; "
                     "from clm_tray.core.workspace import ensure_workspace; "
                     "ensure_workspace(Path(sys.argv[1]))", str(ws)], check=True)
-    subprocess.run([sys.executable, "-m", "clm_tray", "pause", "--reason", "bench: idle first"], cwd=ws,
-                   check=True, stdout=subprocess.DEVNULL)
+    subprocess.run([sys.executable, "-m", "clm_tray", "pause", "--reason", "bench: idle first"],
+                   cwd=ws, check=True, stdout=subprocess.DEVNULL)
     daemon = clm(ws, "run", stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     proc = psutil.Process(daemon.pid)
     try:
@@ -96,7 +96,8 @@ def main() -> None:
         daemon.terminate()
         daemon.wait(60)
         tmp.cleanup()
-    print(f"workspace: demo (91 symbols x 1,500 bars), backend none, python {sys.version.split()[0]}")
+    print("workspace: demo (91 symbols x 1,500 bars), backend none, "
+          f"python {sys.version.split()[0]}")
     print(f"daemon idle RSS before the cycle: {before / MB:.0f} MB")
     print(f"one cycle (resume -> finished): {cycle_s:.1f} s; daemon peak RSS during it "
           f"{peak_daemon / MB:.0f} MB; whole process tree peak {peak_tree / MB:.0f} MB")
