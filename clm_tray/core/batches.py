@@ -27,11 +27,11 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.ipc as ipc
 import xgboost
-from sklearn.metrics import log_loss, roc_auc_score
 
 from clm_tray.core import prepared
 from clm_tray.core.errors import DataError
 from clm_tray.core.fsutil import atomic_write_bytes
+from clm_tray.core.metrics import log_loss, roc_auc_score
 from clm_tray.core.training import (
     _SKLEARN_META,
     TrainParams,
@@ -40,6 +40,7 @@ from clm_tray.core.training import (
     _importance,
     _leakage,
     check_device,
+    fit_booster,
     split_by_time,
 )
 
@@ -142,17 +143,9 @@ def train_streaming(path: Path | str, params: TrainParams, model_path: Path) -> 
 
     check_device(params.device)
     dtrain = xgboost.QuantileDMatrix(_RangeIter(data, *ranges["train"]))
-    dval = xgboost.QuantileDMatrix(_RangeIter(data, *ranges["val"]), ref=dtrain)
-    booster = xgboost.train(
-        {"objective": "binary:logistic", "tree_method": "hist", "max_depth": params.max_depth,
-         "learning_rate": params.learning_rate, "nthread": params.threads,
-         "seed": params.seed, "eval_metric": "logloss", "device": params.device},
-        dtrain, num_boost_round=params.n_estimators, evals=[(dval, "validation_0")],
-        early_stopping_rounds=params.early_stopping or None, verbose_eval=False,
-    )
-    del dtrain, dval
+    booster, best = fit_booster(dtrain, _RangeIter(data, *ranges["val"]), params)
+    del dtrain
     rounds = booster.num_boosted_rounds()
-    best = int(booster.best_iteration) if params.early_stopping else rounds - 1
     if best + 1 < rounds:
         booster = booster[: best + 1]
     booster.set_attr(scikit_learn=_SKLEARN_META)

@@ -30,9 +30,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 import xgboost
-from sklearn.metrics import log_loss, roc_auc_score
 
-from clm_tray.core import errors
+from clm_tray.core import errors, trainchild
 from clm_tray.core.edge import edge_test
 from clm_tray.core.errors import (
     ClmError,
@@ -44,6 +43,7 @@ from clm_tray.core.errors import (
     TrainingTimeout,
 )
 from clm_tray.core.fsutil import atomic_write_bytes, atomic_write_text
+from clm_tray.core.metrics import log_loss, roc_auc_score
 
 if TYPE_CHECKING:
     from clm_tray.core.data import Dataset
@@ -248,6 +248,33 @@ def make_classifier(params: TrainParams) -> xgboost.XGBClassifier:
     )
 
 
+def booster_params(params: TrainParams) -> dict[str, Any]:
+    """``make_classifier``'s model as XGBoost's native parameters."""
+    return {"objective": "binary:logistic", "tree_method": "hist",
+            "max_depth": params.max_depth, "learning_rate": params.learning_rate,
+            "nthread": params.threads, "seed": params.seed, "eval_metric": "logloss",
+            "device": params.device}
+
+
+def fit_booster(dtrain: xgboost.QuantileDMatrix, val: Any, params: TrainParams,
+                callbacks: list[Any] | None = None) -> tuple[xgboost.Booster, int]:
+    """Fit what ``make_classifier(params).fit(...)`` fits (same QuantileDMatrix, parameters,
+    validation set and early stopping: the same trees), with XGBoost's native API, so the
+    training process never imports scikit-learn (more than half of its start-up).
+    ``val`` is ``(X, y)`` or an iterator for a QuantileDMatrix; returns the booster and the
+    0-based best iteration."""
+    check_device(params.device)
+    dval = (xgboost.QuantileDMatrix(val[0], val[1], ref=dtrain) if isinstance(val, tuple)
+            else xgboost.QuantileDMatrix(val, ref=dtrain))
+    booster = xgboost.train(
+        booster_params(params), dtrain, num_boost_round=params.n_estimators,
+        evals=[(dval, "validation_0")], early_stopping_rounds=params.early_stopping or None,
+        verbose_eval=False, callbacks=callbacks,
+    )
+    rounds = booster.num_boosted_rounds()
+    return booster, int(booster.best_iteration) if params.early_stopping else rounds - 1
+
+
 def check_device(device: str) -> None:
     """QT_CLM_DEVICE=cuda on XGBoost's CPU-only build would silently train on the CPU (or fail
     deep inside XGBoost): say once which build is installed and how to get the other."""
@@ -321,11 +348,9 @@ def train_and_evaluate(dataset: Dataset, params: TrainParams, model_path: Path) 
     X, y = dataset.X, dataset.y
     _check_classes(y, train, test, _epoch_ns(frame["timestamp"]))
 
-    clf = make_classifier(params)
-    clf.fit(X[train], y[train], eval_set=[(X[val], y[val])], verbose=False)
-    booster = clf.get_booster()
+    booster, best = fit_booster(xgboost.QuantileDMatrix(X[train], y[train]),
+                                (X[val], y[val]), params)
     rounds = booster.num_boosted_rounds()
-    best = int(clf.best_iteration) if params.early_stopping else rounds - 1
     if best + 1 < rounds:
         booster = booster[: best + 1]
     booster.set_attr(scikit_learn=_SKLEARN_META)  # so XGBClassifier.load_model works too
@@ -509,7 +534,7 @@ def train_in_child(
     _discard(workdir)
     ctx = multiprocessing.get_context("spawn")
     proc = ctx.Process(
-        target=_child_main,
+        target=trainchild.main,  # -> _child_main, without scikit-learn
         args=(str(data_path), target, list(features) if features else None, asdict(params),
               str(workdir), coerce_bad_cells),
         name="clm-tray-train",

@@ -1,0 +1,20 @@
+"""Entry point of the spawned training process, kept free of heavy imports on purpose.
+
+A spawned child imports its target's module before running it. Pointing the child here
+instead of at training.py lets it keep scikit-learn out before XGBoost is imported: XGBoost
+imports scikit-learn (and the parts of SciPy it pulls in) only for its scikit-learn-style
+wrappers, which the training process does not use (it fits with XGBoost's native API and
+computes its metrics with numpy). That is more than half of the process's start-up.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+
+def main(*args: Any) -> None:
+    sys.modules.setdefault("sklearn", None)  # type: ignore[arg-type]  # import -> ImportError
+    from clm_tray.core.training import _child_main
+
+    _child_main(*args)
