@@ -77,6 +77,10 @@ def make_engine(loaded: LoadedSettings, bus: ev.EventBus | None = None,
     from clm_tray.core.service import Engine
 
     configure(loaded.settings, verbose=verbose)
+    if not loaded.settings.deploy_pickle:  # only the .pkl writer needs scikit-learn
+        from clm_tray.core.lean_imports import keep_scikit_learn_out
+
+        keep_scikit_learn_out()
     return Engine(loaded, bus=bus, isolate=isolate)
 
 

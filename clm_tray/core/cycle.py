@@ -394,7 +394,6 @@ def _deploy_formats(s: Settings, model_path: Path) -> dict[str, bytes]:
 def _manifest(dataset: Any, result: Any, parent: str | None, profile: dict[str, Any]
               ) -> dict[str, Any]:
     import pandas as pd
-    import sklearn
     import xgboost
 
     return {
@@ -415,9 +414,20 @@ def _manifest(dataset: Any, result: Any, parent: str | None, profile: dict[str, 
         "library_versions": {
             "xgboost": xgboost.__version__,
             "pandas": pd.__version__,
-            "scikit-learn": sklearn.__version__,
+            "scikit-learn": _version("scikit-learn"),
         },
     }
+
+
+def _version(dist: str) -> str:
+    """A library's version from its metadata (importing scikit-learn only to read it would
+    cost more than half a second)."""
+    from importlib import metadata
+
+    try:
+        return metadata.version(dist)
+    except metadata.PackageNotFoundError:
+        return "not installed"
 
 
 def record_outcome(

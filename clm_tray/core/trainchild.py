@@ -9,12 +9,13 @@ computes its metrics with numpy). That is more than half of the process's start-
 
 from __future__ import annotations
 
-import sys
 from typing import Any
 
 
 def main(*args: Any) -> None:
-    sys.modules.setdefault("sklearn", None)  # type: ignore[arg-type]  # import -> ImportError
+    from clm_tray.core.lean_imports import keep_scikit_learn_out
+
+    keep_scikit_learn_out()
     from clm_tray.core.training import _child_main
 
     _child_main(*args)

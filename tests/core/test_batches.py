@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import write_small_data
 
 from clm_tray.core import prepared
 from clm_tray.core.batches import PreparedFile, train_streaming
 from clm_tray.core.data import load_dataset
+from clm_tray.core.demo import generate, save
 from clm_tray.core.training import TrainParams, load_booster, train_and_evaluate
 
 PARAMS = TrainParams(n_estimators=40, early_stopping=10, threads=1)
@@ -56,3 +56,11 @@ def test_a_cycle_on_data_above_the_streaming_size_trains_and_versions(engine_fac
     assert m["split"]["train_rows"] + m["split"]["val_rows"] + m["split"]["test_rows"] <= \
         m["data"]["rows"]
     assert load_booster(version.model_path).num_boosted_rounds() == m["metrics"]["n_trees"]
+
+
+def write_small_data(path, symbols=6, bars=400):
+    """Small demo data (tests/conftest.py has the same helper; several conftest modules
+    make ``from conftest import`` ambiguous)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    save(generate(symbols=symbols, bars=bars, seed=7), path)
+    return path

@@ -6,11 +6,10 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from conftest import write_small_data
 
 from clm_tray.core import datacache
 from clm_tray.core.data import load_dataset
-from clm_tray.core.demo import feed
+from clm_tray.core.demo import feed, generate, save
 
 
 @pytest.fixture
@@ -96,3 +95,11 @@ def test_parquet_is_read_directly_and_only_the_needed_columns(tmp_path):
     full = load_dataset(src, features=["funding_rate"])
     pd.testing.assert_frame_equal(ds.frame, full.frame)
     assert not (tmp_path / "cache").exists()  # nothing to cache for Parquet
+
+
+def write_small_data(path, symbols=6, bars=400):
+    """Small demo data (tests/conftest.py has the same helper; several conftest modules
+    make ``from conftest import`` ambiguous)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    save(generate(symbols=symbols, bars=bars, seed=7), path)
+    return path

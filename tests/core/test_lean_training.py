@@ -10,11 +10,11 @@ import numpy as np
 import psutil
 import pytest
 import xgboost
-from conftest import write_small_data
 from sklearn.metrics import log_loss as sk_log_loss
 from sklearn.metrics import roc_auc_score as sk_roc_auc
 
 from clm_tray.core.data import load_dataset
+from clm_tray.core.demo import generate, save
 from clm_tray.core.metrics import log_loss, roc_auc_score
 from clm_tray.core.training import (
     TrainParams,
@@ -83,3 +83,28 @@ def test_the_training_process_never_loads_scikit_learn(tmp_path, monkeypatch):
     assert result.metrics["test_accuracy"] > 0
     assert seen, "never saw the training process with XGBoost loaded"
     assert not [p for p in seen[-1] if "sklearn" in p or "scikit_learn" in p]
+
+
+def test_a_cli_cycle_never_imports_scikit_learn(small_workspace):
+    import json
+    import subprocess
+    import sys
+
+    probe = ("import json, sys\nfrom clm_tray.cli import main\ncode = main(['retrain', "
+             "'--no-deploy'])\nprint('PROBE ' + json.dumps([code, 'sklearn' in sys.modules "
+             "and sys.modules['sklearn'] is not None]))\n")
+    proc = subprocess.run([sys.executable, "-c", probe], cwd=small_workspace, text=True,
+                          capture_output=True, timeout=240)
+    line = [ln for ln in proc.stdout.splitlines() if ln.startswith("PROBE ")]
+    assert line, proc.stdout + proc.stderr
+    code, loaded = json.loads(line[-1][6:])
+    assert code == 0, proc.stderr
+    assert loaded is False
+
+
+def write_small_data(path, symbols=6, bars=400):
+    """Small demo data (tests/conftest.py has the same helper; several conftest modules
+    make ``from conftest import`` ambiguous)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    save(generate(symbols=symbols, bars=bars, seed=7), path)
+    return path
