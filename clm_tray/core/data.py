@@ -176,8 +176,9 @@ def load_dataset(path: Path | str, *, target: str = "target", features: list[str
         "timestamp": pd.DatetimeIndex(ts[order].view("datetime64[ns]")).tz_localize("UTC"),
         "symbol": names[codes[order]],
     }
-    for col, arr in zip(feature_list, values, strict=True):
-        columns[col] = arr[order]
+    values.reverse()
+    for col in feature_list:  # each unordered column is released once reordered
+        columns[col] = values.pop()[order]
     columns[target] = labels.astype(np.int64)
     frame = pd.DataFrame(columns, copy=False)
     fingerprint = DataFingerprint(

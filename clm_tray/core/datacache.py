@@ -205,6 +205,7 @@ def read_parquet_projected(path: Path, keep: Callable[[list[str]], list[str]]) -
     last_read = ReadInfo("direct", table.num_rows, 0)
     frame = table.to_pandas(split_blocks=True, self_destruct=True)
     del table
+    pa.default_memory_pool().release_unused()  # Arrow's allocator keeps freed memory otherwise
     for col in strings:  # categorical -> plain labels, as a CSV read gives them
         if isinstance(frame[col].dtype, pd.CategoricalDtype) and col != "symbol":
             frame[col] = frame[col].astype(object)
