@@ -107,7 +107,7 @@ def _retrain_locked(
 
     from clm_tray.core.data import load_dataset
     from clm_tray.core.monitor import reference_profile
-    from clm_tray.core.prepared import write_prepared
+    from clm_tray.core.prepared import read_prepared, write_prepared
     from clm_tray.core.training import TrainParams, train_in_child
 
     s = ctx.settings
@@ -148,11 +148,13 @@ def _retrain_locked(
         with tempfile.TemporaryDirectory(dir=work) as tmp:
             # One load per cycle: the child reads these validated rows, not the file again.
             handoff = write_prepared(dataset, Path(tmp) / "dataset.arrow")
+            dataset.frame = dataset.frame.iloc[:0]  # not held twice while the child trains
             result = train_in_child(
                 handoff, target=s.target, features=dataset.features, params=params,
                 workdir=Path(tmp), timeout=s.train_timeout, cancel=cancel,
                 coerce_bad_cells=s.coerce_bad_cells,
             )
+            dataset.frame = read_prepared(handoff).frame  # for the profile and the shadow test
             metrics = dict(result.metrics)
             _check_cancel(cancel)
 

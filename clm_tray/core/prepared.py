@@ -56,10 +56,14 @@ def read_meta(path: Path | str) -> dict:
 
 
 def read_prepared(path: Path | str) -> Dataset:
-    """The whole file as a ``Dataset`` again (memory-mapped read, one pandas copy)."""
-    reader = ipc.open_file(pa.memory_map(str(path), "r"))  # the map lives while arrays do
-    meta = json.loads(reader.schema.metadata[_META].decode("utf-8"))
-    frame = reader.read_all().to_pandas(split_blocks=True)
+    """The whole file as a ``Dataset`` again. Read, not memory-mapped: the cycle deletes the
+    file while the frame lives on (which Windows refuses for a mapped file)."""
+    with pa.OSFile(str(path), "rb") as source:
+        reader = ipc.open_file(source)
+        meta = json.loads(reader.schema.metadata[_META].decode("utf-8"))
+        table = reader.read_all()
+    frame = table.to_pandas(split_blocks=True, self_destruct=True)
+    del table
     frame["symbol"] = frame["symbol"].astype(object)
     return Dataset(frame=frame, features=meta["features"], target=meta["target"],
                    fingerprint=DataFingerprint(**meta["fingerprint"]),
