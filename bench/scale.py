@@ -44,7 +44,8 @@ def tree_rss(proc: psutil.Process) -> int:
     return total
 
 
-def retrain(ws: Path, data: Path, threads: int, stream_rows: int | None) -> dict:
+def retrain(ws: Path, data: Path, threads: int, stream_rows: int | None,
+            trees: int | None = None) -> dict:
     env = {k: v for k, v in os.environ.items() if not k.startswith("QT_CLM_")}
     store = ws / f"store-{time.time_ns()}"
     env.update(QT_CLM_DATA_PATH=str(data), QT_CLM_STORE_DIR=str(store),
@@ -53,6 +54,8 @@ def retrain(ws: Path, data: Path, threads: int, stream_rows: int | None) -> dict
                QT_CLM_TRAIN_TIMEOUT="7200", HOME=str(ws / "home"))
     if stream_rows is not None:
         env["CLM_TRAY_STREAM_ROWS"] = str(stream_rows)
+    if trees:
+        env["QT_CLM_N_ESTIMATORS"] = str(trees)
     t0 = time.perf_counter()
     proc = subprocess.Popen([sys.executable, "-m", "clm_tray", "retrain", "--no-deploy",
                              "--json"], cwd=ws, env=env, stdout=subprocess.PIPE,
@@ -77,27 +80,32 @@ def main() -> None:
     ap.add_argument("--rows", type=int, default=1_000_000)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--compare", action="store_true", help="also run the in-memory path")
+    ap.add_argument("--trees", type=int, help="QT_CLM_N_ESTIMATORS (default 300): fewer = "
+                    "faster on a busy machine; memory hardly depends on it")
+    ap.add_argument("--data", type=Path, help="reuse this Parquet file (made if missing)")
     args = ap.parse_args()
     bars = math.ceil(args.rows / 91)
     with tempfile.TemporaryDirectory(prefix="clm-scale-") as name:
         ws = Path(name)
         (ws / "models").mkdir()
-        data = ws / "data.parquet"
+        data = args.data or ws / "data.parquet"
         t = time.perf_counter()
-        subprocess.run([sys.executable, "-c", "import sys; from clm_tray.core import demo; "
-                        "demo.save(demo.generate(bars=int(sys.argv[2])), sys.argv[1])",
-                        str(data), str(bars)], check=True)
+        if not data.exists():
+            subprocess.run([sys.executable, "-c", "import sys; from clm_tray.core import demo; "
+                            "demo.save(demo.generate(bars=int(sys.argv[2])), sys.argv[1])",
+                            str(data), str(bars)], check=True)
         print(f"generated 91 symbols x {bars:,} bars = {91 * bars:,} rows as Parquet "
               f"({data.stat().st_size / MB:.0f} MB) in {time.perf_counter() - t:.0f} s")
         runs = [("streamed" if 91 * bars > 2_000_000 else "default", None)]
         if args.compare:
             runs = [("streamed", 1), ("in-memory", 10**12)]
         for label, stream_rows in runs:
-            r = retrain(ws, data, args.threads, stream_rows)
+            r = retrain(ws, data, args.threads, stream_rows, args.trees)
             res = r["result"]
             m = res.get("metrics") or {}
             acc = m.get("test_accuracy")
-            print(f"{label}: outcome {res.get('outcome')}, rows {91 * bars:,}, wall "
+            print(f"{label}: outcome {res.get('outcome')}, rows {91 * bars:,}, "
+                  f"trees <= {args.trees or 300}, wall "
                   f"{r['wall']:.1f} s, peak tree RSS {r['peak'] / MB:,.0f} MB, test accuracy "
                   f"{acc:.2%} (baseline {m.get('baseline_accuracy', 0):.2%}, "
                   f"{m.get('n_trees')} trees)" if acc is not None else
