@@ -29,6 +29,7 @@ import pyarrow.ipc as ipc
 import xgboost
 
 from clm_tray.core import prepared
+from clm_tray.core.edge import edge_test
 from clm_tray.core.errors import DataError
 from clm_tray.core.fsutil import atomic_write_bytes
 from clm_tray.core.metrics import log_loss, roc_auc_score
@@ -137,9 +138,10 @@ def train_streaming(path: Path | str, params: TrainParams, model_path: Path) -> 
     del frame
     y = data.column(data.target).astype(np.int8)
     _check_classes(y, train, test, ts)
-    del ts
     ranges = {"train": _as_range(train, "training"), "val": _as_range(val, "validation"),
               "test": _as_range(test, "test")}
+    test_ts = ts[slice(*ranges["test"])].copy()  # for the edge test, bar by bar
+    del ts, train, val, test
 
     check_device(params.device)
     dtrain = xgboost.QuantileDMatrix(_RangeIter(data, *ranges["train"]))
@@ -157,11 +159,15 @@ def train_streaming(path: Path | str, params: TrainParams, model_path: Path) -> 
     metrics = _metrics(p, y, ranges, best, int(booster.num_boosted_rounds()))
     leak, reason = _leakage(metrics["test_accuracy"], metrics["baseline_accuracy"],
                             metrics["auc"], params.leak_margin)
+    te, tr = slice(*ranges["test"]), slice(*ranges["train"])
+    majority = int(y[tr].mean() >= 0.5)
+    edge = edge_test((p[te] > 0.5) == (y[te] == 1), y[te] == majority, test_ts,
+                     majority_label="up" if majority else "down")
     return TrainResult(
         metrics=metrics, importance=_importance(booster, list(data.features)), leakage=leak,
         leakage_reason=reason, split=info, params=asdict(params),
         duration_s=time.perf_counter() - started, model_path=str(model_path),
-        features=list(data.features),
+        features=list(data.features), edge=edge.to_dict(),
     )
 
 

@@ -27,6 +27,7 @@ def test_one_batch_streamed_is_the_in_memory_model(dataset, tmp_path):
     assert streamed.split == memory.split
     for key, value in memory.metrics.items():
         assert streamed.metrics[key] == pytest.approx(value, abs=1e-6), key
+    assert streamed.edge == memory.edge  # the edge gate's evidence, bar by bar
     X = dataset.X
     np.testing.assert_allclose(load_booster(streamed.model_path).inplace_predict(X),
                                load_booster(memory.model_path).inplace_predict(X), atol=1e-6)
