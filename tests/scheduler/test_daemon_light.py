@@ -11,13 +11,14 @@ from clm_tray.core.history import History
 
 HEAVY = ("pandas", "xgboost", "sklearn", "scipy")
 
-# The real CLI entry of `clm-tray run --once`, then a look at what this process imported.
+# The real CLI entry of `clm-tray run --once`, then a look at what this process imported
+# (a None entry is scikit-learn kept out on purpose: lean_imports.py).
 PROBE = f"""
 import json, sys
 from clm_tray.cli import main
 code = main(["run", "--once"])
 print("PROBE " + json.dumps({{"code": code,
-      "heavy": [m for m in {HEAVY!r} if m in sys.modules]}}))
+      "heavy": [m for m in {HEAVY!r} if sys.modules.get(m) is not None]}}))
 """
 
 
