@@ -15,7 +15,24 @@ from typing import Any
 def main(*args: Any) -> None:
     from clm_tray.core.lean_imports import keep_scikit_learn_out
 
+    _end_with_parent()  # before the slow imports: an orphan stops even while importing
     keep_scikit_learn_out()
     from clm_tray.core.training import _child_main
 
     _child_main(*args)
+
+
+def _end_with_parent() -> None:
+    import multiprocessing
+    import os
+    import threading
+
+    parent = multiprocessing.parent_process()
+    if parent is None:
+        return
+
+    def watch() -> None:
+        parent.join()
+        os._exit(1)
+
+    threading.Thread(target=watch, name="clm-tray-parent-watch", daemon=True).start()
