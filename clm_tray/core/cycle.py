@@ -67,6 +67,13 @@ class _Run:
             cycle=self.cycle_id,
         )
 
+    def rounds(self, done: int, total: int) -> None:
+        """Boosting-round progress inside the train stage."""
+        start = STAGES.index("train") / len(STAGES)
+        progress = start + (done / max(total, 1)) / len(STAGES)
+        self.ctx.bus.emit(ev.CYCLE_STAGE, stage="train", progress=round(progress, 3),
+                          message=f"round {done}/{total}", cycle=self.cycle_id)
+
     def _close_stage(self) -> None:
         if self._stage:
             self.stages[self._stage] = round(
@@ -150,9 +157,11 @@ def _retrain_locked(
             handoff = write_prepared(dataset, Path(tmp) / "dataset.arrow")
             dataset.frame = dataset.frame.iloc[:0]  # not held twice while the child trains
             result = train_in_child(
-                handoff, target=s.target, features=dataset.features, params=params,
+                # A cluster's workers read the training file itself, at the same path.
+                data_path if s.dask_scheduler else handoff, target=s.target, features=dataset.features, params=params,
                 workdir=Path(tmp), timeout=s.train_timeout, cancel=cancel,
                 coerce_bad_cells=s.coerce_bad_cells,
+                dask_scheduler=s.dask_scheduler, on_round=run.rounds,
             )
             dataset.frame = read_prepared(handoff).frame  # for the profile and the shadow test
             metrics = dict(result.metrics)
@@ -413,6 +422,7 @@ def _manifest(dataset: Any, result: Any, parent: str | None, profile: dict[str, 
         "data_last_timestamp": dataset.fingerprint.end,
         "reference_profile": profile,
         "training_seconds": result.duration_s,
+        **result.trainer,  # "trainer": "local" | "dask" (+ scheduler address, workers)
         "library_versions": {
             "xgboost": xgboost.__version__,
             "pandas": pd.__version__,

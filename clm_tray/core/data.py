@@ -218,8 +218,7 @@ def _read(path: Path, cache_dir: Path | None = None, keep=None) -> tuple[pd.Data
         raise DataError(f"Training data file {name} does not exist; point QT_CLM_DATA_PATH at "
                         "your CSV or Parquet file.")
     if path.is_dir():
-        raise DataError(f"Training data path {name} is a folder; point QT_CLM_DATA_PATH at a "
-                        "CSV or Parquet file inside it.")
+        return _read_parquet_folder(path)
     if path.stat().st_size == 0:
         raise DataError(f"Training data file {name} is empty (0 bytes); let the collector write "
                         "it again or point QT_CLM_DATA_PATH at another file.")
@@ -256,6 +255,33 @@ def _read(path: Path, cache_dir: Path | None = None, keep=None) -> tuple[pd.Data
         raise DataError(f"Training data file {name} has a header but no data rows; wait for the "
                         "collector to write data or point QT_CLM_DATA_PATH at another file.")
     return frame, sha256
+
+
+def _read_parquet_folder(path: Path) -> tuple[pd.DataFrame, str]:
+    """A folder of Parquet files (e.g. partitioned ``symbol=BTCUSDT/part-0.parquet``, as a
+    cluster trainer reads it): one frame, partition folders become columns; the sha256 covers
+    every file's relative path and bytes, in name order."""
+    name = str(path)
+    files = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in _PARQUET)
+    if not files:
+        raise DataError(f"Training data path {name} is a folder without .parquet files; point "
+                        "QT_CLM_DATA_PATH at a CSV or Parquet file, or a folder of Parquet files.")
+    digest = hashlib.sha256()
+    try:
+        for f in files:
+            digest.update(str(f.relative_to(path)).encode() + b"\0" + f.read_bytes())
+        frame = pd.read_parquet(path)
+    except (ValueError, OSError, TypeError, pa.ArrowException) as exc:
+        reason = " ".join(str(exc).split())[:200]
+        raise DataError(f"Training data folder {name} cannot be read as Parquet ({reason}); "
+                        "repair or regenerate its files.") from exc
+    for col in frame.columns:  # partition values come back as categories
+        if isinstance(frame[col].dtype, pd.CategoricalDtype):
+            frame[col] = frame[col].astype(str)
+    if frame.empty:
+        raise DataError(f"Training data folder {name} holds no data rows; wait for the "
+                        "collector to write data or point QT_CLM_DATA_PATH elsewhere.")
+    return frame.reset_index(drop=True), digest.hexdigest()
 
 
 def _read_csv(data: bytes, compression: str | None) -> pd.DataFrame:

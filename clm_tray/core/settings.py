@@ -56,6 +56,9 @@ class Settings(BaseModel):
     embargo_hours: float = Field(24, ge=0, description="Gap between train and test, hours")
     leak_margin: float = Field(0.10, gt=0, description="Test accuracy over baseline = leak")
     seed: int = Field(42, description="Random seed for training")
+    dask_scheduler: str = Field(
+        "", pattern=r"^(|local|local:[1-9][0-9]*|(tcp|tls|ws|wss)://\S+)$",
+        description="Train on Dask: empty = here, local, local:N or tcp://host:port")
     # Decisions (README "How clm-tray decides").
     edge_gate: bool = Field(True, description="Deploy only a model that beats guessing")
     edge_p: float = Field(0.05, gt=0, le=0.5, description="Edge test p-value limit")
@@ -173,6 +176,8 @@ def _allowed(field_name: str) -> str:
             bool | None: "true, false or empty"}.get(ann, "")
     if field_name == "backend":
         text = "docker, process or none"
+    if field_name == "dask_scheduler":
+        text = "empty, local, local:N (N workers) or a scheduler address like tcp://host:8786"
     bounds = []
     for m in info.metadata:
         for attr, sym in (("gt", ">"), ("ge", ">="), ("lt", "<"), ("le", "<=")):

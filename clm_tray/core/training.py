@@ -23,7 +23,9 @@ import signal
 import threading
 import time
 import traceback
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
+from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -32,7 +34,7 @@ import pandas as pd
 import xgboost
 
 from clm_tray.core import errors, trainchild
-from clm_tray.core.edge import edge_test
+from clm_tray.core.edge import EdgeResult, edge_test
 from clm_tray.core.errors import (
     ClmError,
     ConfigError,
@@ -55,6 +57,8 @@ MIN_SLICE_ROWS = 50
 AUC_LEAK = 0.75
 #: How often the parent looks at the child, the timeout and the cancel flag (seconds).
 POLL_SECONDS = 0.1
+#: How long a child training on Dask gets to stop its cluster job before it is killed.
+DASK_STOP_SECONDS = 10.0
 #: File names the child writes into ``workdir``.
 MODEL_NAME = "model.ubj"
 RESULT_NAME = "result.json"
@@ -124,6 +128,9 @@ class TrainResult:
     model_path: str
     features: list[str] = field(default_factory=list)
     edge: dict[str, Any] = field(default_factory=dict)  # EdgeResult.to_dict() (edge.py)
+    #: Where it was trained, for the manifest: {"trainer": "local"} or, on a cluster,
+    #: {"trainer": "dask", "dask_scheduler": address without credentials, "dask_workers": n}.
+    trainer: dict[str, Any] = field(default_factory=lambda: {"trainer": "local"})
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -154,18 +161,54 @@ def _bar_ns(unique_ts: np.ndarray) -> int:
     return int(np.median(np.diff(unique_ts)))
 
 
-def _too_little_time(what: str, ts: np.ndarray) -> DataError:
+def _too_little_time(what: str, first_ns: int, last_ns: int, rows: int) -> DataError:
     return DataError(
-        f"The data ({_iso(ts.min())} to {_iso(ts.max())}, {ts.size} rows) covers too little "
+        f"The data ({_iso(first_ns)} to {_iso(last_ns)}, {rows} rows) covers too little "
         f"time for the train/validation/test split: {what}; add more data or lower "
         "QT_CLM_TEST_FRACTION / QT_CLM_EMBARGO_HOURS."
     )
 
 
-def split_by_time(
-    frame: pd.DataFrame, params: TrainParams
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, SplitInfo]:
-    """Split rows into train, validation and test by global timestamp cutoffs.
+@dataclass(frozen=True)
+class TimeCutoffs:
+    """Where the slices begin and end, in ns since the epoch (UTC). Decided once, by
+    ``time_cutoffs``, for every trainer (local or on a cluster), so both split alike."""
+
+    first: int
+    last: int
+    val_start: int
+    val_end: int
+    test_start: int
+    embargo_ns: int
+    rows: int
+
+    def masks(self, ts: Any) -> tuple[Any, Any, Any]:
+        """Boolean (train, validation, test) masks of ``ts`` (int64 ns): a numpy array or a
+        dask Series alike. Rows inside an embargo are in none of them."""
+        return ts < self.val_start - self.embargo_ns, \
+            (ts >= self.val_start) & (ts <= self.val_end), ts >= self.test_start
+
+    def too_little_time(self, what: str) -> DataError:
+        return _too_little_time(what, self.first, self.last, self.rows)
+
+    def split_info(self, train_first: int, train_last: int, train_rows: int, val_rows: int,
+                   test_rows: int) -> SplitInfo:
+        """The ``SplitInfo`` of these cut-offs; ``DataError`` when a slice is too small."""
+        for name, n in (("training", train_rows), ("validation", val_rows), ("test", test_rows)):
+            if n < MIN_SLICE_ROWS:
+                raise self.too_little_time(
+                    f"the {name} slice has {n} rows (need at least {MIN_SLICE_ROWS})")
+        return SplitInfo(
+            train_start=_iso(train_first), train_end=_iso(train_last),
+            val_start=_iso(self.val_start), val_end=_iso(self.val_end),
+            test_start=_iso(self.test_start), test_end=_iso(self.last),
+            train_rows=int(train_rows), val_rows=int(val_rows), test_rows=int(test_rows),
+            embargo_hours=self.embargo_ns / 3_600e9,
+        )
+
+
+def time_cutoffs(unique_ts: np.ndarray, params: TrainParams, rows: int) -> TimeCutoffs:
+    """Decide the split from the sorted distinct timestamps (int64 ns) of all ``rows`` rows.
 
     Test holds the rows at or after the time that leaves the last ``test_fraction`` of the
     time range. Validation (used only for early stopping) is the last ``val_fraction`` of the
@@ -173,51 +216,44 @@ def split_by_time(
     test, lies an embargo of ``max(embargo_hours, one bar)``: every row of a later slice is
     strictly more than the embargo after every row of an earlier one, so no training label
     (next bar's move) overlaps the period being tested. Rows inside an embargo are unused.
-
-    Returns positional row indices (train, val, test) and a ``SplitInfo``. Raises ``DataError``
-    when a slice has fewer than ``MIN_SLICE_ROWS`` rows (``train_and_evaluate`` also refuses a
-    train or test slice that holds only one target class).
+    Needs only the distinct bar times, so a cluster trainer can compute them cheaply.
     """
-    ts = _epoch_ns(frame["timestamp"])
-    if ts.size == 0:
+    if unique_ts.size == 0:
         raise DataError("The training data has no rows; add data before training.")
-    unique_ts = np.unique(ts)
     t0, t1 = int(unique_ts[0]), int(unique_ts[-1])
     if t1 <= t0:
-        raise _too_little_time("all rows share one timestamp", ts)
+        raise _too_little_time("all rows share one timestamp", t0, t1, rows)
     embargo_ns = max(int(round(params.embargo_hours * 3_600e9)), _bar_ns(unique_ts))
 
     test_cut = t1 - int(params.test_fraction * (t1 - t0))
     test_start = int(unique_ts[np.searchsorted(unique_ts, test_cut, side="left")])
     pre_ts = unique_ts[unique_ts < test_start - embargo_ns]
     if pre_ts.size < 2:
-        raise _too_little_time("nothing is left before the test period and its embargo", ts)
+        raise _too_little_time("nothing is left before the test period and its embargo",
+                               t0, t1, rows)
     pre_end = int(pre_ts[-1])
     val_cut = pre_end - int(params.val_fraction * (pre_end - t0))
     val_start = int(pre_ts[np.searchsorted(pre_ts, val_cut, side="left")])
+    return TimeCutoffs(first=t0, last=t1, val_start=val_start, val_end=pre_end,
+                       test_start=test_start, embargo_ns=embargo_ns, rows=rows)
 
-    test_mask = ts >= test_start
-    val_mask = (ts >= val_start) & (ts <= pre_end)
-    train_mask = ts < val_start - embargo_ns
-    train, val, test = (np.flatnonzero(m) for m in (train_mask, val_mask, test_mask))
 
-    for name, idx in (("training", train), ("validation", val), ("test", test)):
-        if idx.size < MIN_SLICE_ROWS:
-            raise _too_little_time(
-                f"the {name} slice has {idx.size} rows (need at least {MIN_SLICE_ROWS})", ts
-            )
-    info = SplitInfo(
-        train_start=_iso(ts[train].min()),
-        train_end=_iso(ts[train].max()),
-        val_start=_iso(val_start),
-        val_end=_iso(pre_end),
-        test_start=_iso(test_start),
-        test_end=_iso(t1),
-        train_rows=int(train.size),
-        val_rows=int(val.size),
-        test_rows=int(test.size),
-        embargo_hours=embargo_ns / 3_600e9,
-    )
+def split_by_time(
+    frame: pd.DataFrame, params: TrainParams
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, SplitInfo]:
+    """Split rows into train, validation and test by global timestamp cutoffs
+    (``time_cutoffs`` decides them; see there).
+
+    Returns positional row indices (train, val, test) and a ``SplitInfo``. Raises ``DataError``
+    when a slice has fewer than ``MIN_SLICE_ROWS`` rows (``train_and_evaluate`` also refuses a
+    train or test slice that holds only one target class).
+    """
+    ts = _epoch_ns(frame["timestamp"])
+    cut = time_cutoffs(np.unique(ts), params, int(ts.size))
+    train, val, test = (np.flatnonzero(m) for m in cut.masks(ts))
+    first = int(ts[train].min()) if train.size else cut.first
+    last = int(ts[train].max()) if train.size else cut.first
+    info = cut.split_info(first, last, train.size, val.size, test.size)
     return train, val, test, info
 
 
@@ -226,7 +262,8 @@ def _check_classes(y: np.ndarray, train: np.ndarray, test: np.ndarray, ts: np.nd
         classes = np.unique(y[idx])
         if classes.size < 2:
             raise _too_little_time(
-                f"the {name} slice holds only target class {int(classes[0])}", ts
+                f"the {name} slice holds only target class {int(classes[0])}",
+                int(ts.min()), int(ts.max()), int(ts.size),
             )
 
 
@@ -350,35 +387,21 @@ def train_and_evaluate(dataset: Dataset, params: TrainParams, model_path: Path) 
 
     booster, best = fit_booster(xgboost.QuantileDMatrix(X[train], y[train]),
                                 (X[val], y[val]), params)
-    rounds = booster.num_boosted_rounds()
-    if best + 1 < rounds:
-        booster = booster[: best + 1]
-    booster.set_attr(scikit_learn=_SKLEARN_META)  # so XGBClassifier.load_model works too
-    atomic_write_bytes(model_path, bytes(booster.save_raw(raw_format="ubj")))
+    booster, best = save_model(booster, best, model_path)
 
     # One prediction pass over all rows with the saved model (cheaper than asking XGBoost to
     # evaluate the train set every round).
     p = booster.inplace_predict(X)
     hit = (p > 0.5) == (y == 1)
-    y_test, p_test = y[test], p[test]
     majority = int(y[train].mean() >= 0.5)
-    baseline = float(np.mean(y_test == majority))
-    test_acc = float(hit[test].mean())
-    auc = float(roc_auc_score(y_test, p_test))
-    leak, reason = _leakage(test_acc, baseline, auc, params.leak_margin)
-    # The edge gate's evidence, judged bar by bar (edge.py); the cycle applies the limits.
-    edge = edge_test(hit[test], y_test == majority, _epoch_ns(frame["timestamp"])[test],
-                     majority_label="up" if majority else "down")
+    metrics, leak, reason, edge = score_out_of_time(
+        y[test], p[test], _epoch_ns(frame["timestamp"])[test], majority, params.leak_margin)
     metrics = {
         "train_accuracy": float(hit[train].mean()),
         "val_accuracy": float(hit[val].mean()),
-        "test_accuracy": test_acc,
-        "auc": auc,
-        "log_loss": float(log_loss(y_test, p_test, labels=[0, 1])),
-        "baseline_accuracy": baseline,
+        **metrics,
         "best_iteration": best,
         "n_trees": int(booster.num_boosted_rounds()),
-        "test_rows": int(test.size),
     }
     return TrainResult(
         metrics=metrics,
@@ -392,6 +415,48 @@ def train_and_evaluate(dataset: Dataset, params: TrainParams, model_path: Path) 
         features=list(dataset.features),
         edge=edge.to_dict(),
     )
+
+
+def save_model(booster: xgboost.Booster, best: int | None, model_path: Path
+               ) -> tuple[xgboost.Booster, int]:
+    """Keep the trees up to ``best`` (None = all) and write them atomically in XGBoost's native
+    UBJSON format, the same file whichever trainer fitted it. Returns (saved booster, best)."""
+    rounds = booster.num_boosted_rounds()
+    best = rounds - 1 if best is None else int(best)
+    if best + 1 < rounds:
+        booster = booster[: best + 1]
+    booster.feature_names = None  # trainers differ here (numpy vs frames); the file must not
+    booster.feature_types = None
+    booster.set_attr(scikit_learn=_SKLEARN_META)  # so XGBClassifier.load_model works too
+    atomic_write_bytes(model_path, bytes(booster.save_raw(raw_format="ubj")))
+    return booster, best
+
+
+def score_out_of_time(y_test: np.ndarray, p_test: np.ndarray, ts_test: np.ndarray,
+                      majority: int, leak_margin: float
+                      ) -> tuple[dict[str, Any], bool, str, EdgeResult]:
+    """The test-slice metrics, the leakage verdict and the edge gate's evidence, computed alike
+    for every trainer (local or on a cluster): ``test_accuracy``, ``auc``, ``log_loss``,
+    ``baseline_accuracy`` (always predicting the TRAIN slice's ``majority`` class) and
+    ``test_rows``; then (leakage, reason) and the bar-by-bar edge test (edge.py; the cycle
+    applies its limits). ``ts_test`` is each test row's time in ns."""
+    y_test = np.asarray(y_test)
+    p_test = np.asarray(p_test)
+    hit = (p_test > 0.5) == (y_test == 1)
+    baseline = float(np.mean(y_test == majority))
+    test_acc = float(np.mean(hit))
+    auc = float(roc_auc_score(y_test, p_test))
+    leak, reason = _leakage(test_acc, baseline, auc, leak_margin)
+    edge = edge_test(hit, y_test == majority, np.asarray(ts_test),
+                     majority_label="up" if majority else "down")
+    metrics = {
+        "test_accuracy": test_acc,
+        "auc": auc,
+        "log_loss": float(log_loss(y_test, p_test, labels=[0, 1])),
+        "baseline_accuracy": baseline,
+        "test_rows": int(y_test.size),
+    }
+    return metrics, leak, reason, edge
 
 
 # ---- the child process ----------------------------------------------------------------------
@@ -422,17 +487,27 @@ def _end_with_parent() -> None:
 
 def _child_main(
     data_path: str, target: str, features: list[str] | None, params: dict, workdir: str,
-    coerce_bad_cells: bool = False,
+    coerce_bad_cells: bool = False, dask_scheduler: str = "", rounds: Connection | None = None,
 ) -> None:
-    """Entry point of the spawned child: load, train, then write model and result JSON."""
+    """Entry point of the spawned child: load, train, then write model and result JSON.
+    With ``dask_scheduler`` the child holds the Dask client and trains on the cluster."""
     out = Path(workdir)
     with contextlib.suppress(ValueError, OSError):  # Ctrl+C reaches the whole process group:
         signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides (cancel), not us
     _end_with_parent()
     try:
         _testing_hooks()
-        result = _child_train(data_path, target, features, TrainParams(**params),
-                              out / MODEL_NAME, coerce_bad_cells)
+        if dask_scheduler:
+            from clm_tray.core.dask_training import train_on_dask
+
+            result = train_on_dask(
+                data_path, setting=dask_scheduler, target=target, features=list(features or []),
+                params=TrainParams(**params), model_path=out / MODEL_NAME,
+                on_round=_round_sender(rounds),
+            )
+        else:
+            result = _child_train(data_path, target, features, TrainParams(**params),
+                                  out / MODEL_NAME, coerce_bad_cells)
         payload: dict[str, Any] = {"ok": True, "result": result.to_dict()}
     except ClmError as exc:
         payload = {"ok": False, "error": type(exc).__name__, "message": str(exc)}
@@ -444,6 +519,8 @@ def _child_main(
             "message": f"Training failed in the child process: {type(exc).__name__}: {exc}",
         }
     atomic_write_text(out / RESULT_NAME, json.dumps(payload, indent=2))  # keeps feature order
+    if dask_scheduler:  # Dask's exit hooks may wait on a cluster that is gone; we are done
+        os._exit(0)
 
 
 def _child_train(data_path: str, target: str, features: list[str] | None,
@@ -474,11 +551,31 @@ def _stream_rows() -> int:
     return stream_rows()
 
 
-def _stop(proc: multiprocessing.process.BaseProcess) -> None:
-    """Terminate the child, then kill it if it does not go within two seconds."""
+def _round_sender(rounds: Connection | None) -> Callable[[int, int], None] | None:
+    """Boosting rounds go to the parent over a one-way pipe (small messages: atomic)."""
+    if rounds is None:
+        return None
+
+    def send(done: int, total: int) -> None:
+        with contextlib.suppress(OSError, ValueError):
+            rounds.send((done, total))
+
+    return send
+
+
+def _relay_rounds(rounds: Connection, on_round: Callable[[int, int], None] | None) -> None:
+    with contextlib.suppress(OSError, EOFError, ValueError):
+        while rounds.poll():
+            done, total = rounds.recv()
+            if on_round is not None:
+                on_round(int(done), int(total))
+
+
+def _stop(proc: multiprocessing.process.BaseProcess, grace: float = 2.0) -> None:
+    """Terminate the child, then kill it if it does not go within ``grace`` seconds."""
     if proc.is_alive():
         proc.terminate()
-        proc.join(2.0)
+        proc.join(grace)
     if proc.is_alive():
         proc.kill()
         proc.join(5.0)
@@ -519,6 +616,8 @@ def train_in_child(
     timeout: float,
     cancel: threading.Event | None = None,
     coerce_bad_cells: bool = False,
+    dask_scheduler: str = "",
+    on_round: Callable[[int, int], None] | None = None,
 ) -> TrainResult:
     """Load the data and train in a spawned child process that can be stopped at any time.
 
@@ -528,23 +627,32 @@ def train_in_child(
     child (e.g. ``DataError``) is raised here again with the same class and one-line message;
     a crash (non-zero exit, e.g. killed for memory) is a ``TrainingError`` naming the exit.
     On any failure nothing is left in ``workdir`` that could be taken for a model.
+
+    ``dask_scheduler`` (QT_CLM_DASK_SCHEDULER) trains on a Dask cluster from the same child
+    (``dask_training``), so stopping the child stops the cluster job; ``on_round(done, total)``
+    then hears of the boosting rounds.
     """
     workdir = Path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
     _discard(workdir)
     ctx = multiprocessing.get_context("spawn")
+    receive, send = ctx.Pipe(duplex=False)
     proc = ctx.Process(
         target=trainchild.main,  # -> _child_main, without scikit-learn
         args=(str(data_path), target, list(features) if features else None, asdict(params),
-              str(workdir), coerce_bad_cells),
+              str(workdir), coerce_bad_cells, dask_scheduler, send),
         name="clm-tray-train",
-        daemon=True,
+        # A LocalCluster's workers are this child's children, which a daemon may not have;
+        # the child still ends with us (_end_with_parent) and its workers with it.
+        daemon=not dask_scheduler,
     )
     deadline = time.monotonic() + timeout
     proc.start()
+    send.close()
     try:
         while proc.exitcode is None:
             proc.join(POLL_SECONDS)
+            _relay_rounds(receive, on_round)
             if proc.exitcode is not None:
                 break
             if cancel is not None and cancel.is_set():
@@ -557,9 +665,13 @@ def train_in_child(
                     "stopped; raise QT_CLM_TRAIN_TIMEOUT or use less data."
                 )
     except BaseException:
-        _stop(proc)
+        # A cluster job needs a moment to stop its workers together and free them.
+        _stop(proc, grace=DASK_STOP_SECONDS if dask_scheduler else 2.0)
         _discard(workdir)
+        receive.close()
         raise
+    _relay_rounds(receive, on_round)
+    receive.close()
 
     code = proc.exitcode
     if cancel is not None and cancel.is_set():  # it ended as we asked it to stop: a cancel
