@@ -71,12 +71,18 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def make_engine(loaded: LoadedSettings, bus: ev.EventBus | None = None,
-                verbose: bool = False) -> Any:
+                verbose: bool = False, isolate: bool = False) -> Any:
+    """``isolate=True`` (the daemon): heavy calls run in a worker process, so this process
+    never holds pandas or XGBoost."""
     from clm_tray.core.logsetup import configure
     from clm_tray.core.service import Engine
 
     configure(loaded.settings, verbose=verbose)
-    return Engine(loaded, bus=bus)
+    if not loaded.settings.deploy_pickle:  # only the .pkl writer needs scikit-learn
+        from clm_tray.core.lean_imports import keep_scikit_learn_out
+
+        keep_scikit_learn_out()
+    return Engine(loaded, bus=bus, isolate=isolate)
 
 
 def _pct(x: Any) -> str:

@@ -115,6 +115,7 @@ def _retrain_locked(
 
     from clm_tray.core.data import load_dataset
     from clm_tray.core.monitor import reference_profile
+    from clm_tray.core.prepared import read_prepared, write_prepared
     from clm_tray.core.training import TrainParams, train_in_child
 
     s = ctx.settings
@@ -135,7 +136,8 @@ def _retrain_locked(
             )
         dataset = load_dataset(data_path, target=s.target, features=s.features or None,
                                coerce_bad_cells=s.coerce_bad_cells,
-                               encoding=s.data_encoding or None)
+                               encoding=s.data_encoding or None,
+                               cache_dir=ctx.store.root / "cache")
         for w in dataset.warnings:
             ctx.bus.emit(ev.CYCLE_STAGE, level="warning", stage="load", message=w,
                          cycle=run.cycle_id, progress=0.0)
@@ -153,13 +155,19 @@ def _retrain_locked(
         work = ctx.store.root / "work"
         work.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryDirectory(dir=work) as tmp:
+            # One load per cycle: the child reads these validated rows, not the file again.
+            handoff = write_prepared(dataset, Path(tmp) / "dataset.arrow")
+            dataset.frame = dataset.frame.iloc[:0]  # not held twice while the child trains
             result = train_in_child(
-                data_path, target=s.target, features=dataset.features, params=params,
+                # A cluster's workers read the training file itself, at the same path.
+                data_path if s.dask_scheduler else handoff, target=s.target,
+                features=dataset.features, params=params,
                 workdir=Path(tmp), timeout=s.train_timeout, cancel=cancel,
                 coerce_bad_cells=s.coerce_bad_cells,
                 dask_scheduler=s.dask_scheduler, on_round=run.rounds,
                 encoding=s.data_encoding or None,
             )
+            dataset.frame = read_prepared(handoff).frame  # for the profile and the shadow test
             metrics = dict(result.metrics)
             _check_cancel(cancel)
 
@@ -167,9 +175,10 @@ def _retrain_locked(
             run.stage("version", "saving the new version")
             version = decide.same_model(ctx.store, sha256_file(Path(result.model_path)))
             if version is None:
-                train_rows = dataset.frame[
-                    dataset.frame["timestamp"] <= pd.Timestamp(result.split.train_end)
-                ]
+                # Rows are sorted by time: the training rows are a prefix (a view, no copy).
+                frame = dataset.frame
+                train_rows = frame.iloc[:int(frame["timestamp"].searchsorted(
+                    pd.Timestamp(result.split.train_end), side="right"))]
                 manifest = _manifest(dataset, result, champion_id, reference_profile(
                     train_rows, dataset.features))
                 version = ctx.store.add_version(
@@ -407,7 +416,6 @@ def _deploy_formats(s: Settings, model_path: Path) -> dict[str, bytes]:
 def _manifest(dataset: Any, result: Any, parent: str | None, profile: dict[str, Any]
               ) -> dict[str, Any]:
     import pandas as pd
-    import sklearn
     import xgboost
 
     return {
@@ -429,9 +437,20 @@ def _manifest(dataset: Any, result: Any, parent: str | None, profile: dict[str, 
         "library_versions": {
             "xgboost": xgboost.__version__,
             "pandas": pd.__version__,
-            "scikit-learn": sklearn.__version__,
+            "scikit-learn": _version("scikit-learn"),
         },
     }
+
+
+def _version(dist: str) -> str:
+    """A library's version from its metadata (importing scikit-learn only to read it would
+    cost more than half a second)."""
+    from importlib import metadata
+
+    try:
+        return metadata.version(dist)
+    except metadata.PackageNotFoundError:
+        return "not installed"
 
 
 def record_outcome(

@@ -40,7 +40,23 @@ def package_versions() -> dict[str, str]:
             out[name] = metadata.version(name)
         except metadata.PackageNotFoundError:
             out[name] = "not installed" if name != "PySide6-Essentials" else _pyside_fallback()
+    out["xgboost"] = _xgboost_build(out["xgboost"])
     return out
+
+
+def _xgboost_build(version: str) -> str:
+    """Which XGBoost build is installed: the CPU-only wheel (`xgboost-cpu`, the default on
+    Linux/Windows) or the CUDA one; QT_CLM_DEVICE=cuda needs the latter."""
+    try:
+        cpu = metadata.version("xgboost-cpu")
+    except metadata.PackageNotFoundError:
+        cpu = ""
+    if cpu and version == "not installed":
+        return f"{cpu} (xgboost-cpu, CPU only)"
+    if cpu:  # both distributions: whichever was installed last owns the files
+        return (f"{version} and xgboost-cpu {cpu} both installed; keep one "
+                "(README \"Training on a GPU\")")
+    return version
 
 
 def _pyside_fallback() -> str:

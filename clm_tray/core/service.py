@@ -304,7 +304,8 @@ class Engine:
         if s.resolved_data_path is None:
             raise ConfigError("QT_CLM_DATA_PATH is not set; point it at your training data.")
         return load_dataset(s.resolved_data_path, target=s.target, features=s.features or None,
-                            encoding=s.data_encoding or None)
+                            encoding=s.data_encoding or None,
+                            cache_dir=self.store.root / "cache")
 
     def _champion(self) -> Any:
         cid = self.store.aliases().get("champion")

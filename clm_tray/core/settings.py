@@ -73,6 +73,8 @@ class Settings(BaseModel):
     coerce_bad_cells: bool = Field(False, description="Bad feature cells become empty, not errors")
     versions_keep: int = Field(50, ge=1, le=100_000,
         description="Never-deployed versions kept in the store")
+    device: Literal["cpu", "cuda"] = Field(
+        "cpu", description="Where XGBoost trains: cpu, or cuda (needs the [gpu] extra)")
     # Data.
     data_path: Path | None = Field(None, description="Training data, CSV or Parquet")
     target: str = Field("target", min_length=1, description="Name of the binary target column")
