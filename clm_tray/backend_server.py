@@ -268,10 +268,19 @@ class Handler(BaseHTTPRequestHandler):
         if self.path.split("?", 1)[0].rstrip("/") != "/predict":
             self._send(404, {"status": "error", "reason": f"no such path {self.path}"})
             return
-        try:
-            length = int(self.headers.get("Content-Length", ""))
-        except ValueError:
+        raw_length = self.headers.get("Content-Length")
+        if raw_length is None:
+            self.close_connection = True
             self._send(411, {"status": "error", "reason": "send a Content-Length header"})
+            return
+        try:
+            length = int(raw_length)
+        except ValueError:
+            length = -1
+        if length < 0 or not raw_length.strip().isdigit():
+            # Never read on a length we cannot trust (-1 would block a thread until EOF).
+            self.close_connection = True
+            self._send(400, {"status": "error", "reason": "bad Content-Length header"})
             return
         if length > MAX_BODY:
             self.close_connection = True

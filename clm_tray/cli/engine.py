@@ -14,6 +14,7 @@ from typing import Any
 
 from clm_tray.cli.common import add_json_flag, load, print_json, say, to_jsonable
 from clm_tray.core import events as ev
+from clm_tray.core.secrets import redact
 from clm_tray.core.settings import FIELDS, LoadedSettings, describe, load_settings
 from clm_tray.core.status import Outcome
 
@@ -76,12 +77,18 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def make_engine(loaded: LoadedSettings, bus: ev.EventBus | None = None,
-                verbose: bool = False) -> Any:
+                verbose: bool = False, isolate: bool = False) -> Any:
+    """``isolate=True`` (the daemon): heavy calls run in a worker process, so this process
+    never holds pandas or XGBoost."""
     from clm_tray.core.logsetup import configure
     from clm_tray.core.service import Engine
 
     configure(loaded.settings, verbose=verbose)
-    return Engine(loaded, bus=bus)
+    if not loaded.settings.deploy_pickle:  # only the .pkl writer needs scikit-learn
+        from clm_tray.core.lean_imports import keep_scikit_learn_out
+
+        keep_scikit_learn_out()
+    return Engine(loaded, bus=bus, isolate=isolate)
 
 
 def _pct(x: Any) -> str:
@@ -129,9 +136,12 @@ def cmd_status(args: argparse.Namespace) -> int:
             f"trigger {last.trigger}) {last.reason}")
     if st.backend:
         b = st.backend
-        word = "skipped" if b.get("skipped") else ("healthy" if b.get("ok") else "UNHEALTHY")
-        say(f"backend:    {word} (checked {_ago(b.get('checked_at'))}) — "
-            f"{b.get('reason') or b.get('url')}")
+        if b.get("state") == "unknown":  # the folder changed after the last check
+            say(f"backend:    {b.get('reason')}")
+        else:
+            word = "skipped" if b.get("skipped") else ("healthy" if b.get("ok") else "UNHEALTHY")
+            say(f"backend:    {word} (checked {_ago(b.get('checked_at'))}) — "
+                f"{b.get('reason') or b.get('url')}")
     sch = st.scheduler
     if sch.running:
         nxt = ", ".join(f"{j.name} {_clock(j.next_run)}" for j in sch.jobs if j.next_run)
@@ -202,7 +212,7 @@ def _print_result(res: Any, as_json: bool) -> int:
             sys.stderr.write(f"clm-tray: {res.outcome}: {res.reason}\n")
         return 130  # what a shell expects after Ctrl+C
     if not res.ok and not as_json:
-        sys.stderr.write(f"clm-tray: {res.outcome}: {res.reason}\n")
+        sys.stderr.write(redact(f"clm-tray: {res.outcome}: {res.reason}") + "\n")
     return 0 if res.ok else 1
 
 

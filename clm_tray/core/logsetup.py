@@ -15,6 +15,7 @@ import re
 import sys
 from pathlib import Path
 
+from clm_tray.core.secrets import RedactingFormatter
 from clm_tray.core.settings import Settings
 
 LOGGER = "clm_tray"
@@ -64,7 +65,8 @@ def configure(settings: Settings, verbose: bool | int = False) -> Path | None:
 
     console = logging.StreamHandler(sys.stderr)
     console.setLevel(level if verbose else logging.WARNING)
-    console.setFormatter(logging.Formatter("clm-tray: %(levelname)s: %(message)s"))
+    console.setFormatter(RedactingFormatter("clm-tray: %(levelname)s: %(message)s",
+                                            one_line=True))
     setattr(console, _MARK, True)
     for lg in loggers if verbose else loggers[:1]:
         lg.addHandler(console)
@@ -84,7 +86,7 @@ def configure(settings: Settings, verbose: bool | int = False) -> Path | None:
                        "folder", path.parent, exc)
         return None
     handler.setLevel(level)
-    handler.setFormatter(logging.Formatter(FORMAT))
+    handler.setFormatter(RedactingFormatter(FORMAT))
     setattr(handler, _MARK, True)
     for lg in loggers:
         lg.addHandler(handler)

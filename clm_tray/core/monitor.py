@@ -25,10 +25,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import xgboost as xgb
-from scipy.stats import binomtest
-from sklearn.metrics import log_loss, roc_auc_score
 
 from clm_tray.core.errors import DataError
+from clm_tray.core.metrics import log_loss, roc_auc_score
 from clm_tray.core.status import DriftReport, FeatureDrift, PerformanceReport
 
 # Fractions below this are raised to it before PSI, so an empty bin on one side adds a large
@@ -399,6 +398,8 @@ def mcnemar_exact(b: int, c: int) -> float:
         raise ValueError("discordant counts must be >= 0")
     if b + c == 0:
         return 1.0
+    from scipy.stats import binomtest  # only when deciding: scipy.stats costs ~0.5 s to import
+
     return float(min(1.0, binomtest(min(b, c), b + c, 0.5, alternative="two-sided").pvalue))
 
 

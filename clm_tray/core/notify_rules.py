@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from clm_tray.core import events as ev
+from clm_tray.core.secrets import redact
 from clm_tray.core.status import Outcome
 from clm_tray.core.wording import pct, points, score, shadow_words
 
@@ -127,4 +128,4 @@ class NoticeRules:
 
     def error_notice(self, action: str, message: str) -> Notice:
         """A user action that raised (e.g. Restart backend): said once, like an event."""
-        return Notice(f"{action} failed", message, ERROR, "activity", "action", (OPEN,))
+        return Notice(f"{action} failed", redact(message), ERROR, "activity", "action", (OPEN,))

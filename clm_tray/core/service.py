@@ -32,8 +32,15 @@ from clm_tray.core.cycle import (
     retrain_cycle,
     shadow_against_champion,
 )
-from clm_tray.core.errors import ConfigError, StoreError
+from clm_tray.core.errors import ClmError, ConfigError, CycleBusy, StoreError
 from clm_tray.core.history import History
+from clm_tray.core.reconcile import (
+    backend_view,
+    clear_pending,
+    mark_folder_changing,
+    read_pending,
+    reconcile_backend,
+)
 from clm_tray.core.settings import LoadedSettings, Settings
 from clm_tray.core.status import (
     IDENTITY_HINT,
@@ -82,6 +89,7 @@ class Engine:
         self.state_path = self.store.root / "scheduler_state.json"
         self._cancel = threading.Event()
         self._scheduler: Any = None
+        self.startup_warnings: list[str] = []
         self._attach_redis()
         self._recover()
         self._adopt()
@@ -123,20 +131,44 @@ class Engine:
                                       self.bus)
 
     def _recover(self) -> None:
-        """A deploy interrupted by a crash is finished or undone before anything else runs."""
+        """Before anything else runs: a deploy interrupted by a crash is finished or undone,
+        the store's leftovers are swept, and a backend whose state was not seen since the
+        folder last changed is restarted and verified (reconcile.py)."""
+        for message in self.history.warnings:  # already logged by History
+            self.startup_warnings.append(message)
+            self.bus.emit(ev.CYCLE_STAGE, level="warning", stage="recover", message=message,
+                          progress=0.0)
         if self.settings.resolved_deploy_dir is None:
             return
         try:
             with self.store.cycle_lock():
+                from clm_tray.core.store import sweep_store_leftovers
+
+                swept = sweep_store_leftovers(self.store)
+                if swept:
+                    log.info("removed %d stale temporary file(s)/folder(s) from %s", swept,
+                             self.store.root)
                 note = self.deployer().recover()
                 self.history.close_dangling("the process running this cycle stopped")
-        except Exception as exc:  # busy (another process runs a cycle) or unreadable
-            log.debug("recovery skipped: %s", exc)
+                if note and not note.startswith("removed "):
+                    log.warning("recovered an interrupted deploy: %s", note)
+                    self.bus.emit(ev.CYCLE_STAGE, level="warning", stage="recover",
+                                  message=note, progress=0.0)
+                    mark_folder_changing(self.store, self.history, "the recovery at start-up",
+                                         self.clock())
+                if read_pending(self.store) is not None:
+                    reconcile_backend(self._ctx(), self.backend(), self._deployed_meta())
+        except CycleBusy:  # another process runs a cycle: it will finish its own work
             return
-        if note:
-            log.warning("recovered an interrupted deploy: %s", note)
-            self.bus.emit(ev.CYCLE_STAGE, level="warning", stage="recover", message=note,
-                          progress=0.0)
+        except ClmError as exc:  # a rejected journal, a damaged store: say it, keep running
+            self._startup_warning(str(exc))
+
+    def _startup_warning(self, message: str) -> None:
+        """A problem found at start-up: one line in the log and on the bus, kept for the CLI."""
+        log.error("%s", message)
+        self.startup_warnings.append(message)
+        self.bus.emit(ev.CYCLE_STAGE, level="error", stage="recover", message=message,
+                      progress=0.0)
 
     def _adopt(self) -> None:
         """The model already deployed (the old scripts' pickle) becomes a stored version before
@@ -151,6 +183,8 @@ class Engine:
                 adopt_deployed_model(self._ctx())
         except CycleBusy:  # the running cycle adopts it itself, first thing
             return
+        except StoreError as exc:  # a damaged store file: the command reading it says so once
+            log.info("the deployed model was not adopted yet: %s", exc)
         except Exception as exc:  # the store cannot take the copy: said, not fatal here
             log.warning("the deployed model was not adopted yet: %s", exc)
 
@@ -191,10 +225,14 @@ class Engine:
 
             deployer = self.deployer()
             target = self.store.get(version_id) if version_id else None
+            backend = self.backend()
+            backend.preflight()  # a backend that cannot be driven: change nothing
             run.stage("deploy", f"rolling back to {version_id or 'previous'}")
+            mark_folder_changing(self.store, self.history,
+                                 f"the rollback to {version_id or 'previous'}", self.clock())
             result = deployer.rollback(target, reason="manual rollback")
             version = self.store.get(result.version)
-            health = restart_and_verify(ctx, run, self.backend(), version, "rollback")
+            health = restart_and_verify(ctx, run, backend, version, "rollback")
             self.bus.emit(ev.MODEL_ROLLED_BACK, level="info" if health.ok else "error",
                           version=version.id, from_version=result.previous,
                           reason="manual rollback", verified=health.ok and not health.skipped)
@@ -234,6 +272,7 @@ class Engine:
         report = verify_deployed(backend, self.settings, expect_sha256=meta.get("model_sha256"),
                                  expect_version=meta.get("version"))
         self._record_health(report)
+        clear_pending(self.store)
         return report
 
     def health(self) -> Any:
@@ -264,7 +303,9 @@ class Engine:
         s = self.settings
         if s.resolved_data_path is None:
             raise ConfigError("QT_CLM_DATA_PATH is not set; point it at your training data.")
-        return load_dataset(s.resolved_data_path, target=s.target, features=s.features or None)
+        return load_dataset(s.resolved_data_path, target=s.target, features=s.features or None,
+                            encoding=s.data_encoding or None,
+                            cache_dir=self.store.root / "cache")
 
     def _champion(self) -> Any:
         cid = self.store.aliases().get("champion")
@@ -491,7 +532,7 @@ class Engine:
         age = self.champion_age_hours()
         fresh = age is not None and age <= s.retrain_hours
         last = self.history.last_cycle()
-        backend = self.history.last_check("health")
+        backend_now = backend_view(self.history)
         drift = self.history.last_check("drift")
         perf = self.history.last_check("performance")
         sched = self.scheduler_state()
@@ -500,13 +541,13 @@ class Engine:
             data = self.store.get(challenger.id).manifest.get("data") or {}
             waits = decide.challenger_waits_for(challenger.shadow, data.get("symbols"),
                                                 s.shadow_min, s.auto_promote)
-        health, summary = _judge(s, age, fresh, last, backend[1] if backend else None,
+        health, summary = _judge(s, age, fresh, last, backend_now,
                                  drift[1] if drift else None, challenger, sched, waits,
                                  champion)
         return EngineStatus(
             health=health, summary=summary, champion=champion, age_hours=age, fresh=fresh,
             retrain_hours=s.retrain_hours, challenger=challenger, last_cycle=last,
-            backend=backend[1] if backend else None, drift=drift[1] if drift else None,
+            backend=backend_now, drift=drift[1] if drift else None,
             performance=perf[1] if perf else None, scheduler=sched,
             workspace=str(self.loaded.env_file.parent) if self.loaded.env_file else "",
         )
@@ -568,6 +609,8 @@ def _judge(s: Settings, age: float | None, fresh: bool, last: CycleRecord | None
         return Health.WORKING, f"Retraining: {sched.cycle_stage}"
     if last is not None and last.failed:
         return Health.ERROR, f"Last cycle {last.outcome}: {last.reason}"
+    if backend is not None and backend.get("state") == "unknown":
+        return Health.ATTENTION, f"Backend {backend.get('reason', 'unknown')}"
     if backend is not None and not backend.get("ok", True):
         return Health.ERROR, f"Backend unhealthy: {backend.get('reason', '')}"
     if not s.enabled:

@@ -45,6 +45,7 @@ class Outcome(str, Enum):
     NO_EDGE = "no edge"
     UNCHANGED = "unchanged"
     CANCELLED = "cancelled"
+    RECONCILED = "reconciled"  # after a crash: backend restarted and verified at start-up
 
     def __str__(self) -> str:
         return self.value

@@ -230,6 +230,8 @@ def _backend(status: EngineStatus) -> tuple[str, str]:
                                             "files only. " + str(b.get("reason") or ""))
     checked = clock(b.get("checked_at"))
     detail = f"{b.get('url', '')}, checked {checked}".strip(", ")
+    if b.get("state") == "unknown":  # the deploy folder changed after the last check
+        return "Unknown", f"{b.get('reason', '')} ({detail})"
     if b.get("ok") and b.get("identity") == IDENTITY_NOT_REPORTED:
         return "Healthy (model not reported)", f"{b.get('reason', '')} ({detail})"
     if b.get("ok"):

@@ -185,4 +185,4 @@ QT_CLM_DRIFT_HOURS=0.25
 QT_CLM_PERF_HOURS=0.1667
 QT_CLM_DEMO_FEED_MINUTES=1
 """
-    atomic_write_text(root / ".env", text)
+    atomic_write_text(root / ".env", text, private=True)

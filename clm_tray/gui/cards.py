@@ -205,6 +205,10 @@ class HeaderCards(QWidget):
                 if b else []
             self.backend.set_rows(f.backend, rows, "idle", tips={"Note": f.backend_detail})
             return
+        if b.get("state") == "unknown":  # the deploy folder changed after the last check
+            self.backend.set_rows(f.backend, [("Why", str(b.get("reason", "")))], "idle",
+                                  tips={"Why": f.backend_detail})
+            return
         lat = b.get("latency_ms")
         self.backend.set_rows(f.backend, [
             ("Answers in", f"{lat:.0f} ms" if isinstance(lat, (int, float)) else "–"),
