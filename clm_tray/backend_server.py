@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import os
 import signal
 import sys
 import threading
@@ -267,10 +268,19 @@ class Handler(BaseHTTPRequestHandler):
         if self.path.split("?", 1)[0].rstrip("/") != "/predict":
             self._send(404, {"status": "error", "reason": f"no such path {self.path}"})
             return
-        try:
-            length = int(self.headers.get("Content-Length", ""))
-        except ValueError:
+        raw_length = self.headers.get("Content-Length")
+        if raw_length is None:
+            self.close_connection = True
             self._send(411, {"status": "error", "reason": "send a Content-Length header"})
+            return
+        try:
+            length = int(raw_length)
+        except ValueError:
+            length = -1
+        if length < 0 or not raw_length.strip().isdigit():
+            # Never read on a length we cannot trust (-1 would block a thread until EOF).
+            self.close_connection = True
+            self._send(400, {"status": "error", "reason": "bad Content-Length header"})
             return
         if length > MAX_BODY:
             self.close_connection = True
@@ -308,6 +318,53 @@ def make_server(
     return server
 
 
+OWNER_ENV = "CLM_TRAY_BACKEND_OWNER"  # "pid" of the app that started the demo backend
+
+
+def watch_owner(server: ThreadingHTTPServer, environ: dict[str, str] | None = None,
+                every: float = 1.0) -> threading.Thread | None:
+    """Stop serving when the app that started us is gone.
+
+    The tray app can die without running any clean-up (its X display went away and Qt calls
+    exit(), or it was killed); the demo backend it started must not outlive it. The owner is
+    named in the environment, so backends restarted by the engine's worker processes (which
+    inherit it) follow the same app. A headless demo leaves it unset: that backend is meant
+    to keep running until `clm-tray demo stop`.
+    """
+    raw = (environ if environ is not None else os.environ).get(OWNER_ENV, "")
+    if not raw.strip().isdigit():
+        return None
+    import psutil
+
+    owner = int(raw)
+    try:
+        born = psutil.Process(owner).create_time()
+    except psutil.Error:
+        born = None
+
+    def alive() -> bool:
+        if born is None:
+            return False
+        try:
+            proc = psutil.Process(owner)
+            return (abs(proc.create_time() - born) < 0.05
+                    and proc.status() != psutil.STATUS_ZOMBIE)
+        except psutil.Error:
+            return False
+
+    def watch() -> None:
+        while alive():
+            time.sleep(every)
+        sys.stderr.write(f"clm-tray reference backend: the app that started it (pid {owner}) "
+                         "is gone; stopping\n")
+        sys.stderr.flush()
+        server.shutdown()
+
+    t = threading.Thread(target=watch, name="owner-watch", daemon=True)
+    t.start()
+    return t
+
+
 def serve(
     models_dir: Path | str, host: str = "127.0.0.1", port: int = 8000,
     model_file: str = DEFAULT_MODEL_FILE,
@@ -324,6 +381,7 @@ def serve(
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
+    watch_owner(server)
     state = (f"model sha256 {model.sha256[:12]}… version {model.version}" if model.booster
              else f"NO MODEL: {model.error}")
     sys.stderr.write(

@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import logging
 import sys
 
 from clm_tray import __version__
-from clm_tray.core.errors import ClmError
+from clm_tray.core.errors import ClmError, describe_os_error
+from clm_tray.core.secrets import redact
 
 AREAS = ("engine", "backend", "monitor", "replay", "desktop", "install")
 
@@ -47,7 +49,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(args.handler(args) or 0)
     except ClmError as exc:
-        sys.stderr.write(f"clm-tray: {exc}\n")
+        sys.stderr.write(f"clm-tray: {redact(str(exc))}\n")
         return exc.exit_code
     except KeyboardInterrupt:
         sys.stderr.write("clm-tray: interrupted\n")
@@ -57,3 +59,11 @@ def main(argv: list[str] | None = None) -> int:
 
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
+    except OSError as exc:  # full disk, a folder that vanished: one line naming where
+        sys.stderr.write(f"clm-tray: {redact(describe_os_error(exc))}\n")
+        return 1
+    except Exception as exc:  # a bug: the user gets one line, the log gets the traceback
+        logging.getLogger("clm_tray").exception("clm-tray %s crashed", args.command)
+        sys.stderr.write(f"clm-tray: internal error ({redact(f'{type(exc).__name__}: {exc}')})"
+                         "; the log file has the details (`clm-tray diagnose` finds it)\n")
+        return 70

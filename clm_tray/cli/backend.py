@@ -7,6 +7,7 @@ from pathlib import Path
 
 from clm_tray.cli.common import add_json_flag, load, print_json, say
 from clm_tray.cli.engine import make_engine
+from clm_tray.core.errors import BackendError
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -52,5 +53,9 @@ def cmd_health(args: argparse.Namespace) -> int:
 def cmd_serve(args: argparse.Namespace) -> int:
     from clm_tray.backend_server import serve
 
-    serve(args.models_dir, host=args.host, port=args.port, model_file=args.model_file)
+    try:
+        serve(args.models_dir, host=args.host, port=args.port, model_file=args.model_file)
+    except OSError as exc:  # port taken, address not available: one line, as the CLI does
+        raise BackendError(f"cannot serve on {args.host}:{args.port} ({exc.strerror or exc}); "
+                           "choose another --port or stop the program using it.") from None
     return 0

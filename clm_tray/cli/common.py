@@ -11,6 +11,7 @@ from enum import Enum
 from pathlib import Path
 from typing import Any
 
+from clm_tray.core.secrets import redact, redact_obj
 from clm_tray.core.settings import LoadedSettings, load_settings
 
 
@@ -39,12 +40,12 @@ def to_jsonable(obj: Any) -> Any:
 
 def print_json(obj: Any) -> None:
     """`--json` output is always exactly one JSON object on stdout."""
-    sys.stdout.write(json.dumps(to_jsonable(obj), sort_keys=True, default=str) + "\n")
+    sys.stdout.write(json.dumps(redact_obj(to_jsonable(obj)), sort_keys=True, default=str) + "\n")
     sys.stdout.flush()
 
 
 def say(line: str = "") -> None:
-    sys.stdout.write(line + "\n")
+    sys.stdout.write(redact(line) + "\n")
     sys.stdout.flush()
 
 

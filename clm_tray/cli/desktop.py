@@ -21,6 +21,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="render the dashboard offscreen into FILE.png and exit")
     p.add_argument("--view", choices=VIEWS, default="overview",
                    help="dashboard tab for --screenshot (default: overview)")
+    p.add_argument("--size", type=_size, default=(1280, 860), metavar="WxH",
+                   help="window size for --screenshot, e.g. 1024x768 (default 1280x860)")
     p.set_defaults(handler=cmd_gui)
 
 
@@ -31,4 +33,15 @@ def cmd_gui(args: argparse.Namespace) -> int:
     except ImportError as exc:
         raise SystemExit(f"clm-tray: the tray app needs PySide6 ({exc}); use `clm-tray run` "
                          "for the headless scheduler") from None
-    return run_gui(loaded, screenshot=args.screenshot, view=args.view)
+    return run_gui(loaded, screenshot=args.screenshot, view=args.view, size=args.size)
+
+
+def _size(text: str) -> tuple[int, int]:
+    try:
+        w, h = (int(x) for x in text.lower().split("x"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--size {text!r}: give WIDTHxHEIGHT, e.g. 1024x768") \
+            from None
+    if w < 320 or h < 240:
+        raise argparse.ArgumentTypeError(f"--size {text!r}: at least 320x240")
+    return w, h

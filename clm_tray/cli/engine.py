@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import sys
 import threading
@@ -13,6 +14,7 @@ from typing import Any
 
 from clm_tray.cli.common import add_json_flag, load, print_json, say, to_jsonable
 from clm_tray.core import events as ev
+from clm_tray.core.secrets import redact
 from clm_tray.core.settings import FIELDS, LoadedSettings, describe, load_settings
 from clm_tray.core.status import Outcome
 
@@ -59,9 +61,14 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     p = sub.add_parser("demo", help="create and run the demo workspace")
     p.add_argument("--workspace", type=Path, help="folder of the demo workspace")
-    p.add_argument("--headless", action="store_true", help="no tray: run one cycle and exit")
+    p.add_argument("--headless", action="store_true",
+                   help="no tray: run one cycle and exit (the reference backend keeps "
+                        "running until `clm-tray demo stop`)")
     p.set_defaults(handler=cmd_demo)
     dsub = p.add_subparsers(dest="demo_command", metavar="")
+    st = dsub.add_parser("stop", help="stop the demo's reference backend")
+    st.add_argument("--workspace", type=Path, dest="feed_workspace", help=argparse.SUPPRESS)
+    st.set_defaults(handler=cmd_demo_stop)
     f = dsub.add_parser("feed", help="append the next N hourly bars to the demo data")
     f.add_argument("--hours", type=int, default=24, help="bars per symbol (default 24)")
     f.add_argument("--shift", action="store_true", help="shift the regime (drift appears)")
@@ -70,12 +77,18 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def make_engine(loaded: LoadedSettings, bus: ev.EventBus | None = None,
-                verbose: bool = False) -> Any:
+                verbose: bool = False, isolate: bool = False) -> Any:
+    """``isolate=True`` (the daemon): heavy calls run in a worker process, so this process
+    never holds pandas or XGBoost."""
     from clm_tray.core.logsetup import configure
     from clm_tray.core.service import Engine
 
     configure(loaded.settings, verbose=verbose)
-    return Engine(loaded, bus=bus)
+    if not loaded.settings.deploy_pickle:  # only the .pkl writer needs scikit-learn
+        from clm_tray.core.lean_imports import keep_scikit_learn_out
+
+        keep_scikit_learn_out()
+    return Engine(loaded, bus=bus, isolate=isolate)
 
 
 def _pct(x: Any) -> str:
@@ -123,9 +136,12 @@ def cmd_status(args: argparse.Namespace) -> int:
             f"trigger {last.trigger}) {last.reason}")
     if st.backend:
         b = st.backend
-        word = "skipped" if b.get("skipped") else ("healthy" if b.get("ok") else "UNHEALTHY")
-        say(f"backend:    {word} (checked {_ago(b.get('checked_at'))}) — "
-            f"{b.get('reason') or b.get('url')}")
+        if b.get("state") == "unknown":  # the folder changed after the last check
+            say(f"backend:    {b.get('reason')}")
+        else:
+            word = "skipped" if b.get("skipped") else ("healthy" if b.get("ok") else "UNHEALTHY")
+            say(f"backend:    {word} (checked {_ago(b.get('checked_at'))}) — "
+                f"{b.get('reason') or b.get('url')}")
     sch = st.scheduler
     if sch.running:
         nxt = ", ".join(f"{j.name} {_clock(j.next_run)}" for j in sch.jobs if j.next_run)
@@ -148,9 +164,17 @@ def _clock(ts: float | None) -> str:
 
 # ---- retrain and friends ------------------------------------------------------------------
 def _progress_printer(enabled: bool) -> Any:
+    last_round_line = [0.0]
+
     def show(e: ev.Event) -> None:
         if not enabled:
             return
+        if e.kind == ev.CYCLE_STAGE and e.data.get("rounds_total"):
+            # boosting rounds: a line every 2 s and the last, not one per report
+            done = e.data.get("rounds_done") == e.data.get("rounds_total")
+            if not done and time.monotonic() - last_round_line[0] < 2.0:
+                return
+            last_round_line[0] = time.monotonic()
         if e.kind == ev.CYCLE_STAGE:
             pct = int(100 * float(e.data.get("progress", 0)))
             sys.stderr.write(f"  [{pct:3d}%] {e.data.get('stage')}: {e.data.get('message', '')}\n")
@@ -188,7 +212,7 @@ def _print_result(res: Any, as_json: bool) -> int:
             sys.stderr.write(f"clm-tray: {res.outcome}: {res.reason}\n")
         return 130  # what a shell expects after Ctrl+C
     if not res.ok and not as_json:
-        sys.stderr.write(f"clm-tray: {res.outcome}: {res.reason}\n")
+        sys.stderr.write(redact(f"clm-tray: {res.outcome}: {res.reason}") + "\n")
     return 0 if res.ok else 1
 
 
@@ -319,30 +343,71 @@ def cmd_config(args: argparse.Namespace) -> int:
 
 # ---- demo ---------------------------------------------------------------------------------
 def cmd_demo(args: argparse.Namespace) -> int:
-    from clm_tray.core.workspace import ensure_workspace
+    from clm_tray.core.workspace import default_workspace, ensure_workspace
 
+    if not args.headless and _hand_over_to_running_app():
+        say("clm-tray is already running; brought its dashboard to the front. Its backend and "
+            "the demo's .env were left as they are.")
+        return 0
     say("Preparing the demo workspace (91 symbols × 1,500 hourly bars)…")
     ws = ensure_workspace(args.workspace)
     loaded = load_settings(ws.env_file)
+    if not args.headless:
+        # The backend (and every restart of it by the engine's workers, which inherit this)
+        # stops by itself when this app is gone, even when it dies without cleaning up.
+        from clm_tray.backend_server import OWNER_ENV
+
+        os.environ[OWNER_ENV] = str(os.getpid())
     engine = make_engine(loaded)
     backend = engine.backend()
     say(f"workspace: {ws.root}")
     say(f"starting the reference backend on http://127.0.0.1:{ws.port} …")
     backend.start()
+    engine.bus.subscribe(_progress_printer(True))
+    if not args.headless:
+        return _demo_gui(loaded, engine, backend)
+    res = engine.retrain("demo")
+    code = _print_result(res, False)
+    report = engine.health()
+    say(f"backend:   {'healthy' if report.ok else 'UNHEALTHY'} — reports model "
+        f"{(report.reported_sha256 or '?')[:16]}… ({report.reported_version or '?'})")
+    _where(ws, loaded)
+    pid = backend.pid() if hasattr(backend, "pid") else None
+    where = "" if ws.root == default_workspace().resolve() else f" --workspace {ws.root}"
+    say("")
+    say(f"The reference backend keeps running (pid {pid or '?'}) on "
+        f"http://127.0.0.1:{ws.port}; stop it with `clm-tray demo stop{where}`.")
+    engine.close()
+    return code if report.ok else 1
+
+
+def _hand_over_to_running_app() -> bool:
+    """True when a tray app already runs (it was asked to show its dashboard)."""
     try:
-        engine.bus.subscribe(_progress_printer(True))
-        if not args.headless:
-            return _demo_gui(loaded, engine, backend)
-        res = engine.retrain("demo")
-        code = _print_result(res, False)
-        report = engine.health()
-        say(f"backend:   {'healthy' if report.ok else 'UNHEALTHY'} — reports model "
-            f"{(report.reported_sha256 or '?')[:16]}… ({report.reported_version or '?'})")
-        _where(ws, loaded)
-        return code if report.ok else 1
-    finally:
-        if args.headless:
-            backend.stop()
+        from clm_tray.gui.single_instance import SingleInstance
+    except ImportError:  # no PySide6: there is no tray app to hand over to
+        return False
+    return SingleInstance().hand_over("show")
+
+
+def cmd_demo_stop(args: argparse.Namespace) -> int:
+    """Stop the reference backend a headless demo left running (any clm-tray can: pid file)."""
+    from clm_tray.core.backend import make_backend
+    from clm_tray.core.workspace import default_workspace
+
+    root = args.feed_workspace or args.workspace or default_workspace()
+    env = Path(root) / ".env"
+    if not env.exists():
+        raise SystemExit(f"clm-tray: no demo workspace at {root}; nothing to stop.")
+    s = load_settings(env).settings
+    backend = make_backend(s, s.resolved_store_dir)
+    pid = backend.pid() if hasattr(backend, "pid") else None
+    if pid is None:
+        say("The demo's reference backend is not running; nothing to stop.")
+        return 0
+    backend.stop()
+    say(f"Stopped the demo's reference backend (pid {pid}).")
+    return 0
 
 
 def _demo_gui(loaded: LoadedSettings, engine: Any, backend: Any) -> int:

@@ -124,7 +124,9 @@ def cmd_resume(args: argparse.Namespace) -> int:
 def cmd_run(args: argparse.Namespace) -> int:
     from clm_tray.core.daemon import run_daemon
 
-    engine = make_engine(load(args), verbose=True)
+    # Like the tray: every cycle and check runs in a worker process that ends afterwards, so
+    # the long-lived daemon stays small (README "Performance").
+    engine = make_engine(load(args), verbose=True, isolate=True)
     try:
         return run_daemon(engine, once=args.once)
     finally:

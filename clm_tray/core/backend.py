@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Protocol
+from urllib.parse import urlsplit
 
 from clm_tray.core.docker_backend import (
     LINUX_SOCKET,
@@ -83,6 +84,18 @@ class NoBackend:
         return None
 
 
+def local_port(url: str) -> int | None:
+    """The port of a health URL on this machine (None for another host): the port a process
+    backend must own."""
+    parts = urlsplit(url)
+    if (parts.hostname or "").lower() not in ("localhost", "127.0.0.1", "::1", "0.0.0.0"):
+        return None
+    try:
+        return parts.port or {"http": 80, "https": 443}.get(parts.scheme)
+    except ValueError:
+        return None
+
+
 def make_backend(settings: Settings, store_dir: Path) -> Backend:
     """The backend ``settings`` describe. Nothing is contacted or started here."""
     kind = settings.resolved_backend
@@ -99,5 +112,6 @@ def make_backend(settings: Settings, store_dir: Path) -> Backend:
             state_dir=Path(store_dir),
             stop_timeout=settings.docker_stop_timeout,
             cwd=settings.project_dir,
+            port=local_port(settings.health_url),
         )
     return NoBackend()

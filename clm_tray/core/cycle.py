@@ -23,6 +23,7 @@ from clm_tray.core.adopt import adopt_deployed_model, shadow_against_adopted
 from clm_tray.core.errors import BackendError, ClmError, ConfigError, TrainingCancelled
 from clm_tray.core.fsutil import sha256_file
 from clm_tray.core.history import History
+from clm_tray.core.reconcile import clear_pending, mark_folder_changing
 from clm_tray.core.settings import Settings
 from clm_tray.core.status import IDENTITY_NOT_REPORTED, CycleResult, Outcome
 
@@ -32,6 +33,10 @@ if TYPE_CHECKING:  # the cycle's parts import pandas when they run, never at imp
 log = logging.getLogger(__name__)
 
 STAGES = ("load", "train", "version", "shadow", "deploy", "restart", "verify", "record")
+# Where each stage starts on the progress bar: training is most of a cycle's time, and within
+# it the bar follows XGBoost's boosting rounds (see _Run.train_rounds).
+PROGRESS_AT = {"load": 0.0, "train": 0.08, "version": 0.70, "shadow": 0.72, "deploy": 0.78,
+               "restart": 0.82, "verify": 0.86, "record": 0.96}
 
 
 @dataclass
@@ -57,22 +62,33 @@ class _Run:
     attempts: list[dict[str, Any]] = field(default_factory=list)
     _t0: float = 0.0
     _stage: str = ""
+    _last_rounds_event: float = 0.0
 
     def stage(self, name: str, message: str = "") -> None:
         self._close_stage()
         self._stage, self._t0 = name, time.perf_counter()
-        progress = (STAGES.index(name) / len(STAGES)) if name in STAGES else 0.0
+        progress = PROGRESS_AT.get(name, 0.0)
         self.ctx.bus.emit(
             ev.CYCLE_STAGE, stage=name, progress=round(progress, 3), message=message,
             cycle=self.cycle_id,
         )
 
-    def rounds(self, done: int, total: int) -> None:
-        """Boosting-round progress inside the train stage."""
-        start = STAGES.index("train") / len(STAGES)
-        progress = start + (done / max(total, 1)) / len(STAGES)
-        self.ctx.bus.emit(ev.CYCLE_STAGE, stage="train", progress=round(progress, 3),
-                          message=f"round {done}/{total}", cycle=self.cycle_id)
+    def train_rounds(self, done: int, total: int) -> None:
+        """A boosting-round report from the training child: progress and time left, as an
+        event at most every 0.25 s (and always the last, where ``done == total``)."""
+        now = time.perf_counter()
+        if done < total and now - self._last_rounds_event < 0.25:
+            return
+        self._last_rounds_event = now
+        elapsed = now - self._t0
+        share = min(1.0, done / max(1, total))
+        span = PROGRESS_AT["version"] - PROGRESS_AT["train"]
+        left = elapsed / done * (total - done) if done else None
+        self.ctx.bus.emit(
+            ev.CYCLE_STAGE, stage="train", progress=round(PROGRESS_AT["train"] + span * share, 3),
+            message=f"round {done} of {total}", rounds_done=done, rounds_total=total,
+            seconds_left=None if left is None else round(left, 1), cycle=self.cycle_id,
+        )
 
     def _close_stage(self) -> None:
         if self._stage:
@@ -114,6 +130,7 @@ def _retrain_locked(
 
     from clm_tray.core.data import load_dataset
     from clm_tray.core.monitor import reference_profile
+    from clm_tray.core.prepared import read_prepared, write_prepared
     from clm_tray.core.training import TrainParams, train_in_child
 
     s = ctx.settings
@@ -133,7 +150,9 @@ def _retrain_locked(
                 "(or set QT_CLM_PROJECT_DIR)."
             )
         dataset = load_dataset(data_path, target=s.target, features=s.features or None,
-                               coerce_bad_cells=s.coerce_bad_cells)
+                               coerce_bad_cells=s.coerce_bad_cells,
+                               encoding=s.data_encoding or None,
+                               cache_dir=ctx.store.root / "cache")
         for w in dataset.warnings:
             ctx.bus.emit(ev.CYCLE_STAGE, level="warning", stage="load", message=w,
                          cycle=run.cycle_id, progress=0.0)
@@ -151,12 +170,19 @@ def _retrain_locked(
         work = ctx.store.root / "work"
         work.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryDirectory(dir=work) as tmp:
+            # One load per cycle: the child reads these validated rows, not the file again.
+            handoff = write_prepared(dataset, Path(tmp) / "dataset.arrow")
+            dataset.frame = dataset.frame.iloc[:0]  # not held twice while the child trains
             result = train_in_child(
-                data_path, target=s.target, features=dataset.features, params=params,
+                # A cluster's workers read the training file itself, at the same path.
+                data_path if s.dask_scheduler else handoff, target=s.target,
+                features=dataset.features, params=params,
                 workdir=Path(tmp), timeout=s.train_timeout, cancel=cancel,
                 coerce_bad_cells=s.coerce_bad_cells,
-                dask_scheduler=s.dask_scheduler, on_round=run.rounds,
+                dask_scheduler=s.dask_scheduler, on_round=run.train_rounds,
+                encoding=s.data_encoding or None,
             )
+            dataset.frame = read_prepared(handoff).frame  # for the profile and the shadow test
             metrics = dict(result.metrics)
             _check_cancel(cancel)
 
@@ -164,9 +190,10 @@ def _retrain_locked(
             run.stage("version", "saving the new version")
             version = decide.same_model(ctx.store, sha256_file(Path(result.model_path)))
             if version is None:
-                train_rows = dataset.frame[
-                    dataset.frame["timestamp"] <= pd.Timestamp(result.split.train_end)
-                ]
+                # Rows are sorted by time: the training rows are a prefix (a view, no copy).
+                frame = dataset.frame
+                train_rows = frame.iloc[:int(frame["timestamp"].searchsorted(
+                    pd.Timestamp(result.split.train_end), side="right"))]
                 manifest = _manifest(dataset, result, champion_id, reference_profile(
                     train_rows, dataset.features))
                 version = ctx.store.add_version(
@@ -177,7 +204,8 @@ def _retrain_locked(
                 run, Outcome.UNCHANGED, f"the new model is identical to "
                 f"{decide.short_id(champion_id)}, which is deployed — nothing to do",
                 version, metrics, None, ok=True)
-        ctx.bus.emit(ev.CYCLE_STAGE, stage="version", progress=0.3, cycle=run.cycle_id,
+        ctx.bus.emit(ev.CYCLE_STAGE, stage="version", progress=PROGRESS_AT["version"],
+                     cycle=run.cycle_id,
                      message=f"{version.id}: test accuracy {metrics['test_accuracy']:.1%}",
                      version=version.id)
 
@@ -205,7 +233,8 @@ def _retrain_locked(
                            ok=True, leakage=result.leakage)
         if decision == "wait":
             ctx.store.set_aliases(challenger=version.id)
-            ctx.bus.emit(ev.CHALLENGER_WAITING, version=version.id, reason=shadow["reason"])
+            ctx.bus.emit(ev.CHALLENGER_WAITING, version=version.id, reason=shadow["reason"],
+                         shadow=shadow)
             return record_outcome(run, Outcome.WAITING, shadow["reason"], version, metrics, shadow,
                                   ok=True)
         if not deploy:
@@ -256,7 +285,12 @@ def deploy_verified(
     deployer = ctx.deployer_factory()
     run.stage("deploy", f"installing {version.id}")
     previous_before = ctx.store.aliases().get("previous")
-    result = deployer.install(version, reason=reason)
+    mark_folder_changing(ctx.store, ctx.history, f"the deploy of {version.id}", ctx.clock())
+    try:
+        result = deployer.install(version, reason=reason)
+    except BaseException:
+        clear_pending(ctx.store)  # the install undid itself: the backend was never touched
+        raise
     decide.clear_older_challenger(ctx.store, version)
 
     health = restart_and_verify(ctx, run, backend, version, "deploy")
@@ -287,6 +321,7 @@ def deploy_verified(
                               metrics, shadow, ok=False, health=health)
     run.stage("restart", f"rolling back to {previous_id}")
     prev = ctx.store.get(previous_id)
+    mark_folder_changing(ctx.store, ctx.history, f"the rollback to {prev.id}", ctx.clock())
     deployer.rollback(prev, reason=f"automatic rollback: {failed_reason}")
     ctx.store.annotate(version.id, "status", "rejected")
     # The failed version is not a model to roll back to: `previous` is what it was before.
@@ -323,8 +358,8 @@ def restart_and_verify(ctx: CycleContext, run: _Run, backend: Any, version: Any,
     else:
         after = stamp()
         run.stage("verify", f"waiting for {s.health_url} to report {version.id}")
-        health = verify_deployed(backend, s, expect_sha256=version.sha256,
-                                 expect_version=version.id)
+        health = verify_deployed(backend, s, expect_sha256=version.sha256 or None,
+                                 expect_version=version.id or None)
         if before is not None or after is not None:
             health.restarted = after is not None and after != before
         if health.ok and health.restarted is False:
@@ -336,6 +371,7 @@ def restart_and_verify(ctx: CycleContext, run: _Run, backend: Any, version: Any,
     report = asdict(health)
     run.attempts.append({"attempt": attempt, "version": version.id, **report})
     ctx.history.add_check("health", report, at=ctx.clock())
+    clear_pending(ctx.store)  # restarted and seen: healthy or not, the state is now known
     ctx.bus.emit(ev.BACKEND_HEALTH, level="info" if health.ok else "error", **report)
     return health
 
@@ -397,7 +433,6 @@ def _deploy_formats(s: Settings, model_path: Path) -> dict[str, bytes]:
 def _manifest(dataset: Any, result: Any, parent: str | None, profile: dict[str, Any]
               ) -> dict[str, Any]:
     import pandas as pd
-    import sklearn
     import xgboost
 
     return {
@@ -419,9 +454,20 @@ def _manifest(dataset: Any, result: Any, parent: str | None, profile: dict[str, 
         "library_versions": {
             "xgboost": xgboost.__version__,
             "pandas": pd.__version__,
-            "scikit-learn": sklearn.__version__,
+            "scikit-learn": _version("scikit-learn"),
         },
     }
+
+
+def _version(dist: str) -> str:
+    """A library's version from its metadata (importing scikit-learn only to read it would
+    cost more than half a second)."""
+    from importlib import metadata
+
+    try:
+        return metadata.version(dist)
+    except metadata.PackageNotFoundError:
+        return "not installed"
 
 
 def record_outcome(
@@ -468,8 +514,8 @@ def _log_line(ctx: CycleContext, outcome: Outcome, reason: str) -> None:
         message = f"Retraining finished ({outcome}): {reason}"
     try:
         ctx.deployer_factory().append_log(message)
-    except (ClmError, OSError) as exc:
-        log.warning("could not write retraining_log.txt: %s", exc)
+    except (ClmError, OSError) as exc:  # the cycle's own outcome already says what failed
+        log.info("could not write retraining_log.txt: %s", exc)
 
 
 def record_action(ctx: CycleContext, trigger: str, fn: Callable[[_Run], CycleResult]

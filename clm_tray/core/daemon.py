@@ -149,7 +149,7 @@ def main(argv: list[str] | None = None) -> int:
     from clm_tray.core.settings import load_settings
 
     args = list(sys.argv[1:] if argv is None else argv)
-    engine = Engine(load_settings())
+    engine = Engine(load_settings(), isolate=True)
     try:
         return run_daemon(engine, once="--once" in args)
     finally:

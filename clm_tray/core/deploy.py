@@ -36,10 +36,11 @@ import hashlib
 import json
 import os
 import shutil
-import signal
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NoReturn
 
 from clm_tray.core.backups import (
     BACKUP_MANIFEST,
@@ -59,8 +60,10 @@ from clm_tray.core.deploy_folder import (
 from clm_tray.core.deploy_journal import (
     check_targets,
     clear_journal,
+    move_journal_aside,
     read_journal,
     targets_in_place,
+    untrusted_reason,
     write_journal,
 )
 from clm_tray.core.errors import ClmError, DeployError, StoreError
@@ -69,7 +72,7 @@ from clm_tray.core.store import ModelStore, ModelVersion, copy_file_durably, wri
 
 __all__ = [
     "BACKUP_MANIFEST", "FAULT_STEPS", "LOG_FILE", "TEMP_SUFFIX", "DeployResult", "Deployer",
-    "fault_point",
+    "add_step_observer", "fault_point",
 ]
 
 # Step boundaries where a crash test may kill the deploying process, in the order they occur.
@@ -89,16 +92,21 @@ FAULT_STEPS: tuple[str, ...] = (
 )
 
 
-def fault_point(step: str) -> None:
-    """Kill this process at ``step`` when a crash test asks for it (never in production).
+# Observers of the step boundaries above, called in order with the step's name. Production
+# adds none; crash tests add one (``add_step_observer``) that kills the process at a step.
+_step_observers: list[Callable[[str], None]] = []
 
-    Honoured only when ``CLM_TRAY_TESTING=1`` and ``CLM_TRAY_FAULT`` names the step.
-    """
-    if os.environ.get("CLM_TRAY_TESTING") != "1" or os.environ.get("CLM_TRAY_FAULT") != step:
-        return
-    if os.name == "nt":
-        os._exit(137)
-    os.kill(os.getpid(), signal.SIGKILL)
+
+def add_step_observer(observer: Callable[[str], None]) -> Callable[[], None]:
+    """Call ``observer(step)`` at every step boundary; returns the function that removes it."""
+    _step_observers.append(observer)
+    return lambda: _step_observers.remove(observer)
+
+
+def fault_point(step: str) -> None:
+    """A step boundary of the journaled path (FAULT_STEPS): tell the observers, if any."""
+    for observer in list(_step_observers):
+        observer(step)
 
 
 @dataclass
@@ -152,7 +160,12 @@ class Deployer:
     def recover(self) -> str | None:
         """Finish or undo a deploy that a crash interrupted; describe what was done, or None."""
         with self.store.cycle_lock():
-            journal = read_journal(self.store.journal_path)
+            try:
+                journal = read_journal(self.store.journal_path)
+            except DeployError:
+                self._reject_journal("cannot be read or is not a deploy journal")
+            if journal is not None:
+                self._check_journal_paths(journal)
             if journal is None:
                 removed = remove_leftovers(self.deploy_dir)
                 if removed:
@@ -396,6 +409,19 @@ class Deployer:
             fault_point("meta_written" if role == "meta" else f"replaced_{role}")
 
     # ---- recovery -------------------------------------------------------------------------
+
+    def _check_journal_paths(self, journal: dict) -> None:
+        problem = untrusted_reason(journal, self.deploy_dir)
+        if problem:
+            self._reject_journal(problem)
+
+    def _reject_journal(self, problem: str) -> NoReturn:
+        """Move an untrusted journal aside (never delete it) and say so in one line."""
+        aside = move_journal_aside(self.store.journal_path)
+        raise DeployError(
+            f"{self.store.journal_path.name} {problem}; it was not trusted and was moved to "
+            f"{aside} with nothing changed — check {self.deploy_dir} holds one complete model"
+        )
 
     def _resolve(self, journal: dict, *, force_back: bool) -> str:
         """Roll an interrupted deploy forward (all new files in place) or back (restore)."""

@@ -11,7 +11,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import platform
-import re
 import sys
 import time
 from enum import Enum
@@ -20,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from clm_tray import __version__
+from clm_tray.core.secrets import redact, redact_obj
 from clm_tray.core.settings import (
     LoadedSettings,
     Settings,
@@ -31,7 +31,6 @@ PACKAGES = ("xgboost", "pandas", "numpy", "scikit-learn", "scipy", "PySide6-Esse
             "PySide6-Addons", "APScheduler", "docker", "pydantic", "platformdirs", "redis",
             "httpx", "python-dotenv", "filelock", "pyarrow")
 STATE_FILE = "scheduler_state.json"
-_SECRET_IN_URL = re.compile(r"(//[^:/@]*:)[^@/]*@")
 
 
 def package_versions() -> dict[str, str]:
@@ -41,7 +40,23 @@ def package_versions() -> dict[str, str]:
             out[name] = metadata.version(name)
         except metadata.PackageNotFoundError:
             out[name] = "not installed" if name != "PySide6-Essentials" else _pyside_fallback()
+    out["xgboost"] = _xgboost_build(out["xgboost"])
     return out
+
+
+def _xgboost_build(version: str) -> str:
+    """Which XGBoost build is installed: the CPU-only wheel (`xgboost-cpu`, the default on
+    Linux/Windows) or the CUDA one; QT_CLM_DEVICE=cuda needs the latter."""
+    try:
+        cpu = metadata.version("xgboost-cpu")
+    except metadata.PackageNotFoundError:
+        cpu = ""
+    if cpu and version == "not installed":
+        return f"{cpu} (xgboost-cpu, CPU only)"
+    if cpu:  # both distributions: whichever was installed last owns the files
+        return (f"{version} and xgboost-cpu {cpu} both installed; keep one "
+                "(README \"Training on a GPU\")")
+    return version
 
 
 def _pyside_fallback() -> str:
@@ -49,11 +64,6 @@ def _pyside_fallback() -> str:
         return f"PySide6 {metadata.version('PySide6')}"
     except metadata.PackageNotFoundError:
         return "not installed"
-
-
-def redact(value: str) -> str:
-    """Hide a password inside a URL (redis://:secret@host -> redis://:***@host)."""
-    return _SECRET_IN_URL.sub(r"\1***@", value)
 
 
 def _plain(obj: Any) -> Any:
@@ -119,7 +129,7 @@ def collect(loaded: LoadedSettings | None, *, settings_error: str = "",
     from clm_tray.core.logsetup import last_errors, log_file
 
     report["log"] = {"file": str(log_file(s)), "last_errors": last_errors(s.resolved_log_dir)}
-    return report
+    return redact_obj(report)  # whatever a section forgot, no password leaves this function
 
 
 def _settings_section(loaded: LoadedSettings | None, error: str) -> dict[str, Any]:

@@ -7,6 +7,9 @@ ever reaches the user for one of these.
 
 from __future__ import annotations
 
+import errno
+import os
+
 
 class ClmError(Exception):
     """Base of every error clm-tray reports to the user as one line."""
@@ -57,3 +60,20 @@ class CycleBusy(ClmError):
 
 class WorkerError(ClmError):
     """The engine's worker process died, or failed in a way that is not a ClmError."""
+
+
+def is_disk_full(exc: BaseException) -> bool:
+    """ENOSPC / EDQUOT, or SQLite's own words for it."""
+    if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, getattr(errno, "EDQUOT", -1)):
+        return True
+    return "database or disk is full" in str(exc)
+
+
+def describe_os_error(exc: OSError, folder: os.PathLike[str] | str | None = None) -> str:
+    """One line for an operating-system failure, naming the folder it happened in."""
+    where = folder or (os.path.dirname(os.fsdecode(exc.filename)) if exc.filename else "")
+    place = f" in {where}" if where else ""
+    if is_disk_full(exc):
+        return f"disk full: cannot write{place}; free some space on that disk and retry"
+    name = f" ({os.fsdecode(exc.filename)})" if exc.filename else ""
+    return f"{exc.strerror or exc}{name}; check that folder exists and is writable, then retry"

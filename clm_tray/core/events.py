@@ -103,7 +103,9 @@ class EventBus:
         return event
 
     def emit(self, kind: str, level: str = "info", **data: Any) -> Event:
-        return self.publish(Event(kind=kind, data=data, level=level))
+        from clm_tray.core.secrets import redact_obj
+
+        return self.publish(Event(kind=kind, data=redact_obj(data), level=level))
 
     def recent(self, n: int | None = None) -> list[Event]:
         with self._lock:

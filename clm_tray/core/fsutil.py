@@ -28,13 +28,16 @@ def _default_mode() -> int:
     return 0o666 & ~mask
 
 
-def atomic_write_bytes(path: Path, data: bytes) -> None:
+def atomic_write_bytes(path: Path, data: bytes, *, private: bool = False) -> None:
+    """Write ``data`` to ``path`` whole or not at all. ``private``: owner-only (0600), for
+    files that may hold a secret such as a Redis password (settings files)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
-        with contextlib.suppress(OSError):  # mkstemp makes 0600; keep the usual mode
-            os.chmod(tmp, path.stat().st_mode & 0o7777 if path.exists() else _default_mode())
+        if not private:
+            with contextlib.suppress(OSError):  # mkstemp makes 0600; keep the usual mode
+                os.chmod(tmp, path.stat().st_mode & 0o7777 if path.exists() else _default_mode())
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
             fh.flush()
@@ -47,8 +50,8 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
     fsync_dir(path.parent)
 
 
-def atomic_write_text(path: Path, text: str) -> None:
-    atomic_write_bytes(path, text.encode("utf-8"))
+def atomic_write_text(path: Path, text: str, *, private: bool = False) -> None:
+    atomic_write_bytes(path, text.encode("utf-8"), private=private)
 
 
 def atomic_write_json(path: Path, obj: Any) -> None:

@@ -24,6 +24,7 @@ if TYPE_CHECKING:
 SKIPPED_REASON = "QT_CLM_BACKEND=none: files only, backend not checked"
 _LOOPBACK = {"localhost", "127.0.0.1", "::1", "[::1]"}
 _MAX_BODY = 1 << 20  # a health answer is small; never read more than 1 MiB of it
+_MAX_REDIRECTS = 5
 
 
 def skipped_report(url: str = "") -> HealthReport:
@@ -61,19 +62,41 @@ class _Failure(Exception):
         self.detail = detail
 
 
+def _origin(url: str | httpx.URL) -> tuple[str, str, int | None]:
+    u = httpx.URL(str(url))
+    default = {"http": 80, "https": 443}.get(u.scheme)
+    return u.scheme, (u.host or "").lower(), u.port or default
+
+
 def _get(client: httpx.Client, url: str, timeout: float) -> tuple[int, bytes]:
-    """GET with every phase bounded by ``timeout`` and the whole answer by the same budget."""
+    """GET with every phase bounded by ``timeout`` and the whole answer by the same budget.
+
+    Strict on purpose, because a wrong "verified" is worse than none: a redirect is followed
+    only to the same scheme, host and port; an answer over 1 MiB is a failure of its own.
+    """
     started = time.monotonic()
+    target = url
     try:
-        with client.stream("GET", url, timeout=httpx.Timeout(timeout)) as resp:
-            body = b""
-            for chunk in resp.iter_bytes():
-                body += chunk
-                if len(body) > _MAX_BODY:
-                    break
-                if time.monotonic() - started > timeout:
-                    raise _Failure("hung", "answer still arriving when the time ran out")
-            return resp.status_code, body
+        for _hop in range(_MAX_REDIRECTS + 1):
+            with client.stream("GET", target, timeout=httpx.Timeout(timeout)) as resp:
+                if resp.is_redirect:
+                    location = resp.headers.get("location", "")
+                    nxt = resp.url.join(location)
+                    if _origin(nxt) != _origin(url):
+                        raise _Failure("redirect", f"redirected to {nxt.scheme}://{nxt.host}"
+                                       f"{':' + str(nxt.port) if nxt.port else ''}; only "
+                                       "redirects to the same scheme, host and port are followed")
+                    target = str(nxt)
+                    continue
+                body = b""
+                for chunk in resp.iter_bytes():
+                    body += chunk
+                    if len(body) > _MAX_BODY:
+                        raise _Failure("oversized", "health answer larger than 1 MiB")
+                    if time.monotonic() - started > timeout:
+                        raise _Failure("hung", "answer still arriving when the time ran out")
+                return resp.status_code, body
+        raise _Failure("redirect", f"more than {_MAX_REDIRECTS} redirects")
     except httpx.ConnectTimeout as exc:
         raise _Failure("hung", "connect timed out") from exc
     except httpx.TimeoutException as exc:
@@ -88,8 +111,9 @@ def _get(client: httpx.Client, url: str, timeout: float) -> tuple[int, bytes]:
 
 def _probe(
     client: httpx.Client, url: str, timeout: float, model_key: str, version_key: str
-) -> tuple[HealthReport, _Failure | None]:
-    """One request; also returns why it got no answer at all (None when it got one)."""
+) -> tuple[HealthReport, _Failure | None, bool]:
+    """One request; also returns why it got no usable answer (None when it got one) and
+    whether the body was a JSON object (what a model identity can be read from)."""
     started = time.monotonic()
     try:
         status, body = _get(client, url, timeout)
@@ -98,9 +122,11 @@ def _probe(
             reason = f"{url} timed out (hung): {failure.detail} within {timeout:.3g} s"
         elif failure.kind == "refused":
             reason = f"no answer from {url} ({failure.detail})"
+        elif failure.kind in ("redirect", "oversized"):
+            reason = f"{url}: {failure.detail}; not verified"
         else:
             reason = f"{url} gave no usable answer ({failure.detail})"
-        return HealthReport(False, url, None, None, None, None, reason), failure
+        return HealthReport(False, url, None, None, None, None, reason), failure, False
     latency = round((time.monotonic() - started) * 1000.0, 1)
     try:
         doc = json.loads(body.decode("utf-8")) if body else None
@@ -115,7 +141,7 @@ def _probe(
         reason = f"{url} answered HTTP {status}" + (f": {said[:200]}" if said else "")
     report = HealthReport(status == 200, url, status, latency, sha, version, reason)
     report.model_loaded = _loaded_flag(doc)
-    return report, None
+    return report, None, isinstance(doc, Mapping)
 
 
 _LOADED_KEYS = ("model_loaded", "modelLoaded", "model_ready", "modelReady", "loaded")
@@ -141,9 +167,22 @@ def probe_health(
 ) -> HealthReport:
     """Ask the health URL once: ok means HTTP 200 and, when an expected model is given, that
     the backend reports that model (the same judgement as ``verify_backend``, without waiting)."""
-    with httpx.Client(trust_env=_use_proxy_env(url), follow_redirects=True) as client:
-        report = _probe(client, url, timeout, model_key, version_key)[0]
-    return _judge(report, expect_sha256, expect_version)
+    with httpx.Client(trust_env=_use_proxy_env(url), follow_redirects=False) as client:
+        report, _failure, is_json = _probe(client, url, timeout, model_key, version_key)
+    return _judge(_require_json(report, is_json, expect_sha256, expect_version),
+                  expect_sha256, expect_version)
+
+
+def _require_json(report: HealthReport, is_json: bool, expect_sha256: str | None,
+                  expect_version: str | None) -> HealthReport:
+    """Rule: when a model is expected, only a JSON answer can prove it. An HTML page, plain
+    text or a cut body with status 200 is *not verified* (a backend answering JSON without
+    any model identity is judged by ``_judge``)."""
+    if report.ok and (expect_sha256 or expect_version) and not is_json:
+        report.ok = False
+        report.reason = (f"{report.url} answered HTTP 200 but not with JSON, so the model it "
+                         "serves cannot be checked; not verified")
+    return report
 
 
 def _judge(
@@ -212,15 +251,16 @@ def verify_backend(
     end = started + deadline
     last: HealthReport | None = None
     failure: _Failure | None = None
-    with httpx.Client(trust_env=_use_proxy_env(url), follow_redirects=True) as client:
+    with httpx.Client(trust_env=_use_proxy_env(url), follow_redirects=False) as client:
         while True:
             remaining = end - time.monotonic()
             if remaining <= 0 and last is not None:
                 break
-            report, failure = _probe(
+            report, failure, is_json = _probe(
                 client, url, max(0.05, min(request_timeout, remaining)), model_key, version_key
             )
-            report = _judge(report, expect_sha256, expect_version)
+            report = _judge(_require_json(report, is_json, expect_sha256, expect_version),
+                            expect_sha256, expect_version)
             if report.ok:
                 return report
             last = report
@@ -250,7 +290,7 @@ def verify_deployed(
     """Step 7 of the cycle with the settings' URL, keys and deadline; skipped for ``none``."""
     if backend.kind == "none":
         return skipped_report(settings.health_url)
-    return verify_backend(
+    report = verify_backend(
         settings.health_url,
         expect_sha256=expect_sha256,
         expect_version=expect_version,
@@ -259,3 +299,18 @@ def verify_deployed(
         version_key=settings.health_version_key,
         alive=backend.is_running if backend.kind == "process" else None,
     )
+    return _require_own_listener(backend, report)
+
+
+def _require_own_listener(backend: Backend, report: HealthReport) -> HealthReport:
+    """Rule: a verified answer must come from the backend we restarted. A backend that can
+    tell who owns its port (the process backend) is asked; an answer from another process on
+    that port, or a backend that died after answering, is not verified."""
+    check = getattr(backend, "check_serving", None)
+    if not report.ok or report.skipped or check is None:
+        return report
+    problem = check()
+    if problem:
+        report.ok = False
+        report.reason = f"{problem}; not verified"
+    return report

@@ -7,6 +7,8 @@ The scheduler decides from these saved timestamps ("when did the last drift chec
 from __future__ import annotations
 
 import json
+import logging
+import os
 import sqlite3
 import threading
 import time
@@ -14,9 +16,13 @@ from contextlib import closing
 from pathlib import Path
 from typing import Any
 
+from clm_tray.core.errors import StoreError, is_disk_full
 from clm_tray.core.status import CycleRecord, Outcome
 
-SCHEMA = """
+log = logging.getLogger(__name__)
+
+# The schema as first shipped (user_version 0). Never edit it: add a migration below instead.
+BASE_SCHEMA = """
 CREATE TABLE IF NOT EXISTS cycles (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     started_at REAL NOT NULL,
@@ -40,6 +46,15 @@ CREATE TABLE IF NOT EXISTS checks (
 CREATE INDEX IF NOT EXISTS checks_kind_at ON checks (kind, at);
 """
 
+# Ordered migrations: MIGRATIONS[i] takes user_version i to i + 1. Append, never reorder.
+MIGRATIONS: tuple[str, ...] = (
+    BASE_SCHEMA,
+    # 1 -> 2: "the last finished cycle" and "failures since success" read by outcome.
+    "CREATE INDEX IF NOT EXISTS cycles_outcome_id ON cycles (outcome, id);",
+)
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
 def _dumps(obj: Any) -> str:
     return json.dumps(obj, sort_keys=True, default=str)
 
@@ -51,8 +66,62 @@ class History:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
-        with self._connect() as db:
-            db.executescript(SCHEMA)
+        self.warnings: list[str] = []  # said once by whoever opened the history
+        try:
+            self._migrate()
+        except sqlite3.OperationalError as exc:
+            if is_disk_full(exc):
+                raise self._full(exc) from None
+            if "locked" in str(exc):
+                raise StoreError(f"{self.path} is locked by another program; close it and "
+                                 "retry") from None
+            self._set_aside(exc)
+        except sqlite3.DatabaseError as exc:  # not a database, malformed, truncated
+            self._set_aside(exc)
+
+    def _migrate(self) -> None:
+        """Bring the file to SCHEMA_VERSION, one migration at a time, each in a transaction."""
+        with closing(self._connect()) as db:
+            if db.execute("PRAGMA quick_check").fetchone()[0] != "ok":
+                raise sqlite3.DatabaseError("quick_check failed")
+            version = int(db.execute("PRAGMA user_version").fetchone()[0])
+            if version > SCHEMA_VERSION:
+                raise StoreError(
+                    f"{self.path} was written by a newer clm-tray (schema {version}, this one "
+                    f"knows {SCHEMA_VERSION}); update clm-tray or point QT_CLM_STORE_DIR elsewhere"
+                )
+            for target in range(version + 1, SCHEMA_VERSION + 1):
+                db.executescript(f"BEGIN; {MIGRATIONS[target - 1]} "
+                                 f"PRAGMA user_version = {target}; COMMIT;")
+
+    def _set_aside(self, exc: Exception) -> None:
+        """A damaged history must not stop the app: keep it for inspection, start afresh."""
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        aside = self.path.with_name(f"history.corrupt-{stamp}.sqlite")
+        n = 1
+        while aside.exists():
+            n += 1
+            aside = self.path.with_name(f"history.corrupt-{stamp}-{n}.sqlite")
+        try:
+            os.replace(self.path, aside)
+            for suffix in ("-wal", "-shm", "-journal"):
+                side = self.path.with_name(self.path.name + suffix)
+                if side.exists():
+                    os.replace(side, aside.with_name(aside.name + suffix))
+            self._migrate()
+        except (OSError, sqlite3.Error) as again:
+            raise StoreError(
+                f"{self.path} is damaged ({exc}) and cannot be replaced ({again}); move it "
+                "away by hand and start clm-tray again"
+            ) from None
+        message = (f"{self.path.name} was damaged ({exc}); it was moved to {aside.name} and a "
+                   "new, empty history started")
+        log.warning("%s", message)
+        self.warnings.append(message)
+
+    def _full(self, exc: Exception) -> StoreError:
+        return StoreError(f"disk full: cannot write the history in {self.path.parent} ({exc}); "
+                          "free some space on that disk and retry")
 
     def _connect(self) -> sqlite3.Connection:
         db = sqlite3.connect(self.path, timeout=30)
@@ -60,9 +129,14 @@ class History:
         return db
 
     def _write(self, sql: str, params: tuple[Any, ...]) -> int:
-        with self._lock, closing(self._connect()) as db, db:
-            cur = db.execute(sql, params)
-            return int(cur.lastrowid or 0)
+        try:
+            with self._lock, closing(self._connect()) as db, db:
+                cur = db.execute(sql, params)
+                return int(cur.lastrowid or 0)
+        except sqlite3.OperationalError as exc:
+            if is_disk_full(exc):
+                raise self._full(exc) from None
+            raise
 
     # ---- cycles -----------------------------------------------------------------------------
     def start_cycle(

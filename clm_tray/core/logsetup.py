@@ -15,10 +15,14 @@ import re
 import sys
 from pathlib import Path
 
+from clm_tray.core.secrets import RedactingFormatter
 from clm_tray.core.settings import Settings
 
 LOGGER = "clm_tray"
-THIRD_PARTY = ("apscheduler",)  # their warnings and errors go to the same file
+# Their warnings and errors go to the same file, and to the terminal only with --verbose:
+# a library's housekeeping ("job skipped: maximum number of running instances") is not
+# something a trader should read in the terminal that started the app.
+THIRD_PARTY = ("apscheduler", "py.warnings")
 LOG_NAME = "clm-tray.log"
 MAX_BYTES = 1_000_000
 BACKUPS = 5
@@ -61,10 +65,12 @@ def configure(settings: Settings, verbose: bool | int = False) -> Path | None:
 
     console = logging.StreamHandler(sys.stderr)
     console.setLevel(level if verbose else logging.WARNING)
-    console.setFormatter(logging.Formatter("clm-tray: %(levelname)s: %(message)s"))
+    console.setFormatter(RedactingFormatter("clm-tray: %(levelname)s: %(message)s",
+                                            one_line=True))
     setattr(console, _MARK, True)
-    for lg in loggers:
+    for lg in loggers if verbose else loggers[:1]:
         lg.addHandler(console)
+    logging.captureWarnings(True)  # Python warnings (pandas, xgboost) -> py.warnings
     for lg in loggers[1:]:
         lg.setLevel(logging.WARNING)
 
@@ -80,7 +86,7 @@ def configure(settings: Settings, verbose: bool | int = False) -> Path | None:
                        "folder", path.parent, exc)
         return None
     handler.setLevel(level)
-    handler.setFormatter(logging.Formatter(FORMAT))
+    handler.setFormatter(RedactingFormatter(FORMAT))
     setattr(handler, _MARK, True)
     for lg in loggers:
         lg.addHandler(handler)

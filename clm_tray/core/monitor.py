@@ -25,10 +25,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import xgboost as xgb
-from scipy.stats import binomtest
-from sklearn.metrics import log_loss, roc_auc_score
 
 from clm_tray.core.errors import DataError
+from clm_tray.core.metrics import log_loss, roc_auc_score
 from clm_tray.core.status import DriftReport, FeatureDrift, PerformanceReport
 
 # Fractions below this are raised to it before PSI, so an empty bin on one side adds a large
@@ -155,7 +154,7 @@ def drift_report(
             score=0.0, threshold=float(threshold), drifted=False, window_rows=rows,
             window_start=start, window_end=end, features=[], enough=False,
             reason=f"only {rows} new rows; drift needs at least {min_rows}",
-            checked_at=checked_at,
+            checked_at=checked_at, min_rows=int(min_rows),
         )
     _require_columns(current, features, "new data")
     weights = _weights(features, importance)
@@ -193,6 +192,7 @@ def drift_report(
     return DriftReport(
         score=score, threshold=float(threshold), drifted=drifted, window_rows=rows,
         window_start=start, window_end=end, features=results, enough=True, reason=reason,
+        min_rows=int(min_rows),
         checked_at=checked_at, typical_score=typical,
     )
 
@@ -358,7 +358,7 @@ def live_performance(
     return PerformanceReport(
         rows=rows, accuracy=accuracy, auc=auc, log_loss=loss, test_accuracy=float(test_accuracy),
         baseline=float(baseline), drop=drop, degraded=degraded, enough=enough, reason=reason,
-        checked_at=checked_at,
+        checked_at=checked_at, min_rows=int(min_rows),
     )
 
 
@@ -377,6 +377,7 @@ class ShadowResult:
     champion_log_loss: float | None
     decision: str  # "promote" | "reject" | "wait"
     reason: str
+    min_rows: int = 0  # rows a verdict needs (the user is told how many more)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -397,6 +398,8 @@ def mcnemar_exact(b: int, c: int) -> float:
         raise ValueError("discordant counts must be >= 0")
     if b + c == 0:
         return 1.0
+    from scipy.stats import binomtest  # only when deciding: scipy.stats costs ~0.5 s to import
+
     return float(min(1.0, binomtest(min(b, c), b + c, 0.5, alternative="two-sided").pvalue))
 
 
@@ -432,10 +435,11 @@ def shadow_test(
             cand_acc = float(np.mean((p >= 0.5) == y))
             cand_loss = _log_loss(y, p)
         return ShadowResult(rows, cand_acc, None, 0, 0, 1.0, cand_loss, None, "promote",
-                            "promote: no champion yet")
+                            "promote: no champion yet", min_rows=int(min_rows))
     if rows == 0:
         return ShadowResult(0, None, None, 0, 0, 1.0, None, None, "wait",
-                            f"wait: no new labelled rows yet (QT_CLM_SHADOW_MIN={min_rows})")
+                            f"wait: no new labelled rows yet (QT_CLM_SHADOW_MIN={min_rows})",
+                            min_rows=int(min_rows))
     p_cand = probabilities(candidate, labelled, features)
     p_champ = probabilities(champion, labelled, features)
     cand_right = (p_cand >= 0.5).astype(np.int64) == y
@@ -461,5 +465,6 @@ def shadow_test(
         rows=rows, candidate_accuracy=cand_acc, champion_accuracy=champ_acc, candidate_only=b,
         champion_only=c, p_value=p_value, candidate_log_loss=cand_loss,
         champion_log_loss=champ_loss, decision=decision, reason=f"{decision}: {why}; {figures}",
+        min_rows=int(min_rows),
     )
 

@@ -12,11 +12,18 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from clm_tray.core import events as ev
+from clm_tray.core.secrets import redact
 from clm_tray.core.status import Outcome
+from clm_tray.core.wording import pct, points, score, shadow_words
 
 SUCCESS = "success"
 WARNING = "warning"
 ERROR = "error"
+
+# Buttons a notification can carry: key -> the words on the button. A click runs the action.
+OPEN, RESTART, ROLLBACK = "open", "restart", "rollback"
+ACTION_TITLES = {OPEN: "Open dashboard", RESTART: "Restart backend", ROLLBACK: "Roll back"}
+ON_FAILURE = (OPEN, RESTART, ROLLBACK)
 
 
 @dataclass(frozen=True)
@@ -28,14 +35,11 @@ class Notice:
     level: str  # success / warning / error
     view: str  # dashboard tab a click opens: overview / drift / versions / activity
     kind: str = ""  # the event kind it came from
+    actions: tuple[str, ...] = ()  # buttons (keys of ACTION_TITLES), failures only
 
     @property
     def key(self) -> tuple[str, str]:
         return (self.summary, self.body)
-
-
-def _pct(x: object) -> str:
-    return f"{float(x) * 100:.1f} %" if isinstance(x, (int, float)) else "?"
 
 
 class NoticeRules:
@@ -76,11 +80,12 @@ class NoticeRules:
             summary = {"failed": "Retrain failed",
                        "failed, rolled back": "Retrain failed, rolled back",
                        "rollback failed": "Rollback failed"}.get(outcome, f"Cycle {outcome}")
-            return Notice(summary, str(d.get("reason") or ""), ERROR, "activity", kind)
+            return Notice(summary, str(d.get("reason") or ""), ERROR, "activity", kind,
+                          ON_FAILURE)
         if kind == ev.MODEL_DEPLOYED:
-            verified = " · backend verified" if d.get("verified") else ""
+            verified = " — backend verified" if d.get("verified") else ""
             return Notice(f"Model {d.get('version', '?')} deployed",
-                          f"Test accuracy {_pct(d.get('test_accuracy'))}{verified}",
+                          f"Test accuracy {pct(d.get('test_accuracy'))}{verified}",
                           SUCCESS, "versions", kind)
         if kind == ev.MODEL_ROLLED_BACK:
             if self._in_cycle or event.level == "error":
@@ -89,22 +94,25 @@ class NoticeRules:
                           f"Replaced {d.get('from_version') or 'the previous model'} "
                           f"({d.get('reason', '')})", SUCCESS, "versions", kind)
         if kind == ev.CHALLENGER_WAITING:
-            return Notice(f"Challenger {d.get('version', '?')} waiting",
-                          str(d.get("reason") or "waiting for approval"), WARNING,
+            said = shadow_words(d.get("shadow"))[0]
+            if not said and "approval" in str(d.get("reason") or ""):
+                said = "It passed the comparison and waits for you to promote it"
+            return Notice(f"New model {d.get('version', '?')} waiting",
+                          said or "It waits before it can be compared", WARNING,
                           "versions", kind)
         if kind == ev.DRIFT_CHECKED and d.get("drifted"):
-            score, limit = d.get("score"), d.get("threshold")
-            body = (f"Drift score {score:.3f} is over {limit:g}"
-                    if isinstance(score, (int, float)) and isinstance(limit, (int, float))
-                    else "Drift score is over the threshold")
-            return Notice("Drift over threshold", body, WARNING, "drift", kind)
+            body = (f"Drift {score(d.get('score'))} — above the alarm level "
+                    f"{score(d.get('threshold'))}")
+            return Notice("Market data has drifted", body, WARNING, "drift", kind)
         if kind == ev.PERFORMANCE_CHECKED and d.get("degraded"):
-            return Notice("Live accuracy dropped",
-                          f"Live {_pct(d.get('accuracy'))} vs test {_pct(d.get('test_accuracy'))}",
+            acc, test = d.get("accuracy"), d.get("test_accuracy")
+            gap = (f", {points(test - acc)} below its test ({pct(test)})"
+                   if isinstance(acc, (int, float)) and isinstance(test, (int, float)) else "")
+            return Notice("Live accuracy dropped", f"Live {pct(acc)}{gap}",
                           WARNING, "overview", kind)
         if kind == ev.BACKEND_HEALTH and d.get("ok") is False and not self._in_cycle:
             return Notice("Backend unhealthy", str(d.get("reason") or ""), ERROR,
-                          "overview", kind)
+                          "overview", kind, ON_FAILURE)
         return None
 
     def allow(self, notice: Notice) -> bool:
@@ -120,4 +128,4 @@ class NoticeRules:
 
     def error_notice(self, action: str, message: str) -> Notice:
         """A user action that raised (e.g. Restart backend): said once, like an event."""
-        return Notice(f"{action} failed", message, ERROR, "activity", "action")
+        return Notice(f"{action} failed", redact(message), ERROR, "activity", "action", (OPEN,))

@@ -57,6 +57,15 @@ def _program_name(path: str) -> str:
     return name[:-4] if name.endswith(".exe") else name
 
 
+def _children(proc: Any) -> list[Any]:
+    import psutil
+
+    try:
+        return list(proc.children(recursive=True))
+    except psutil.Error:
+        return []
+
+
 class ProcessBackend:
     """A backend process clm-tray starts, stops and restarts itself (the demo's backend).
 
@@ -76,8 +85,10 @@ class ProcessBackend:
         *,
         stop_timeout: float = 10.0,
         cwd: Path | None = None,
+        port: int | None = None,
     ) -> None:
         self.command = command
+        self.port = port  # the health URL's port when it is on this machine
         self.log_path = Path(log_path)
         self.state_dir = Path(state_dir)
         self.stop_timeout = stop_timeout
@@ -112,6 +123,57 @@ class ProcessBackend:
                 + ("" if has_dir else " on PATH")
                 + "; give its full path or install it."
             )
+        foreign = self._foreign_listener()
+        if foreign:
+            raise BackendError(
+                f"port {self.port} is taken by {foreign}, not by the backend clm-tray starts; "
+                "stop that program or change QT_CLM_HEALTH_URL's port (and the command's)."
+            )
+
+    def check_serving(self) -> str | None:
+        """After a healthy answer: is it ours? None when it is, else why not (one phrase)."""
+        if self.port is None:
+            return None
+        foreign = self._foreign_listener()
+        if foreign:
+            return f"port {self.port} is served by {foreign}, not by the backend clm-tray started"
+        if self._live_process() is None:
+            return (f"the backend process exited after starting (see {self.log_path}); the "
+                    f"answer on port {self.port} came from elsewhere")
+        return None
+
+    def _foreign_listener(self) -> str | None:
+        """Who else listens on our port ("process 123 (nginx)"), or None when nobody or we do.
+
+        psutil shows the owner where the OS lets it; where it does not (another user's
+        process on macOS), a port that accepts a connection while our process is not running
+        is still reported, as "another process"."""
+        import socket
+
+        import psutil
+
+        if self.port is None:
+            return None
+        ours = self._live_process()
+        family = {ours.pid, *(c.pid for c in _children(ours))} if ours is not None else set()
+        try:
+            listeners = [c for c in psutil.net_connections(kind="tcp") if c.laddr
+                         and c.status == psutil.CONN_LISTEN and c.laddr.port == self.port]
+        except (psutil.AccessDenied, OSError):
+            listeners = []
+        for conn in listeners:
+            if conn.pid is not None and conn.pid not in family:
+                try:
+                    name = psutil.Process(conn.pid).name()
+                except psutil.Error:
+                    name = "?"
+                return f"process {conn.pid} ({name})"
+        if ours is None and not any(c.pid is not None for c in listeners):
+            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+                sock.settimeout(0.5)
+                if sock.connect_ex(("127.0.0.1", self.port)) == 0:
+                    return "another process (its name is not visible to clm-tray)"
+        return None
 
     def _lock(self) -> FileLock:
         self.state_dir.mkdir(parents=True, exist_ok=True)

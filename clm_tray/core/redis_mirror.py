@@ -26,6 +26,7 @@ from redis.retry import Retry
 
 from clm_tray.core.errors import ClmError, ConfigError
 from clm_tray.core.events import BUS_WARNING, Event, EventBus
+from clm_tray.core.secrets import redact
 
 log = logging.getLogger(__name__)
 
@@ -49,10 +50,11 @@ def _client(url: str, timeout: float) -> redis.Redis:
             health_check_interval=0,
             decode_responses=True,
         )
-    except ValueError as exc:
+    except ValueError as exc:  # its text may quote part of the password: not shown
         raise ConfigError(
-            f"QT_CLM_REDIS_URL {url!r} is not a Redis URL ({exc}); "
-            "use redis://host:port/db or leave it empty."
+            f"QT_CLM_REDIS_URL {redact(url)!r} is not a Redis URL; use "
+            "redis://user:password@host:port/db (percent-encode / # ? @ : in the password, "
+            "e.g. %2F) or leave it empty."
         ) from exc
 
 

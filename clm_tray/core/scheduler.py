@@ -204,8 +204,10 @@ class Scheduler:
 
     def _last_ok_cycle(self) -> CycleRecord | None:
         for rec in self.engine.history.cycles(50):
-            # a cancelled cycle tried nothing: it must not postpone the next age retrain
-            if rec.outcome not in ("running", Outcome.CANCELLED) and not rec.failed:
+            # a cancelled cycle tried nothing, a start-up reconcile trained nothing: neither
+            # may postpone the next age retrain
+            if rec.outcome not in ("running", Outcome.CANCELLED, Outcome.RECONCILED) \
+                    and not rec.failed:
                 return rec
         return None
 

@@ -22,7 +22,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from clm_tray.core import decide
+from clm_tray.core import decide, wording
 from clm_tray.core import events as ev
 from clm_tray.core.cycle import (
     CycleContext,
@@ -32,8 +32,15 @@ from clm_tray.core.cycle import (
     retrain_cycle,
     shadow_against_champion,
 )
-from clm_tray.core.errors import ConfigError, StoreError
+from clm_tray.core.errors import ClmError, ConfigError, CycleBusy, StoreError
 from clm_tray.core.history import History
+from clm_tray.core.reconcile import (
+    backend_view,
+    clear_pending,
+    mark_folder_changing,
+    read_pending,
+    reconcile_backend,
+)
 from clm_tray.core.settings import LoadedSettings, Settings
 from clm_tray.core.status import (
     IDENTITY_HINT,
@@ -82,6 +89,7 @@ class Engine:
         self.state_path = self.store.root / "scheduler_state.json"
         self._cancel = threading.Event()
         self._scheduler: Any = None
+        self.startup_warnings: list[str] = []
         self._attach_redis()
         self._recover()
         self._adopt()
@@ -123,20 +131,44 @@ class Engine:
                                       self.bus)
 
     def _recover(self) -> None:
-        """A deploy interrupted by a crash is finished or undone before anything else runs."""
+        """Before anything else runs: a deploy interrupted by a crash is finished or undone,
+        the store's leftovers are swept, and a backend whose state was not seen since the
+        folder last changed is restarted and verified (reconcile.py)."""
+        for message in self.history.warnings:  # already logged by History
+            self.startup_warnings.append(message)
+            self.bus.emit(ev.CYCLE_STAGE, level="warning", stage="recover", message=message,
+                          progress=0.0)
         if self.settings.resolved_deploy_dir is None:
             return
         try:
             with self.store.cycle_lock():
+                from clm_tray.core.store import sweep_store_leftovers
+
+                swept = sweep_store_leftovers(self.store)
+                if swept:
+                    log.info("removed %d stale temporary file(s)/folder(s) from %s", swept,
+                             self.store.root)
                 note = self.deployer().recover()
                 self.history.close_dangling("the process running this cycle stopped")
-        except Exception as exc:  # busy (another process runs a cycle) or unreadable
-            log.debug("recovery skipped: %s", exc)
+                if note and not note.startswith("removed "):
+                    log.warning("recovered an interrupted deploy: %s", note)
+                    self.bus.emit(ev.CYCLE_STAGE, level="warning", stage="recover",
+                                  message=note, progress=0.0)
+                    mark_folder_changing(self.store, self.history, "the recovery at start-up",
+                                         self.clock())
+                if read_pending(self.store) is not None:
+                    reconcile_backend(self._ctx(), self.backend(), self._deployed_meta())
+        except CycleBusy:  # another process runs a cycle: it will finish its own work
             return
-        if note:
-            log.warning("recovered an interrupted deploy: %s", note)
-            self.bus.emit(ev.CYCLE_STAGE, level="warning", stage="recover", message=note,
-                          progress=0.0)
+        except ClmError as exc:  # a rejected journal, a damaged store: say it, keep running
+            self._startup_warning(str(exc))
+
+    def _startup_warning(self, message: str) -> None:
+        """A problem found at start-up: one line in the log and on the bus, kept for the CLI."""
+        log.error("%s", message)
+        self.startup_warnings.append(message)
+        self.bus.emit(ev.CYCLE_STAGE, level="error", stage="recover", message=message,
+                      progress=0.0)
 
     def _adopt(self) -> None:
         """The model already deployed (the old scripts' pickle) becomes a stored version before
@@ -151,6 +183,8 @@ class Engine:
                 adopt_deployed_model(self._ctx())
         except CycleBusy:  # the running cycle adopts it itself, first thing
             return
+        except StoreError as exc:  # a damaged store file: the command reading it says so once
+            log.info("the deployed model was not adopted yet: %s", exc)
         except Exception as exc:  # the store cannot take the copy: said, not fatal here
             log.warning("the deployed model was not adopted yet: %s", exc)
 
@@ -191,10 +225,14 @@ class Engine:
 
             deployer = self.deployer()
             target = self.store.get(version_id) if version_id else None
+            backend = self.backend()
+            backend.preflight()  # a backend that cannot be driven: change nothing
             run.stage("deploy", f"rolling back to {version_id or 'previous'}")
+            mark_folder_changing(self.store, self.history,
+                                 f"the rollback to {version_id or 'previous'}", self.clock())
             result = deployer.rollback(target, reason="manual rollback")
             version = self.store.get(result.version)
-            health = restart_and_verify(ctx, run, self.backend(), version, "rollback")
+            health = restart_and_verify(ctx, run, backend, version, "rollback")
             self.bus.emit(ev.MODEL_ROLLED_BACK, level="info" if health.ok else "error",
                           version=version.id, from_version=result.previous,
                           reason="manual rollback", verified=health.ok and not health.skipped)
@@ -234,6 +272,7 @@ class Engine:
         report = verify_deployed(backend, self.settings, expect_sha256=meta.get("model_sha256"),
                                  expect_version=meta.get("version"))
         self._record_health(report)
+        clear_pending(self.store)
         return report
 
     def health(self) -> Any:
@@ -264,7 +303,9 @@ class Engine:
         s = self.settings
         if s.resolved_data_path is None:
             raise ConfigError("QT_CLM_DATA_PATH is not set; point it at your training data.")
-        return load_dataset(s.resolved_data_path, target=s.target, features=s.features or None)
+        return load_dataset(s.resolved_data_path, target=s.target, features=s.features or None,
+                            encoding=s.data_encoding or None,
+                            cache_dir=self.store.root / "cache")
 
     def _champion(self) -> Any:
         cid = self.store.aliases().get("champion")
@@ -455,13 +496,34 @@ class Engine:
         return self.history.cycles(n)
 
     def accuracy_history(self) -> list[dict[str, Any]]:
-        """Per version: test accuracy, baseline and the last live accuracy measured for it."""
+        """Per version: test accuracy, baseline, the last live accuracy measured for that
+        very version, and its deployment: "in use", "rolled back", "deployed before" or
+        "never deployed" (charts draw them differently)."""
         live: dict[str, float] = {}
         for _at, result in reversed(self.history.checks("performance", 500)):
             if result.get("enough") and result.get("version"):
                 live[result["version"]] = result.get("accuracy")
+        deployed: set[str] = set()
+        rolled_back: set[str] = set()
+        for c in self.history.cycles(1000):
+            if c.outcome == "deployed" and c.version:
+                deployed.add(c.version)
+            elif c.outcome == "failed, rolled back" and c.version:
+                rolled_back.add(c.version)
+            elif c.outcome == "rolled back" and c.champion_before:
+                rolled_back.add(c.champion_before)
+        champion = self.store.aliases().get("champion")
+
+        def deployment(vid: str) -> str:
+            if vid == champion:
+                return "in use"
+            if vid in rolled_back:
+                return "rolled back"
+            return "deployed before" if vid in deployed else "never deployed"
+
         return [{"version": r.id, "trained_at": r.trained_at, "test_accuracy": r.test_accuracy,
-                 "baseline": r.baseline, "live_accuracy": live.get(r.id)}
+                 "baseline": r.baseline, "live_accuracy": live.get(r.id),
+                 "deployment": deployment(r.id)}
                 for r in self.versions()]
 
     def scheduler_state(self) -> SchedulerState:
@@ -484,7 +546,7 @@ class Engine:
         age = self.champion_age_hours()
         fresh = age is not None and age <= s.retrain_hours
         last = self.history.last_cycle()
-        backend = self.history.last_check("health")
+        backend_now = backend_view(self.history)
         drift = self.history.last_check("drift")
         perf = self.history.last_check("performance")
         sched = self.scheduler_state()
@@ -493,13 +555,13 @@ class Engine:
             data = self.store.get(challenger.id).manifest.get("data") or {}
             waits = decide.challenger_waits_for(challenger.shadow, data.get("symbols"),
                                                 s.shadow_min, s.auto_promote)
-        health, summary = _judge(s, age, fresh, last, backend[1] if backend else None,
+        health, summary = _judge(s, age, fresh, last, backend_now,
                                  drift[1] if drift else None, challenger, sched, waits,
                                  champion)
         return EngineStatus(
             health=health, summary=summary, champion=champion, age_hours=age, fresh=fresh,
             retrain_hours=s.retrain_hours, challenger=challenger, last_cycle=last,
-            backend=backend[1] if backend else None, drift=drift[1] if drift else None,
+            backend=backend_now, drift=drift[1] if drift else None,
             performance=perf[1] if perf else None, scheduler=sched,
             workspace=str(self.loaded.env_file.parent) if self.loaded.env_file else "",
         )
@@ -561,10 +623,12 @@ def _judge(s: Settings, age: float | None, fresh: bool, last: CycleRecord | None
         return Health.WORKING, f"Retraining: {sched.cycle_stage}"
     if last is not None and last.failed:
         return Health.ERROR, f"Last cycle {last.outcome}: {last.reason}"
+    if backend is not None and backend.get("state") == "unknown":
+        return Health.ATTENTION, f"Backend {backend.get('reason', 'unknown')}"
     if backend is not None and not backend.get("ok", True):
         return Health.ERROR, f"Backend unhealthy: {backend.get('reason', '')}"
     if not s.enabled:
-        return Health.PAUSED, "Checks disabled (QT_CLM_ENABLED=false)"
+        return Health.PAUSED, "Checks are switched off in the settings"
     if sched.paused:
         until = _hhmm(sched.paused_until)
         return Health.PAUSED, f"Paused{' until ' + until if until else ''} — {sched.paused_reason}"
@@ -573,19 +637,21 @@ def _judge(s: Settings, age: float | None, fresh: bool, last: CycleRecord | None
     adopted = f"{', '.join(champion.files)}, adopted, " if champion and champion.adopted else ""
     if not fresh:
         if adopted:
-            return Health.ATTENTION, f"{adopted}{age:.0f} h old → retrain due"
-        return Health.ATTENTION, f"Model is {age:.0f} h old (> {s.retrain_hours:g} h)"
+            return Health.ATTENTION, f"{adopted}{wording.age(age)} old → retrain due"
+        return Health.ATTENTION, (f"Model is {wording.age(age)} old (retrained after "
+                                  f"{s.retrain_hours:g} h)")
     if drift is not None and drift.get("drifted"):
-        return Health.ATTENTION, f"Drift {drift.get('score', 0):.3f} over {s.drift_threshold:g}"
+        return Health.ATTENTION, (f"Drift {wording.score(drift.get('score'))} — above the "
+                                  f"alarm level {wording.score(s.drift_threshold)}")
     if challenger is not None:
-        return Health.ATTENTION, f"Challenger {challenger.id} {waits or 'waiting for approval'}"
+        return Health.ATTENTION, f"New model {challenger.id} {waits or 'waiting for approval'}"
     if backend is not None and backend.get("identity") == IDENTITY_NOT_REPORTED:
         return Health.ATTENTION, IDENTITY_HINT
     nxt = sched.job("age").next_run if sched.job("age") else None
     tail = f" · next check {_hhmm(nxt)}" if nxt else ""
     if adopted:
-        return Health.HEALTHY, f"{adopted}{age:.1f} h old{tail}"
-    return Health.HEALTHY, f"Model {age:.1f} h old{tail}"
+        return Health.HEALTHY, f"{adopted}{wording.age(age)} old{tail}"
+    return Health.HEALTHY, f"Model {wording.age(age)} old{tail}"
 
 
 def _not_measured(champion: Any) -> str:

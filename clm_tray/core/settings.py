@@ -15,7 +15,7 @@ from typing import Any, Literal
 
 import platformdirs
 from dotenv import dotenv_values
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from clm_tray.core.errors import ConfigError
 
@@ -37,25 +37,32 @@ class Settings(BaseModel):
 
     # The seed's .env names and defaults.
     enabled: bool = Field(True, description="Run the scheduled checks at all")
-    retrain_hours: float = Field(24, gt=0, description="Retrain when the champion is older")
-    drift_hours: float = Field(6, gt=0, description="Hours between drift checks")
-    perf_hours: float = Field(3, gt=0, description="Hours between live-performance checks")
-    drift_threshold: float = Field(0.05, gt=0, description="Drift score (weighted PSI) limit")
-    shadow_min: int = Field(100, ge=1, description="Rows a shadow test needs before deciding")
+    retrain_hours: float = Field(24, gt=0, le=8760,
+        description="Retrain when the champion is older")
+    drift_hours: float = Field(6, gt=0, le=8760, description="Hours between drift checks")
+    perf_hours: float = Field(3, gt=0, le=8760, description="Hours between live-performance checks")
+    drift_threshold: float = Field(0.05, gt=0, le=10,
+        description="Drift score (weighted PSI) limit")
+    shadow_min: int = Field(100, ge=1, le=10_000_000,
+        description="Rows a shadow test needs before deciding")
     auto_retrain: bool = Field(True, description="Retrain by itself when a check says so")
     auto_promote: bool = Field(True, description="Deploy a candidate that passes by itself")
     # Schedule and training.
-    check_minutes: float = Field(30, gt=0, description="Minutes between model-age checks")
-    train_timeout: float = Field(600, gt=0, description="Seconds before training is killed")
-    train_threads: int = Field(0, ge=0, description="XGBoost threads; 0 = all cores but one")
-    n_estimators: int = Field(300, ge=1, description="XGBoost boosting rounds (upper bound)")
+    check_minutes: float = Field(30, gt=0, le=10080, description="Minutes between model-age checks")
+    train_timeout: float = Field(600, gt=0, le=604800,
+        description="Seconds before training is killed")
+    train_threads: int = Field(0, ge=0, le=1024,
+        description="XGBoost threads; 0 = all cores but one")
+    n_estimators: int = Field(300, ge=1, le=100_000,
+        description="XGBoost boosting rounds (upper bound)")
     max_depth: int = Field(6, ge=1, le=32, description="XGBoost tree depth")
     learning_rate: float = Field(0.05, gt=0, le=1, description="XGBoost learning rate")
-    early_stopping: int = Field(30, ge=0, description="Rounds without validation gain; 0 = off")
+    early_stopping: int = Field(30, ge=0, le=100_000,
+        description="Rounds without validation gain; 0 = off")
     test_fraction: float = Field(0.2, gt=0, lt=0.5, description="Share of time held out")
-    embargo_hours: float = Field(24, ge=0, description="Gap between train and test, hours")
-    leak_margin: float = Field(0.10, gt=0, description="Test accuracy over baseline = leak")
-    seed: int = Field(42, description="Random seed for training")
+    embargo_hours: float = Field(24, ge=0, le=8760, description="Gap between train and test, hours")
+    leak_margin: float = Field(0.10, gt=0, le=1, description="Test accuracy over baseline = leak")
+    seed: int = Field(42, ge=0, le=2**32 - 1, description="Random seed for training")
     dask_scheduler: str = Field(
         "", pattern=r"^(|local|local:[1-9][0-9]*|(tcp|tls|ws|wss)://\S+)$",
         description="Train on Dask: empty = here, local, local:N or tcp://host:port")
@@ -64,40 +71,70 @@ class Settings(BaseModel):
     edge_p: float = Field(0.05, gt=0, le=0.5, description="Edge test p-value limit")
     min_edge: float = Field(0, ge=0, le=50, description="Edge needed, accuracy points")
     coerce_bad_cells: bool = Field(False, description="Bad feature cells become empty, not errors")
-    versions_keep: int = Field(50, ge=1, description="Never-deployed versions kept in the store")
+    versions_keep: int = Field(50, ge=1, le=100_000,
+        description="Never-deployed versions kept in the store")
+    device: Literal["cpu", "cuda"] = Field(
+        "cpu", description="Where XGBoost trains: cpu, or cuda (needs the [gpu] extra)")
     # Data.
     data_path: Path | None = Field(None, description="Training data, CSV or Parquet")
     target: str = Field("target", min_length=1, description="Name of the binary target column")
     features: list[str] = Field(default_factory=list, description="Comma list; empty = auto")
+    data_encoding: str = Field("", description="Encoding of a CSV that is not UTF-8 (latin-1)")
     # Folders.
     project_dir: Path | None = Field(None, description="Project root like C:\\quantum_trader")
     store_dir: Path | None = Field(None, description="Model store (versions, history)")
     deploy_dir: Path | None = Field(None, description="The backend's models folder")
     log_dir: Path | None = Field(None, description="Where clm-tray writes its logs")
     model_file: str = Field("xgb_model.ubj", min_length=1, description="Deployed model name")
-    backup_keep: int = Field(10, ge=1, description="Backups kept in the deploy folder")
+    backup_keep: int = Field(10, ge=1, le=1000, description="Backups kept in the deploy folder")
     deploy_pickle: bool | None = Field(
         None, description="Write xgb_model.pkl too (never loaded); empty = if the folder has one")
     # Backend.
     backend: BackendKind | None = Field(None, description="docker | process | none")
     docker_container: str = Field("quantum_backend_prod", description="Container to restart")
-    docker_stop_timeout: float = Field(10, ge=0, description="Seconds Docker waits on stop")
+    docker_stop_timeout: float = Field(10, ge=0, le=3600,
+        description="Seconds Docker waits on stop")
     backend_command: str = Field("", description="Command line of a process backend")
     health_url: str = Field("http://localhost:8000/health", description="Backend health URL")
-    health_timeout: float = Field(60, gt=0, description="Seconds to wait for a healthy backend")
+    health_timeout: float = Field(60, gt=0, le=3600,
+        description="Seconds to wait for a healthy backend")
     health_model_key: str = Field("model_sha256", description="JSON key of the loaded sha256")
     health_version_key: str = Field("model_version", description="JSON key of the version")
     # Monitoring.
-    perf_drop: float = Field(0.02, ge=0, description="Live accuracy drop that triggers retrain")
-    drift_window_hours: float = Field(0, ge=0, description="0 = rows newer than training data")
-    shadow_logloss_tol: float = Field(0.01, ge=0, description="Log-loss worsening tolerated")
+    perf_drop: float = Field(0.02, ge=0, le=1,
+        description="Live accuracy drop that triggers retrain")
+    drift_window_hours: float = Field(0, ge=0, le=87600,
+        description="0 = rows newer than training data")
+    shadow_logloss_tol: float = Field(0.01, ge=0, le=10, description="Log-loss worsening tolerated")
     backoff_fraction: float = Field(0.25, gt=0, le=1, description="Retry after interval x this")
     redis_url: str = Field("", description="redis://host:port/db to mirror events; empty = off")
     redis_stream: str = Field("clm:events", min_length=1, description="Redis stream name")
-    demo_feed_minutes: float = Field(0, ge=0, description="Demo: append a bar every N min")
+    demo_feed_minutes: float = Field(0, ge=0, le=10080,
+        description="Demo: append a bar every N min")
     # Desktop.
     notify_success: bool = Field(True, description="Notify on successful deploys too")
-    notify_throttle_minutes: float = Field(30, ge=0, description="Silence identical repeats")
+    notify_throttle_minutes: float = Field(30, ge=0, le=10080,
+        description="Silence identical repeats")
+
+    @field_validator("data_encoding")
+    @classmethod
+    def _known_encoding(cls, value: str) -> str:
+        import codecs
+
+        try:
+            if value.strip():
+                codecs.lookup(value.strip())
+        except LookupError as exc:
+            raise ValueError(str(exc)) from None
+        return value.strip()
+
+    @field_validator("model_file")
+    @classmethod
+    def _bare_file_name(cls, value: str) -> str:
+        """The model is written inside the deploy folder and nowhere else: a bare name only."""
+        if not is_bare_name(value):
+            raise ValueError("not a bare file name")
+        return value
 
     # ---- derived values -------------------------------------------------------------------
     @property
@@ -146,6 +183,12 @@ class Settings(BaseModel):
         return p
 
 
+def is_bare_name(name: str) -> bool:
+    """A file name with no folder part: no separator (either OS's), no ``..``, not absolute."""
+    return bool(name) and name not in (".", "..") and not any(
+        c in name for c in ("/", "\\", ":", "\0")) and name.strip() == name
+
+
 def var_name(field_name: str) -> str:
     return PREFIX + field_name.upper()
 
@@ -176,6 +219,10 @@ def _allowed(field_name: str) -> str:
         text = "docker, process or none"
     if field_name == "dask_scheduler":
         text = "empty, local, local:N (N workers) or a scheduler address like tcp://host:8786"
+    if field_name == "data_encoding":
+        text = "a text encoding Python knows, like latin-1 or cp1252 (empty = UTF-8)"
+    if field_name == "model_file":
+        text = "a bare file name inside the deploy folder, like xgb_model.ubj (no folder, no ..)"
     bounds = []
     for m in info.metadata:
         for attr, sym in (("gt", ">"), ("ge", ">="), ("lt", "<"), ("le", "<=")):
@@ -332,7 +379,7 @@ def write_user_settings(updates: dict[str, str], path: Path | None = None) -> Pa
     lines += [f"{k}={_quote(v)}" for k, v in sorted(current.items()) if v is not None]
     from clm_tray.core.fsutil import atomic_write_text
 
-    atomic_write_text(path, "\n".join(lines) + "\n")
+    atomic_write_text(path, "\n".join(lines) + "\n", private=True)  # may hold a password
     return path
 
 

@@ -45,6 +45,7 @@ class Outcome(str, Enum):
     NO_EDGE = "no edge"
     UNCHANGED = "unchanged"
     CANCELLED = "cancelled"
+    RECONCILED = "reconciled"  # after a crash: backend restarted and verified at start-up
 
     def __str__(self) -> str:
         return self.value
@@ -232,6 +233,7 @@ class DriftReport:
     # windows of the training data as long (in time) as this one. None without timestamps or
     # when the training data is shorter than two such windows. See docs/drift.md.
     typical_score: float | None = None
+    min_rows: int = 0  # new rows a score needs (the user is told "needs N, has M")
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -256,6 +258,7 @@ class PerformanceReport:
     enough: bool
     reason: str
     checked_at: float
+    min_rows: int = 0  # labelled rows a verdict needs (the user is told "needs N, has M")
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

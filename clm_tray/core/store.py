@@ -47,6 +47,8 @@ MODEL_FILE = "model.ubj"
 MANIFEST_FILE = "manifest.json"
 NOTES_FILE = "notes.json"
 ALIAS_NAMES = ("champion", "previous", "challenger")
+# Written into every manifest and aliases.json; a file without it is format 1 (read as is).
+STORE_FORMAT = 1
 
 _ID_RE = re.compile(r"^v(\d{4,})-(?:(\d{8}T\d{4})|adopted-(\d{8}))$")
 _TMP_PREFIX = ".incoming-"
@@ -233,6 +235,7 @@ class ModelStore:
             digest, size = copy_file_durably(model_file, tmp / MODEL_FILE)
             body = dict(manifest)
             body.setdefault("trained_at", created.isoformat(timespec="seconds"))
+            body.setdefault("format", STORE_FORMAT)
             body.update(model_file=MODEL_FILE, model_sha256=digest, model_size=size)
             extra = {}
             for suffix, data in sorted((formats or {}).items()):
@@ -422,8 +425,9 @@ class ModelStore:
         unknown = sorted(set(names) - set(ALIAS_NAMES))
         if unknown:
             raise StoreError(f"unknown alias {unknown[0]!r}; use one of {', '.join(ALIAS_NAMES)}")
-        current = self.aliases()
+        current: dict[str, Any] = dict(self.aliases())
         current.update({k: (v or None) for k, v in names.items()})
+        current["format"] = STORE_FORMAT
         atomic_write_json(self.aliases_path, current)
 
     # ---- lock -----------------------------------------------------------------------------
@@ -471,6 +475,31 @@ class ModelStore:
         except (OSError, ValueError) as exc:
             raise StoreError(f"{path} cannot be read ({exc}); fix or delete it") from exc
         return data if isinstance(data, dict) else {}
+
+
+def sweep_store_leftovers(store: ModelStore) -> int:
+    """Remove what killed processes leave in the store; call it holding the cycle lock.
+
+    Temp files of atomic writes (``.aliases.json.*.tmp``, ``.journal.json.*.tmp``, and the
+    same beside each version's notes), half-assembled versions (``versions/.incoming-*``) and
+    the work folders of trainings that never finished (``work/tmp*``). Returns how many.
+    """
+    removed = 0
+    folders = [store.root, *store._version_dirs()]
+    for folder in folders:
+        for entry in folder.glob(".*.tmp"):
+            with contextlib.suppress(OSError):
+                entry.unlink()
+                removed += 1
+    for entry in store.versions_dir.glob(f"{_TMP_PREFIX}*"):
+        shutil.rmtree(entry, ignore_errors=True)
+        removed += 1
+    work = store.root / "work"
+    for entry in work.glob("tmp*") if work.is_dir() else ():
+        if entry.is_dir():
+            shutil.rmtree(entry, ignore_errors=True)
+            removed += 1
+    return removed
 
 
 def copy_file_durably(src: Path, dst: Path) -> tuple[str, int]:

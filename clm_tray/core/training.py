@@ -32,19 +32,21 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 import xgboost
-from sklearn.metrics import log_loss, roc_auc_score
 
-from clm_tray.core import errors
+from clm_tray.core import errors, trainchild
 from clm_tray.core.edge import EdgeResult, edge_test
 from clm_tray.core.errors import (
     ClmError,
+    ConfigError,
     DataError,
     StoreError,
     TrainingCancelled,
     TrainingError,
     TrainingTimeout,
+    is_disk_full,
 )
 from clm_tray.core.fsutil import atomic_write_bytes, atomic_write_text
+from clm_tray.core.metrics import log_loss, roc_auc_score
 
 if TYPE_CHECKING:
     from clm_tray.core.data import Dataset
@@ -80,6 +82,7 @@ class TrainParams:
     embargo_hours: float = 24.0
     leak_margin: float = 0.10
     seed: int = 42
+    device: str = "cpu"  # QT_CLM_DEVICE: "cpu" or "cuda"
 
     @classmethod
     def from_settings(cls, s: Settings) -> TrainParams:
@@ -93,6 +96,7 @@ class TrainParams:
             embargo_hours=s.embargo_hours,
             leak_margin=s.leak_margin,
             seed=s.seed,
+            device=s.device,
         )
 
 
@@ -267,7 +271,9 @@ def _check_classes(y: np.ndarray, train: np.ndarray, test: np.ndarray, ts: np.nd
 # ---- training -------------------------------------------------------------------------------
 def make_classifier(params: TrainParams) -> xgboost.XGBClassifier:
     """The XGBClassifier the cycle fits (bench/cycle.py fits the same one bare)."""
+    check_device(params.device)
     return xgboost.XGBClassifier(
+        device=params.device,
         objective="binary:logistic",
         tree_method="hist",
         n_estimators=params.n_estimators,
@@ -278,6 +284,46 @@ def make_classifier(params: TrainParams) -> xgboost.XGBClassifier:
         eval_metric="logloss",
         early_stopping_rounds=params.early_stopping or None,
     )
+
+
+def booster_params(params: TrainParams) -> dict[str, Any]:
+    """``make_classifier``'s model as XGBoost's native parameters."""
+    return {"objective": "binary:logistic", "tree_method": "hist",
+            "max_depth": params.max_depth, "learning_rate": params.learning_rate,
+            "nthread": params.threads, "seed": params.seed, "eval_metric": "logloss",
+            "device": params.device}
+
+
+def fit_booster(dtrain: xgboost.QuantileDMatrix, val: Any, params: TrainParams,
+                callbacks: list[Any] | None = None) -> tuple[xgboost.Booster, int]:
+    """Fit what ``make_classifier(params).fit(...)`` fits (same QuantileDMatrix, parameters,
+    validation set and early stopping: the same trees), with XGBoost's native API, so the
+    training process never imports scikit-learn (more than half of its start-up).
+    ``val`` is ``(X, y)`` or an iterator for a QuantileDMatrix; returns the booster and the
+    0-based best iteration."""
+    check_device(params.device)
+    dval = (xgboost.QuantileDMatrix(val[0], val[1], ref=dtrain) if isinstance(val, tuple)
+            else xgboost.QuantileDMatrix(val, ref=dtrain))
+    booster = xgboost.train(
+        booster_params(params), dtrain, num_boost_round=params.n_estimators,
+        evals=[(dval, "validation_0")], early_stopping_rounds=params.early_stopping or None,
+        verbose_eval=False, callbacks=callbacks,
+    )
+    rounds = booster.num_boosted_rounds()
+    return booster, int(booster.best_iteration) if params.early_stopping else rounds - 1
+
+
+def check_device(device: str) -> None:
+    """QT_CLM_DEVICE=cuda on XGBoost's CPU-only build would silently train on the CPU (or fail
+    deep inside XGBoost): say once which build is installed and how to get the other."""
+    if device == "cpu":
+        return
+    if not xgboost.build_info().get("USE_CUDA"):
+        raise ConfigError(
+            "QT_CLM_DEVICE=cuda but the installed XGBoost is the CPU-only build (xgboost-cpu); "
+            "install the GPU build as the README's \"Training on a GPU\" says, or set "
+            "QT_CLM_DEVICE=cpu."
+        )
 
 
 def _importance(booster: xgboost.Booster, features: list[str]) -> dict[str, float]:
@@ -308,7 +354,39 @@ def _leakage(test_acc: float, baseline: float, auc: float, margin: float) -> tup
     )
 
 
-def train_and_evaluate(dataset: Dataset, params: TrainParams, model_path: Path) -> TrainResult:
+class RoundProgress(xgboost.callback.TrainingCallback):
+    """Tells the parent how many boosting rounds are done, so the progress bar moves with
+    the real work instead of sitting on "train" for the whole fit.
+
+    Reports each new percent of ``total`` (at most ~100 messages per fit); when training
+    ends (early stopping may end it before ``total``) it reports ``(rounds, rounds)``.
+    """
+
+    def __init__(self, report: Callable[[int, int], None], total: int) -> None:
+        super().__init__()
+        self.report = report
+        self.total = max(1, int(total))
+        self._step = -1
+
+    def _send(self, done: int, total: int) -> None:
+        with contextlib.suppress(Exception):  # a closed pipe must never stop training
+            self.report(done, total)
+
+    def after_iteration(self, model: Any, epoch: int, evals_log: Any) -> bool:
+        step = (epoch + 1) * 100 // self.total
+        if step > self._step:
+            self._step = step
+            self._send(epoch + 1, self.total)
+        return False  # never stops training; early stopping is XGBoost's own callback
+
+    def after_training(self, model: Any) -> Any:
+        rounds = int(model.num_boosted_rounds())
+        self._send(rounds, rounds)
+        return model
+
+
+def train_and_evaluate(dataset: Dataset, params: TrainParams, model_path: Path,
+                       on_round: Callable[[int, int], None] | None = None) -> TrainResult:
     """Fit on the train slice, stop early on validation, score the out-of-time test slice.
 
     Metrics (``TrainResult.metrics``): ``train_accuracy``, ``val_accuracy``, ``test_accuracy``
@@ -340,10 +418,9 @@ def train_and_evaluate(dataset: Dataset, params: TrainParams, model_path: Path) 
     X, y = dataset.X, dataset.y
     _check_classes(y, train, test, _epoch_ns(frame["timestamp"]))
 
-    clf = make_classifier(params)
-    clf.fit(X[train], y[train], eval_set=[(X[val], y[val])], verbose=False)
-    booster = clf.get_booster()
-    best = int(clf.best_iteration) if params.early_stopping else None
+    callbacks = [RoundProgress(on_round, params.n_estimators)] if on_round else None
+    booster, best = fit_booster(xgboost.QuantileDMatrix(X[train], y[train]),
+                                (X[val], y[val]), params, callbacks=callbacks)
     booster, best = save_model(booster, best, model_path)
 
     # One prediction pass over all rows with the saved model (cheaper than asking XGBoost to
@@ -417,6 +494,12 @@ def score_out_of_time(y_test: np.ndarray, p_test: np.ndarray, ts_test: np.ndarra
 
 
 # ---- the child process ----------------------------------------------------------------------
+# A child that cannot write its result because the disk is full exits with this code.
+_ENOSPC_EXIT = 28
+_DISK_FULL = ("disk full: the training process could not write in {}; free some space on "
+              "that disk (or point QT_CLM_STORE_DIR at a disk with room) and retry")
+
+
 def _testing_hooks() -> None:
     """Test-only hooks, honoured only with CLM_TRAY_TESTING=1: a slow child
     (CLM_TRAY_TRAIN_SLEEP=seconds) and a crashing one (CLM_TRAY_FAULT=train)."""
@@ -445,6 +528,7 @@ def _end_with_parent() -> None:
 def _child_main(
     data_path: str, target: str, features: list[str] | None, params: dict, workdir: str,
     coerce_bad_cells: bool = False, dask_scheduler: str = "", rounds: Connection | None = None,
+    encoding: str | None = None,
 ) -> None:
     """Entry point of the spawned child: load, train, then write model and result JSON.
     With ``dask_scheduler`` the child holds the Dask client and trains on the cluster."""
@@ -463,14 +547,19 @@ def _child_main(
                 on_round=_round_sender(rounds),
             )
         else:
-            from clm_tray.core.data import load_dataset
-
-            dataset = load_dataset(data_path, target=target, features=features,
-                                   coerce_bad_cells=coerce_bad_cells)
-            result = train_and_evaluate(dataset, TrainParams(**params), out / MODEL_NAME)
+            result = _child_train(data_path, target, features, TrainParams(**params),
+                                  out / MODEL_NAME, coerce_bad_cells, encoding,
+                                  on_round=_round_sender(rounds))
         payload: dict[str, Any] = {"ok": True, "result": result.to_dict()}
     except ClmError as exc:
         payload = {"ok": False, "error": type(exc).__name__, "message": str(exc)}
+    except OSError as exc:  # a full disk first: it is the user's to fix, not a bug
+        if is_disk_full(exc):
+            payload = {"ok": False, "error": "TrainingError", "message": _DISK_FULL.format(out)}
+        else:
+            traceback.print_exc()
+            payload = {"ok": False, "error": "TrainingError",
+                       "message": f"Training failed in the child process: {exc}"}
     except Exception as exc:  # a bug or a library failure: still one line for the user
         traceback.print_exc()
         payload = {
@@ -478,9 +567,43 @@ def _child_main(
             "error": "TrainingError",
             "message": f"Training failed in the child process: {type(exc).__name__}: {exc}",
         }
-    atomic_write_text(out / RESULT_NAME, json.dumps(payload, indent=2))  # keeps feature order
+    try:
+        atomic_write_text(out / RESULT_NAME, json.dumps(payload, indent=2))  # keeps feature order
+    except OSError as exc:
+        if is_disk_full(exc):
+            os._exit(_ENOSPC_EXIT)  # cannot even write why: the exit code says it
+        raise
     if dask_scheduler:  # Dask's exit hooks may wait on a cluster that is gone; we are done
         os._exit(0)
+
+
+def _child_train(data_path: str, target: str, features: list[str] | None,
+                 params: TrainParams, model_path: Path,
+                 coerce_bad_cells: bool = False, encoding: str | None = None,
+                 on_round: Callable[[int, int], None] | None = None) -> TrainResult:
+    """The cycle hands over its one validated load as an Arrow file (prepared.py): large data
+    is streamed from it batch by batch (batches.py), the rest read whole. Any other path is
+    the training file itself, loaded and validated here."""
+    from clm_tray.core import prepared
+
+    if not data_path.endswith(prepared.SUFFIX):
+        from clm_tray.core.data import load_dataset
+
+        dataset = load_dataset(data_path, target=target, features=features,
+                               coerce_bad_cells=coerce_bad_cells, encoding=encoding)
+    elif prepared.read_meta(data_path)["fingerprint"]["rows"] > _stream_rows():
+        from clm_tray.core.batches import train_streaming
+
+        return train_streaming(data_path, params, model_path, on_round)
+    else:
+        dataset = prepared.read_prepared(data_path)
+    return train_and_evaluate(dataset, params, model_path, on_round)
+
+
+def _stream_rows() -> int:
+    from clm_tray.core.batches import stream_rows
+
+    return stream_rows()
 
 
 def _round_sender(rounds: Connection | None) -> Callable[[int, int], None] | None:
@@ -550,8 +673,12 @@ def train_in_child(
     coerce_bad_cells: bool = False,
     dask_scheduler: str = "",
     on_round: Callable[[int, int], None] | None = None,
+    encoding: str | None = None,
 ) -> TrainResult:
     """Load the data and train in a spawned child process that can be stopped at any time.
+
+    ``on_round(done, total)`` is called here (in the caller's thread) as the child reports
+    boosting rounds over a one-way pipe.
 
     The child writes ``workdir/model.ubj`` and ``workdir/result.json`` (any earlier ones are
     removed first). The parent waits in 0.1 s slices; on timeout it stops the child and raises
@@ -570,9 +697,9 @@ def train_in_child(
     ctx = multiprocessing.get_context("spawn")
     receive, send = ctx.Pipe(duplex=False)
     proc = ctx.Process(
-        target=_child_main,
+        target=trainchild.main,  # -> _child_main, without scikit-learn
         args=(str(data_path), target, list(features) if features else None, asdict(params),
-              str(workdir), coerce_bad_cells, dask_scheduler, send),
+              str(workdir), coerce_bad_cells, dask_scheduler, send, encoding),
         name="clm-tray-train",
         # A LocalCluster's workers are this child's children, which a daemon may not have;
         # the child still ends with us (_end_with_parent) and its workers with it.
@@ -614,6 +741,9 @@ def train_in_child(
     if result_path.exists():
         with contextlib.suppress(OSError, ValueError):
             payload = json.loads(result_path.read_text(encoding="utf-8"))
+    if not payload and code == _ENOSPC_EXIT:
+        _discard(workdir)
+        raise TrainingError(_DISK_FULL.format(workdir))
     if not payload or (payload.get("ok") and not (workdir / MODEL_NAME).exists()):
         _discard(workdir)
         raise TrainingError(

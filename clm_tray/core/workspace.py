@@ -9,6 +9,7 @@ from __future__ import annotations
 import shlex
 import socket
 import sys
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,6 +19,9 @@ from clm_tray.core.fsutil import atomic_write_text
 from clm_tray.core.settings import APP_NAME, PROJECT_DATA
 
 DEMO_MODELS = Path("ai_engine") / "models"
+# The trader's real backend answers on http://localhost:8000/health: the demo never takes it.
+AVOID_PORTS = frozenset({8000})
+DEMO_PORTS = range(20000, 30000)  # a stable port per workspace is picked in here
 
 
 @dataclass
@@ -50,7 +54,7 @@ def self_command() -> list[str]:
     return [sys.executable, "-m", "clm_tray"]
 
 
-def free_port(preferred: int = 8000, host: str = "127.0.0.1") -> int:
+def free_port(preferred: int = 0, host: str = "127.0.0.1") -> int:
     """``preferred`` when nobody listens there, else a free port the OS picks."""
     for port in (preferred, 0):
         with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
@@ -71,9 +75,31 @@ def _port_taken(port: int, host: str = "127.0.0.1") -> bool:
     return False
 
 
+def workspace_ports(root: Path) -> list[int]:
+    """The ports this workspace tries, in order: the same ones every time for the same folder,
+    so a bookmark or a script that talks to the demo backend keeps working."""
+    seed = zlib.crc32(str(root).encode())
+    span = len(DEMO_PORTS)
+    ports = [DEMO_PORTS.start + (seed + i * 7919) % span for i in range(20)]
+    return [p for p in ports if p not in AVOID_PORTS]
+
+
+def demo_port(root: Path) -> int:
+    """The workspace's stable port when free, else the next of its own; never 8000."""
+    for port in workspace_ports(root):
+        if not _port_taken(port):
+            return port
+    port = free_port(0)
+    return port
+
+
 def ensure_workspace(root: Path | None = None, *, symbols: int = 91, bars: int = 1500,
                      seed: int = 7) -> DemoWorkspace:
-    """Create the demo workspace (or reuse it); keep its backend port free of conflicts."""
+    """Create the demo workspace (or reuse it); keep its backend port free of conflicts.
+
+    When the port is taken by the workspace's own reference backend (a headless demo left it
+    running, or the tray runs it), that is no conflict: ``.env`` stays as it is.
+    """
     root = (root or default_workspace()).expanduser().resolve()
     created = not (root / ".env").exists()
     (root / DEMO_MODELS).mkdir(parents=True, exist_ok=True)
@@ -82,12 +108,27 @@ def ensure_workspace(root: Path | None = None, *, symbols: int = 91, bars: int =
         data.parent.mkdir(parents=True, exist_ok=True)
         _generate_in_child(data, symbols, bars, seed)
     port = _current_port(root)
-    if port is None or _port_taken(port):
-        port = free_port(8000)
+    if port is None or port in AVOID_PORTS or (_port_taken(port) and not own_backend_running(root)):
+        port = demo_port(root)
         created = True  # (re)write the .env with the port actually used
     if created:
         _write_env(root, port)
     return DemoWorkspace(root=root, created=created, port=port)
+
+
+def own_backend_running(root: Path) -> bool:
+    """Is the reference backend this workspace's ``.env`` describes running (per its pid file)?"""
+    if not (root / ".env").exists():
+        return False
+    from clm_tray.core.backend import make_backend
+    from clm_tray.core.settings import load_settings
+
+    try:
+        s = load_settings(root / ".env").settings
+        backend = make_backend(s, s.resolved_store_dir)
+        return bool(getattr(backend, "is_running", lambda: False)())
+    except Exception:  # an unreadable .env: treated as no backend (the .env is rewritten)
+        return False
 
 
 def _generate(data: Path, symbols: int, bars: int, seed: int) -> None:
@@ -144,4 +185,4 @@ QT_CLM_DRIFT_HOURS=0.25
 QT_CLM_PERF_HOURS=0.1667
 QT_CLM_DEMO_FEED_MINUTES=1
 """
-    atomic_write_text(root / ".env", text)
+    atomic_write_text(root / ".env", text, private=True)

@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QObject, QTimer
+from PySide6.QtCore import QObject, Qt, QTimer
 from PySide6.QtWidgets import QApplication, QMessageBox, QSystemTrayIcon
 
 from clm_tray.core.notify_rules import NoticeRules
@@ -73,10 +73,13 @@ class TrayApp(QObject):
                              open_settings=self.open_settings, quit_app=self.quit, parent=self)
             self.notifier.set_tray(self.tray.icon)
         self.notifier.clicked.connect(self.open_dashboard)
+        self.notifier.action.connect(self.controller.run_notification_action)
+        self.controller.show_path.connect(self.show_path)
         self.controller.show_dashboard.connect(self.open_dashboard)
         if instance is not None:
             instance.message.connect(self._on_instance_message)
         self.ask_quit = self._ask_quit  # tests replace it
+        self.path_box: QMessageBox | None = None
 
     def start(self, *, scheduler: bool = True, first_cycle: bool = False,
               engine: Any = None) -> None:
@@ -126,6 +129,20 @@ class TrayApp(QObject):
                                               parent=self.dashboard)
         self.settings_dialog.open()
         return self.settings_dialog
+
+    def show_path(self, title: str, path: str) -> QMessageBox:
+        """A folder nothing could open: shown with its path selectable, to copy."""
+        box = QMessageBox(QMessageBox.Icon.Information, title,
+                          f"Nothing on this system could open the folder. It is here:\n\n{path}",
+                          QMessageBox.StandardButton.Ok, self.dashboard)
+        box.setObjectName("show-path")
+        box.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        copy = box.addButton("Copy path", QMessageBox.ButtonRole.ActionRole)
+        copy.clicked.connect(lambda: QApplication.clipboard().setText(path))
+        box.setModal(False)
+        box.show()
+        self.path_box = box
+        return box
 
     def _on_instance_message(self, line: str) -> None:
         parts = line.split()
@@ -180,11 +197,12 @@ def _install_signal_handlers(tray_app: TrayApp) -> QTimer:
 
 
 def run_gui(loaded: LoadedSettings, *, screenshot: Path | None = None, view: str = "overview",
-            demo_backend: Any = None, first_cycle: bool = False) -> int:
+            demo_backend: Any = None, first_cycle: bool = False,
+            size: tuple[int, int] = (1280, 860)) -> int:
     """Start the tray app (or, with ``screenshot``, render the dashboard to a PNG)."""
     if screenshot is not None:
         try:
-            return render_screenshot(loaded, Path(screenshot), view)
+            return render_screenshot(loaded, Path(screenshot), view, size)
         finally:
             if demo_backend is not None:
                 demo_backend.stop()
@@ -197,9 +215,9 @@ def run_gui(loaded: LoadedSettings, *, screenshot: Path | None = None, view: str
     app = make_application()
     instance = SingleInstance()
     if instance.hand_over("show"):
+        # A demo backend is left alone: it is the running app's (same workspace, pid file),
+        # or it stops by itself with this process (see backend_server.watch_owner).
         sys.stdout.write("clm-tray is already running; brought its dashboard to the front.\n")
-        if demo_backend is not None:
-            demo_backend.stop()
         return 0
     if not instance.listen():
         log.warning("single-instance server %s not available; continuing", instance.name)
@@ -237,6 +255,8 @@ def render_screenshot(loaded: LoadedSettings, path: Path, view: str = "overview"
         dash.show()
         for _ in range(3):
             app.processEvents()
+        dash.flush()
+        app.processEvents()
         path.parent.mkdir(parents=True, exist_ok=True)
         if not dash.grab().save(str(path)):
             raise SystemExit(f"clm-tray: could not write {path}")

@@ -17,7 +17,7 @@ from clm_tray.core import events as ev
 class EngineBridge(QObject):
     event = Signal(object)  # every Event
     cycle_started = Signal(object)
-    cycle_stage = Signal(str, float, str)  # stage, progress 0..1, message
+    cycle_stage = Signal(object)  # the cycle.stage Event (stage, progress 0..1, message, …)
     cycle_finished = Signal(object)
     changed = Signal(str)  # kind of an event that changes what the dashboard shows
     _dispatch_signal = Signal(object)  # internal hop from the engine's thread to the GUI's
@@ -48,12 +48,10 @@ class EngineBridge(QObject):
 
     def _dispatch(self, event: ev.Event) -> None:  # on the GUI thread
         self.event.emit(event)
-        d = event.data
         if event.kind == ev.CYCLE_STARTED:
             self.cycle_started.emit(event)
         elif event.kind == ev.CYCLE_STAGE:
-            self.cycle_stage.emit(str(d.get("stage") or ""), float(d.get("progress") or 0.0),
-                                  str(d.get("message") or ""))
+            self.cycle_stage.emit(event)
         elif event.kind == ev.CYCLE_FINISHED:
             self.cycle_finished.emit(event)
         if event.kind in self.REFRESHING:

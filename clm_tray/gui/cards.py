@@ -16,9 +16,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from clm_tray.core.status import Health
+from clm_tray.core.status import Health, JobState
+from clm_tray.core.wording import clock, pct
 from clm_tray.gui.controller import Snapshot
-from clm_tray.gui.tray import age_text, hhmm, pct
 
 MAX_VALUE_CHARS = 64  # longer values (error texts) are cut here; the full text is the tooltip
 TONES = {"ok": "#2e9d4f", "warn": "#c98a00", "bad": "#d42a2a", "idle": "#7a7f87",
@@ -98,10 +98,13 @@ class Card(QFrame):
         p.drawRoundedRect(QRectF(self.rect()), 4, 4)
         p.end()
 
-    def set_rows(self, headline: str, rows: list[tuple[str, str]], tone: str) -> None:
-        if self._shown == (headline, rows, tone):
+    def set_rows(self, headline: str, rows: list[tuple[str, str]], tone: str,
+                 tips: dict[str, str] | None = None) -> None:
+        """Show these rows; ``tips`` are details (figures, reasons) shown on hover only."""
+        tips = {k: v for k, v in (tips or {}).items() if v}
+        if self._shown == (headline, rows, tone, tips):
             return
-        self._shown = (headline, list(rows), tone)
+        self._shown = (headline, list(rows), tone, dict(tips))
         if self.headline.text() != headline:
             self.headline.setText(headline)
         self.set_tone(tone)
@@ -112,7 +115,7 @@ class Card(QFrame):
             name, val = self._rows[r]
             if name.text() != label:
                 name.setText(label)
-            _set_value(val, value)
+            _set_value(val, value, tips.get(label, ""))
             name.show()
             val.show()
             self.values[label] = val
@@ -131,11 +134,13 @@ class Card(QFrame):
         return name, val
 
 
-def _set_value(label: QLabel, value: str) -> None:
-    """Keep a card a few lines tall: a long value is cut, and shown whole as the tooltip."""
-    text, tip = value, ""
+def _set_value(label: QLabel, value: str, detail: str = "") -> None:
+    """Keep a card a few lines tall: a long value is cut, and shown whole as the tooltip
+    (with its details, if any)."""
+    text, tip = value, detail
     if len(value) > MAX_VALUE_CHARS:
-        text, tip = value[:MAX_VALUE_CHARS - 1].rstrip() + "…", value
+        text = value[:MAX_VALUE_CHARS - 1].rstrip() + "…"
+        tip = value + (f"\n\n{detail}" if detail else "")
     if label.text() != text:
         label.setText(text)  # an unchanged text would still re-lay-out the card
     if label.toolTip() != tip:
@@ -163,77 +168,95 @@ class HeaderCards(QWidget):
         return [self.show_model, self.show_quality, self.show_backend, self.show_scheduler]
 
     def show_model(self, snap: Snapshot) -> None:
-        st = snap.status
+        st, f = snap.status, snap.facts
         champ = st.champion
         data = [("Data", _data_text(st))] if _data_text(st) else []
+        new = [("New data", f.new_rows)] if f.new_rows else []
         if champ is None:
-            self.model.set_rows("No model yet", data, "warn")
+            self.model.set_rows("No model yet", data + new, "warn")
         else:
             self.model.set_rows(champ.id, [
-                ("Age", f"{age_text(st.age_hours)} (retrain after {st.retrain_hours:g} h)"),
+                ("Age", f"{f.age} (retrained after {st.retrain_hours:g} h)"),
                 ("Trained", champ.trained_at.replace("T", " ")[:16]),
-                *data,
+                *data, *new,
                 ("Challenger", st.challenger.id if st.challenger else "none"),
             ], "ok" if st.fresh else "warn")
 
     def show_quality(self, snap: Snapshot) -> None:
-        st = snap.status
+        st, f = snap.status, snap.facts
         champ = st.champion
-        perf = st.performance or {}
-        live = perf.get("accuracy") if perf.get("enough") else None
+        # Live and drift are whole sentences that name themselves: no row label.
         if champ is None:
-            self.quality.set_rows("–", [], "idle")
-        else:
-            tone = "bad" if perf.get("degraded") else ("warn" if champ.leakage else "ok")
-            self.quality.set_rows(f"Test {pct(champ.test_accuracy)}", [
-                ("Train", pct(champ.train_accuracy)),
-                ("AUC", "–" if champ.auc is None else f"{champ.auc:.3f}"),
-                ("Baseline", pct(champ.baseline)),
-                ("Live", pct(live) if live is not None else
-                 (perf.get("reason") or "not measured yet")),
-            ], tone)
+            self.quality.set_rows("–", [(LIVE, f.live)], "idle")
+            return
+        tone = "bad" if f.live_bad else ("warn" if champ.leakage or f.drift_bad else "ok")
+        self.quality.set_rows(f.test, [
+            ("Always-guessing", pct(champ.baseline)),
+            (LIVE, f.live),
+            (DRIFT, f.drift),
+        ], tone, tips={LIVE: f.live_detail, DRIFT: f.drift_detail,
+                       "Always-guessing": "accuracy of always predicting the most common "
+                                          "outcome of the training data (the baseline)"})
 
     def show_backend(self, snap: Snapshot) -> None:
-        b = snap.status.backend
-        if b is None:
-            self.backend.set_rows("Not checked yet", [], "idle")
-        elif b.get("skipped"):
-            self.backend.set_rows("Files only", [("Note", str(b.get("reason", "")))], "idle")
-        else:
-            lat = b.get("latency_ms")
-            self.backend.set_rows("Healthy" if b.get("ok") else "Unhealthy", [
-                ("Latency", f"{lat:.0f} ms" if isinstance(lat, (int, float)) else "–"),
-                ("Loaded", str(b.get("reported_version") or
-                               (b.get("reported_sha256") or "?")[:12])),
-                ("URL", str(b.get("url", ""))),
-                ("Checked", hhmm(b.get("checked_at"))),
-            ] + ([] if b.get("ok") else [("Why", str(b.get("reason", "")))]),
-                "ok" if b.get("ok") else "bad")
+        b, f = snap.status.backend, snap.facts
+        if b is None or b.get("skipped"):
+            rows = [("Note", "no backend is set up; only the model files are installed")] \
+                if b else []
+            self.backend.set_rows(f.backend, rows, "idle", tips={"Note": f.backend_detail})
+            return
+        if b.get("state") == "unknown":  # the deploy folder changed after the last check
+            self.backend.set_rows(f.backend, [("Why", str(b.get("reason", "")))], "idle",
+                                  tips={"Why": f.backend_detail})
+            return
+        lat = b.get("latency_ms")
+        self.backend.set_rows(f.backend, [
+            ("Answers in", f"{lat:.0f} ms" if isinstance(lat, (int, float)) else "–"),
+            ("Serving", str(b.get("reported_version") or
+                            (b.get("reported_sha256") or "?")[:12])),
+            ("Address", str(b.get("url", ""))),
+            ("Checked", clock(b.get("checked_at"))),
+        ] + ([] if b.get("ok") else [("Why", str(b.get("reason", "")))]),
+            ("warn" if "not reported" in f.backend else "ok") if b.get("ok") else "bad",
+            tips={"Why": f.backend_detail, "Serving": f.backend_detail})
 
     def show_scheduler(self, snap: Snapshot) -> None:
         st = snap.status
         sc = st.scheduler
-        rows = [(j.name.capitalize(), f"next {hhmm(j.next_run) or '–'}"
-                 + (f" · {j.last_outcome}" if j.last_outcome else "")) for j in sc.jobs]
+        # Only when each check runs: their findings are on the other cards, said once.
+        rows = [(JOB_NAMES.get(j.name, j.name), _job_times(j)) for j in sc.jobs
+                if j.name in JOB_NAMES]
         if sc.paused:
-            until = f" until {hhmm(sc.paused_until)}" if sc.paused_until else ""
+            until = f" until {clock(sc.paused_until)}" if sc.paused_until else ""
             head, tone = f"Paused{until}", "idle"
             rows.insert(0, ("Why", sc.paused_reason))
         elif not sc.enabled:
-            head, tone = "Disabled", "idle"
+            head, tone = "Switched off", "idle"
         elif sc.cycle_stage:
-            head, tone = f"Retraining: {sc.cycle_stage}", "busy"
+            head, tone = "Working", "busy"
         elif sc.running:
             head, tone = "Running", "ok" if st.health == Health.HEALTHY else "warn"
         else:
             head, tone = "Not running", "warn"
             if not rows:
-                rows.append(("Checks", "run by the tray app or `clm-tray run`"))
+                rows.append(("Checks", "run by the tray app or clm-tray run"))
         if sc.backoff_until:
-            rows.append(("Backoff", f"until {hhmm(sc.backoff_until)}: {sc.backoff_reason}"))
+            rows.append(("Waiting", f"until {clock(sc.backoff_until)}"))
         if sc.retrain_due:
-            rows.append(("Due", sc.retrain_due))
-        self.scheduler.set_rows(head, rows, tone)
+            rows.append(("Due", "a retrain is due (automatic retraining is off)"))
+        self.scheduler.set_rows(head, rows, tone, tips={
+            "Waiting": sc.backoff_reason, "Due": sc.retrain_due})
+
+
+LIVE, DRIFT = "\u200b", "\u200b\u200b"  # rows without a visible label (keys stay unique)
+JOB_NAMES = {"age": "Model & backend", "drift": "Drift", "performance": "Live accuracy"}
+
+
+def _job_times(job: JobState) -> str:
+    last = clock(job.last_run)
+    nxt = clock(job.next_run)
+    return " · ".join(p for p in (f"next {nxt}" if nxt else "",
+                                  f"last {last}" if last else "") if p) or "–"
 
 
 def _data_text(st: object) -> str:

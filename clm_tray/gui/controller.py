@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,7 @@ from PySide6.QtGui import QDesktopServices
 from PySide6.QtWidgets import QApplication, QMessageBox, QWidget
 
 from clm_tray.core import events as ev
+from clm_tray.core import wording
 from clm_tray.core.settings import LoadedSettings
 from clm_tray.core.status import (
     BackupRow,
@@ -54,6 +56,12 @@ class Snapshot:
     importance: dict[str, float] = field(default_factory=dict)  # the champion's, by gain
     taken_at: float = 0.0
 
+    @cached_property
+    def facts(self) -> wording.Facts:
+        """The figures shown in more than one place, as text, made once for this snapshot:
+        every card, tab, tooltip and menu line reads them here (one truth on screen)."""
+        return wording.facts(self.status)
+
 
 def tail_text(path: Path | None, lines: int = 200, max_bytes: int = 256_000) -> str:
     if path is None or not path.is_file():
@@ -85,6 +93,25 @@ def take_snapshot(engine: Any, history_n: int = 50, log_lines: int = 200) -> Sna
     )
 
 
+def verified_text(health: dict[str, Any] | None) -> str:
+    if not health:
+        return "backend not checked"
+    if health.get("skipped"):
+        return "backend not checked (files only)"
+    return "backend verified" if health.get("ok") else "backend NOT verified"
+
+
+def done_line(what: str, result: CycleResult) -> str:
+    """'Rolled back to v0003 — backend verified': what happened, then how we know."""
+    if what == "Rollback":
+        return f"Rolled back to {result.version} — {verified_text(result.health)}"
+    if what == "Promote":
+        return f"Promoted {result.version} — {verified_text(result.health)}"
+    if result.outcome == "deployed":
+        return f"New model {result.version} in use — {verified_text(result.health)}"
+    return f"{what}: {result.outcome} — {result.reason}"
+
+
 def ask_yes_no(parent: QWidget | None, title: str, text: str) -> bool:
     """The confirmation box (tests answer it like a user, through its buttons)."""
     box = QMessageBox(QMessageBox.Icon.Question, title, text,
@@ -103,6 +130,7 @@ class Controller(QObject):
     info = Signal(str)  # a short success line for the status bar
     show_dashboard = Signal(str)  # open (or raise) the dashboard at this view
     engine_ready = Signal()
+    show_path = Signal(str, str)  # title, a path nothing could open: shown to copy
 
     def __init__(self, loaded: LoadedSettings, *, runner: TaskRunner, notifier: Notifier,
                  demo_backend: Any = None, parent: QObject | None = None) -> None:
@@ -115,9 +143,12 @@ class Controller(QObject):
         self.snapshot: Snapshot | None = None
         self.cycle_running = False
         self.stage = ("", 0.0, "")
+        self.seconds_left: float | None = None
+        self.work = ""  # the running cycle's trigger: "manual", "rollback", "promote", …
         self.start_error = ""
         self.confirm: Callable[[str, str], bool] = lambda title, text: ask_yes_no(
             QApplication.activeWindow(), title, text)
+        self.open_url: Callable[[QUrl], bool] = QDesktopServices.openUrl  # tests replace it
         self._quitting = False
         self._refresh_again = False
         self.bridge = EngineBridge(self)
@@ -232,12 +263,18 @@ class Controller(QObject):
         Op(lambda: take_snapshot(engine), key="refresh", label="Refresh") \
             .success(self._on_snapshot).failure(self._on_refresh_failed).run(self.runner)
 
+    def stage_text(self) -> str:
+        """The running cycle in one line; the header, strip, tooltip and menu all show it."""
+        stage, progress, message = self.stage
+        return wording.stage_line(self.work, stage, progress, message, self.seconds_left)
+
     def _on_snapshot(self, snap: Snapshot) -> None:
         self.snapshot = snap
         stage = snap.status.scheduler.cycle_stage
         if stage and not self.cycle_running and not self.runner.is_busy("retrain"):
             # a cycle started elsewhere (the scheduler before we subscribed, the CLI)
             self.stage = (stage, snap.status.scheduler.cycle_progress, "")
+            self.seconds_left = None
         self.snapshot_changed.emit(snap)
         self.health_changed.emit(self.health)
         if self._refresh_again:
@@ -251,16 +288,25 @@ class Controller(QObject):
     def _on_changed(self, _kind: str) -> None:
         self.schedule_refresh()
 
-    def _on_cycle_started(self, _event: ev.Event) -> None:
+    def _on_cycle_started(self, event: ev.Event) -> None:
         self.cycle_running = True
+        self.work = str(event.data.get("trigger") or "")
         self.stage = ("starting", 0.0, "")
+        self.seconds_left = None
         self.running_changed.emit(True)
         self.progress.emit("starting", 0.0, "")
         self.health_changed.emit(self.health)
 
-    def _on_stage(self, stage: str, progress: float, message: str) -> None:
+    def _on_stage(self, event: ev.Event) -> None:
+        d = event.data
+        stage, message = str(d.get("stage") or ""), str(d.get("message") or "")
+        progress = float(d.get("progress") or 0.0)
         if stage == "recover" and not self.cycle_running:
             return
+        if event.level == "warning":  # a data warning: no new stage, the bar stays
+            stage, progress = self.stage[0] or stage, self.stage[1]
+        left = d.get("seconds_left")
+        self.seconds_left = float(left) if isinstance(left, (int, float)) else None
         self.stage = (stage, progress, message)
         self.progress.emit(stage, progress, message)
         self.health_changed.emit(self.health)
@@ -268,6 +314,7 @@ class Controller(QObject):
     def _on_cycle_finished(self, _event: ev.Event) -> None:
         self.cycle_running = False
         self.stage = ("", 0.0, "")
+        self.seconds_left = None
         self.running_changed.emit(False)
         self.health_changed.emit(self.health)
 
@@ -284,9 +331,15 @@ class Controller(QObject):
         return True
 
     def _cycle_done(self, what: str) -> Callable[[CycleResult], None]:
+        """Every action ends with a visible line; rollback and promote also notify."""
+
         def done(result: CycleResult) -> None:
             if result.ok or not Outcome.is_failure(result.outcome):  # cancelled: no alarm
-                self.info.emit(f"{what}: {result.outcome} — {result.reason}")
+                line = done_line(what, result)
+                self.info.emit(line)
+                if what == "Rollback" and result.ok:  # a promote is announced by its deploy
+                    self.notifier.action_done(line.split(" — ")[0],
+                                              line.partition(" — ")[2], "versions")
             else:
                 self.error.emit(f"{what} {result.outcome}: {result.reason}")
             self.refresh()
@@ -305,11 +358,12 @@ class Controller(QObject):
             return False
         return Op(self.engine.cancel_cycle, key="cancel", label="Cancel").run(self.runner)
 
-    def rollback(self, version_id: str | None = None) -> bool:
+    def rollback(self, version_id: str | None = None, *, ask: bool = True) -> bool:
+        """Roll back (asks first unless the user already chose it, e.g. on a notification)."""
         if not self._need_engine():
             return False
         target = version_id or "the previous model"
-        if not self.confirm("Roll back?",
+        if ask and not self.confirm("Roll back?",
                             f"Install {target} into the deploy folder and restart the backend?"):
             return False
         engine = self.engine
@@ -330,17 +384,23 @@ class Controller(QObject):
         return Op(lambda: engine.promote(version_id), key="promote", label="Promote") \
             .success(self._cycle_done("Promote")).run(self.runner)
 
-    def restart_backend(self) -> bool:
+    def restart_backend(self, *, ask: bool = True) -> bool:
         if not self._need_engine():
             return False
-        if not self.confirm("Restart the backend?",
+        if ask and not self.confirm("Restart the backend?",
                             "Restart the prediction backend now? It stops answering for a "
                             "few seconds."):
             return False
 
         def done(report: Any) -> None:
-            if report.ok:
-                self.info.emit(f"Backend restarted: {report.reason or 'healthy'}")
+            if getattr(report, "skipped", False):
+                self.info.emit("Nothing to restart: no backend is set up (files only)")
+            elif report.ok:
+                lat = report.latency_ms
+                body = "healthy" + (f", answers in {lat:.0f} ms"
+                                    if isinstance(lat, (int, float)) else "")
+                self.info.emit(f"Backend restarted — {body}")
+                self.notifier.action_done("Backend restarted", body, "overview")
             else:
                 self.error.emit(f"Backend restarted but unhealthy: {report.reason}")
             self.refresh()
@@ -374,7 +434,22 @@ class Controller(QObject):
             .success(lambda _r: (self.info.emit("Settings saved and applied"), self.refresh())) \
             .run(self.runner)
 
-    def open_logs(self) -> None:
+    def run_notification_action(self, key: str, _view: str = "") -> bool:
+        """A button on a notification was clicked: the user chose this, so no second ask."""
+        if key == "restart":
+            return self.restart_backend(ask=False)
+        if key == "rollback":
+            return self.rollback(None, ask=False)
+        log.warning("unknown notification action %r", key)
+        return False
+
+    def open_logs(self) -> bool:
+        """Open the logs folder in the file manager; when nothing can open it, say where it
+        is (selectable, so it can be copied) instead of silently doing nothing."""
         folder = self.loaded.settings.resolved_log_dir
         folder.mkdir(parents=True, exist_ok=True)
-        QDesktopServices.openUrl(QUrl.fromLocalFile(str(folder)))
+        if self.open_url(QUrl.fromLocalFile(str(folder))):
+            return True
+        self.info.emit(f"Logs are in {folder}")
+        self.show_path.emit("Logs folder", str(folder))
+        return False

@@ -6,7 +6,9 @@ a cycle runs, a progress strip with the stage and a Cancel button sits at the bo
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
+from pathlib import Path
 
 from PySide6.QtCore import Qt, QTimer
 from PySide6.QtGui import QCloseEvent, QFont, QFontDatabase
@@ -25,15 +27,26 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from clm_tray.core.status import Health, Outcome
 from clm_tray.gui.cards import HeaderCards
-from clm_tray.gui.charts import AccuracyChart, ImportanceChart
+from clm_tray.gui.charts import AccuracyChart, DriftChart, ImportanceChart
 from clm_tray.gui.controller import Controller, Snapshot
 from clm_tray.gui.firstrun_banner import FirstRunBanner
 from clm_tray.gui.icons import app_icon
 from clm_tray.gui.replay_view import ReplayView
 from clm_tray.gui.tables import BackupsTable, DriftTable, HistoryTable, VersionsTable, when_text
+from clm_tray.gui.widgets import ElidedLabel
 
 VIEWS = ("overview", "drift", "versions", "activity", "replay")
+DONE_NOTICE_MS = 20_000
+
+
+def window_title(controller: Controller) -> str:
+    """'clm-tray — <workspace>': which project this window is about, the app named once."""
+    env = controller.loaded.env_file
+    project = controller.loaded.settings.project_dir
+    name = Path(env).parent.name if env else (Path(project).name if project else "")
+    return f"clm-tray — {name}" if name else "clm-tray"
 
 
 class Dashboard(QMainWindow):
@@ -42,7 +55,7 @@ class Dashboard(QMainWindow):
         super().__init__(parent)
         self.controller = controller
         self.close_policy: Callable[[], bool] | None = None  # False keeps the window open
-        self.setWindowTitle("clm-tray — model dashboard")
+        self.setWindowTitle(window_title(controller))
         self.setWindowIcon(app_icon())
         self.resize(1280, 860)
         runner = controller.runner
@@ -64,8 +77,7 @@ class Dashboard(QMainWindow):
         self.refresh_button.clicked.connect(controller.refresh)
         self.settings_button = QPushButton("Settings…")
         self.settings_button.clicked.connect(open_settings)
-        self.summary = QLabel("Starting…")
-        self.summary.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.summary = ElidedLabel("Starting…")
         bar.addWidget(self.summary, 1)
         for b in (self.retrain_button, self.restart_button, self.pause_button,
                   self.refresh_button, self.settings_button):
@@ -92,11 +104,24 @@ class Dashboard(QMainWindow):
         dismiss = QToolButton()
         dismiss.setText("✕")
         dismiss.setAutoRaise(True)
-        dismiss.clicked.connect(self.banner.hide)
+        dismiss.clicked.connect(self.clear_error)
         bl.addWidget(self.banner_text, 1)
         bl.addWidget(dismiss)
         self.banner.hide()
         root.addWidget(self.banner)
+
+        # feedback after an action ("Rolled back to v0003 — backend verified"): clears itself
+        self.done_notice = QLabel()
+        self.done_notice.setObjectName("done-notice")
+        self.done_notice.setWordWrap(True)
+        self.done_notice.setStyleSheet("#done-notice { background: #dff0e3; color: #0b3318; "
+                                       "border: 1px solid #2e9d4f; border-radius: 4px; "
+                                       "padding: 4px; }")
+        self.done_notice.hide()
+        root.addWidget(self.done_notice)
+        self._done_timer = QTimer(self, singleShot=True, interval=DONE_NOTICE_MS)
+        self._done_timer.timeout.connect(self.done_notice.hide)
+        self._banner_since: float | None = None  # when the error banner was shown
 
         self.notice = QLabel()
         self.notice.setObjectName("notice")
@@ -133,8 +158,14 @@ class Dashboard(QMainWindow):
         self.drift_score.setFont(f)
         self.drift_score.setWordWrap(True)
         self.drift_table = DriftTable()
+        self.drift_chart = DriftChart()
+        self.drift_chart.auto = False
+        drift_split = QSplitter(Qt.Orientation.Vertical)
+        drift_split.addWidget(self.drift_chart)
+        drift_split.addWidget(self.drift_table)
+        drift_split.setSizes([420, 200])
         dl.addWidget(self.drift_score)
-        dl.addWidget(self.drift_table, 1)
+        dl.addWidget(drift_split, 1)
         self.tabs.addTab(drift, "drift")
 
         # versions
@@ -183,7 +214,7 @@ class Dashboard(QMainWindow):
         self.progress_strip = QFrame()
         pl = QHBoxLayout(self.progress_strip)
         pl.setContentsMargins(0, 4, 0, 0)
-        self.stage_label = QLabel()
+        self.stage_label = ElidedLabel()
         self.progress_bar = QProgressBar()
         self.progress_bar.setRange(0, 100)
         self.cancel_button = QPushButton("Cancel")
@@ -205,7 +236,7 @@ class Dashboard(QMainWindow):
         controller.progress.connect(self.show_progress)
         controller.running_changed.connect(self.show_running)
         controller.error.connect(self.show_error)
-        controller.info.connect(lambda text: self.statusBar().showMessage(text, 15_000))
+        controller.info.connect(self.show_done)
         if controller.snapshot is not None:
             self.show_snapshot(controller.snapshot)
         self.show_running(controller.cycle_running)
@@ -237,6 +268,7 @@ class Dashboard(QMainWindow):
         self._steps = [self._show_header, *self.cards.parts(),
                        self._show_importance, self._draw_importance,
                        self._show_accuracy, self._draw_accuracy,
+                       self._show_drift_chart, self._draw_drift_chart,
                        self._show_lists]
         if not self.isVisible():
             self.flush()
@@ -265,8 +297,9 @@ class Dashboard(QMainWindow):
 
     def _show_header(self, snap: Snapshot) -> None:
         st = snap.status
-        if self.summary.text() != st.summary:
-            self.summary.setText(st.summary)
+        self.summary.setText(self.controller.stage_text() if self.controller.cycle_running
+                             else st.summary)
+        self._clear_error_if_resolved(snap)
         pause_text = "Resume checks" if st.scheduler.paused else "Pause checks"
         if self.pause_button.text() != pause_text:
             self.pause_button.setText(pause_text)
@@ -288,6 +321,16 @@ class Dashboard(QMainWindow):
     def _draw_accuracy(self, _snap: Snapshot) -> bool:
         return self.accuracy_chart.step()
 
+    def _show_drift_chart(self, snap: Snapshot) -> None:
+        f = snap.facts
+        self.drift_chart.show_drift(
+            snap.status.drift, f"<b>{f.drift}</b>.<br>Nothing to do: it is measured by itself "
+            "on the data that arrives after the model was trained, once there is enough.")
+        self.drift_table.setVisible(bool((snap.status.drift or {}).get("features")))
+
+    def _draw_drift_chart(self, _snap: Snapshot) -> bool:
+        return self.drift_chart.step()
+
     def _show_lists(self, snap: Snapshot) -> None:
         # The tables and the log in one step, the last: when one of them shows a snapshot,
         # everything else on the dashboard shows it too (each is cheap: unchanged cells and
@@ -305,19 +348,13 @@ class Dashboard(QMainWindow):
             bar.setValue(bar.maximum())
 
     def _show_drift(self, snap: Snapshot) -> None:
-        d = snap.status.drift
-        if d is None:
-            text = "No drift check yet."
-        else:
-            verdict = "OVER the threshold" if d.get("drifted") else "within the threshold"
-            extra = "" if d.get("enough", True) else f" — {d.get('reason', '')}"
-            text = (f"Drift score {d.get('score', 0):.4f} ({verdict} {d.get('threshold', 0):g})"
-                    f" on {d.get('window_rows', 0):,} rows, checked "
-                    f"{when_text(d.get('checked_at'))}{extra}. PSI on the reference's quantile"
-                    " bins; KS D is the largest CDF gap.")
+        f = snap.facts
+        text = f.drift + (f" · {f.new_rows}" if f.new_rows else "")
         if self.drift_score.text() != text:
             self.drift_score.setText(text)
-        self.drift_table.show_drift(d)
+            self.drift_score.setToolTip(f.drift_detail + " KS D is the largest gap between "
+                                        "the two distributions.")
+        self.drift_table.show_drift(snap.status.drift)
 
     def _show_versions(self, snap: Snapshot) -> None:
         self.versions_table.show_versions(snap.versions)
@@ -329,13 +366,18 @@ class Dashboard(QMainWindow):
     def _show_history(self, snap: Snapshot) -> None:
         self.history_table.show_history(snap.history)
 
-    def show_progress(self, stage: str, progress: float, message: str) -> None:
+    def show_progress(self, _stage: str, progress: float, _message: str) -> None:
+        """The strip and the header say the same line (the tray tooltip says it too)."""
         self.progress_strip.show()
-        self.stage_label.setText(f"Retraining — {stage}" + (f": {message}" if message else ""))
+        line = self.controller.stage_text()
+        self.stage_label.setText(line)
+        self.summary.setText(line)
         self.progress_bar.setValue(int(round(progress * 100)))
 
     def show_running(self, running: bool) -> None:
         self.progress_strip.setVisible(running)
+        if not running and self.controller.snapshot is not None:
+            self.summary.setText(self.controller.snapshot.status.summary)
         self.retrain_button.setEnabled(not running and not self.controller.runner.is_busy(
             "retrain"))
         if running:
@@ -349,6 +391,31 @@ class Dashboard(QMainWindow):
     def show_error(self, text: str) -> None:
         self.banner_text.setText(text)
         self.banner.show()
+        self._banner_since = time.time()
+
+    def clear_error(self) -> None:
+        self.banner.hide()
+        self._banner_since = None
+
+    def _clear_error_if_resolved(self, snap: Snapshot) -> None:
+        """An error stays until its cause is gone: a later cycle ended well, or a later
+        backend check was healthy, and nothing is in error now."""
+        since = self._banner_since
+        if since is None or snap.status.health == Health.ERROR:
+            return
+        last = snap.status.last_cycle
+        cycle_ok = (last is not None and last.finished_at is not None
+                    and last.finished_at >= since and not Outcome.is_failure(last.outcome))
+        b = snap.status.backend or {}
+        backend_ok = bool(b.get("ok")) and float(b.get("checked_at") or 0) >= since
+        if cycle_ok or backend_ok:
+            self.clear_error()
+
+    def show_done(self, text: str) -> None:
+        """A finished action, said in the window; it goes away by itself."""
+        self.done_notice.setText(text)
+        self.done_notice.show()
+        self._done_timer.start()
 
     # ---- buttons ------------------------------------------------------------------------
     def _toggle_pause(self) -> None:

@@ -1,68 +1,92 @@
 """One notifier: the rest of the app hands it events, it decides and delivers.
 
-The channel is picked once (like Vorta's ``pick()``): on Linux the desktop's
-org.freedesktop.Notifications service over the session bus, elsewhere the tray icon's own
-balloon/toast (QSystemTrayIcon.showMessage, which is the native toast on Windows and macOS).
-Clicking a notification opens the dashboard at the view the notice names: on Linux through
-the ``default`` action and the ActionInvoked signal, elsewhere through ``messageClicked``.
+The channel is picked once (like Vorta's ``pick()``) by ``pick_channel``: desktop-notifier
+(D-Bus org.freedesktop.Notifications on Linux, the Notification Center on macOS when the
+app runs as a bundle, WinRT toasts on Windows 10+), all with buttons; else the tray icon's
+own balloon (QSystemTrayIcon.showMessage), which has no buttons.
 
-Why not QtDBus on Linux: PySide6 cannot marshal a D-Bus ``uint32`` (``Notify``'s
-``replaces_id``; Python ints become int32 or uint16), so the call is refused by every
-notification daemon. dbus-next speaks the protocol with explicit signatures, on its own
-thread, so delivery never blocks the GUI.
+A click on a notification opens the dashboard at the view the notice names; a button
+("Open dashboard", "Restart backend", "Roll back") emits ``action`` and the app runs it.
+desktop-notifier runs on its own asyncio loop thread, so delivery never blocks the GUI and
+its callbacks (D-Bus signals on Linux) arrive there; they only emit Qt signals.
 """
 
 from __future__ import annotations
 
 import logging
 import os
-import sys
+import platform
 import threading
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import QObject, Signal
 from PySide6.QtWidgets import QSystemTrayIcon
 
 from clm_tray.core import events as ev
-from clm_tray.core.notify_rules import ERROR, SUCCESS, Notice, NoticeRules
+from clm_tray.core.notify_rules import ACTION_TITLES, ERROR, OPEN, SUCCESS, Notice, NoticeRules
 
 log = logging.getLogger(__name__)
 
 APP_NAME = "clm-tray"
-BUS_NAME = "org.freedesktop.Notifications"
-BUS_PATH = "/org/freedesktop/Notifications"
-MATCH_ACTIONS = (f"type='signal',interface='{BUS_NAME}',member='ActionInvoked'")
+DESKTOP = "desktop"
+TRAY = "tray"
 
 
-class FreedesktopChannel:
-    """org.freedesktop.Notifications over the session bus (dbus-next on a private loop)."""
+def _version_at_least(version: str, least: tuple[int, ...]) -> bool:
+    parts = []
+    for piece in version.split("."):
+        digits = "".join(ch for ch in piece if ch.isdigit())
+        parts.append(int(digits) if digits else 0)
+    return tuple(parts) >= least
 
-    name = "freedesktop"
 
-    def __init__(self, on_click: Callable[[str], None], icon_path: str = "") -> None:
+def pick_channel(system: str | None = None, *, version: str | None = None,
+                 environ: dict[str, str] | None = None, bundled: bool | None = None) -> str:
+    """Which channel this desktop gets: ``desktop`` (desktop-notifier, with buttons) or
+    ``tray`` (the tray icon's balloon). Decided from the platform alone, so it can be
+    tested for all three systems on one."""
+    system = system or platform.system()
+    env = os.environ if environ is None else environ
+    if system == "Linux":
+        runtime = env.get("XDG_RUNTIME_DIR", "")
+        has_bus = bool(env.get("DBUS_SESSION_BUS_ADDRESS")) or bool(
+            runtime and Path(runtime, "bus").exists())
+        return DESKTOP if has_bus else TRAY
+    if system == "Darwin":
+        # The Notification Center only talks to an app bundle (the installer's .app);
+        # `python -m clm_tray` on a Mac uses Qt's tray message, which macOS shows too.
+        if bundled is None:
+            import sys
+
+            bundled = bool(getattr(sys, "frozen", False)) and ".app/" in sys.executable
+        return DESKTOP if bundled else TRAY
+    if system == "Windows":
+        return DESKTOP if _version_at_least(version or platform.version(), (10, 0, 10240)) \
+            else TRAY
+    return TRAY
+
+
+class DesktopChannel:
+    """desktop-notifier on a private asyncio loop; buttons and clicks come back as calls."""
+
+    name = DESKTOP
+
+    def __init__(self, on_click: Callable[[str], None], on_action: Callable[[str, str], None],
+                 icon_path: str = "") -> None:
+        from desktop_notifier import DesktopNotifier, Icon
+
         self._on_click = on_click
-        self._icon = icon_path
+        self._on_action = on_action
+        icon = Icon(path=Path(icon_path)) if icon_path else None
+        self._notifier = DesktopNotifier(app_name=APP_NAME, app_icon=icon)
+        self.backend = type(self._notifier._backend).__name__
+        if self.backend == "DummyNotificationCenter":
+            raise RuntimeError("desktop-notifier has no notification service here")
         self._loop: Any = None
         self._thread: threading.Thread | None = None
-        self._bus: Any = None
-        self._views: dict[int, str] = {}
-        self._lock = threading.Lock()
-        self.sent_ids: list[int] = []
-
-    @staticmethod
-    def available() -> bool:
-        if not sys.platform.startswith("linux"):
-            return False
-        has_bus = bool(os.environ.get("DBUS_SESSION_BUS_ADDRESS")) or os.path.exists(
-            f"{os.environ.get('XDG_RUNTIME_DIR', '/nonexistent')}/bus")
-        if not has_bus:
-            return False
-        try:
-            import dbus_next  # noqa: F401
-        except ImportError:
-            return False
-        return True
+        self.sent: list[str] = []
 
     def _ensure_loop(self) -> Any:
         if self._loop is not None:
@@ -76,67 +100,33 @@ class FreedesktopChannel:
         self._loop = loop
         return loop
 
-    async def _connect(self) -> Any:
-        if self._bus is not None:
-            return self._bus
-        from dbus_next import Message
-        from dbus_next.aio import MessageBus
+    def _build(self, notice: Notice) -> Any:
+        from desktop_notifier import Button, Notification, Urgency
 
-        bus = await MessageBus().connect()
-        bus.add_message_handler(self._on_message)
-        await bus.call(Message(destination="org.freedesktop.DBus", path="/org/freedesktop/DBus",
-                               interface="org.freedesktop.DBus", member="AddMatch",
-                               signature="s", body=[MATCH_ACTIONS]))
-        self._bus = bus
-        return bus
-
-    def _on_message(self, msg: Any) -> None:
-        from dbus_next import MessageType
-
-        if msg.message_type != MessageType.SIGNAL or msg.member != "ActionInvoked":
-            return None
-        try:
-            nid, _action = int(msg.body[0]), str(msg.body[1])
-        except (IndexError, TypeError, ValueError):
-            return None
-        with self._lock:
-            view = self._views.get(nid)
-        if view is not None:
-            self._on_click(view)  # a Qt signal emit: safe from this thread
-        return None
-
-    async def _notify(self, notice: Notice) -> int:
-        from dbus_next import Message, MessageType, Variant
-
-        bus = await self._connect()
-        urgency = 2 if notice.level == ERROR else 1
-        timeout = 0 if notice.level == ERROR else -1  # errors stay until dismissed
-        reply = await bus.call(Message(
-            destination=BUS_NAME, path=BUS_PATH, interface=BUS_NAME, member="Notify",
-            signature="susssasa{sv}i",
-            body=[APP_NAME, 0, self._icon, notice.summary, notice.body,
-                  ["default", "Open dashboard"],
-                  {"urgency": Variant("y", urgency),
-                   "desktop-entry": Variant("s", APP_NAME)}, timeout],
-        ))
-        if reply.message_type == MessageType.ERROR:
-            raise RuntimeError(f"{reply.error_name}: {reply.body[0] if reply.body else ''}")
-        nid = int(reply.body[0])
-        with self._lock:
-            self._views[nid] = notice.view
-            self.sent_ids.append(nid)
-        return nid
+        buttons = tuple(
+            Button(title=ACTION_TITLES[key], identifier=key,
+                   on_pressed=lambda k=key: self._on_action(k, notice.view))
+            for key in notice.actions if key in ACTION_TITLES)
+        return Notification(
+            title=notice.summary, message=notice.body, buttons=buttons,
+            urgency=Urgency.Critical if notice.level == ERROR else Urgency.Normal,
+            timeout=0 if notice.level == ERROR else -1,  # errors stay until dismissed
+            on_clicked=lambda: self._on_click(notice.view),
+        )
 
     def send(self, notice: Notice) -> None:
         import asyncio
 
         loop = self._ensure_loop()
-        fut = asyncio.run_coroutine_threadsafe(self._notify(notice), loop)
+        fut = asyncio.run_coroutine_threadsafe(
+            self._notifier.send_notification(self._build(notice)), loop)
 
         def done(f: Any) -> None:
             exc = f.exception()
             if exc is not None:
                 log.warning("desktop notification not delivered (%s): %s", notice.summary, exc)
+            else:
+                self.sent.append(notice.summary)
 
         fut.add_done_callback(done)
 
@@ -144,14 +134,7 @@ class FreedesktopChannel:
         loop, self._loop = self._loop, None
         if loop is None:
             return
-        bus = self._bus
-
-        def stop() -> None:
-            if bus is not None:
-                bus.disconnect()
-            loop.stop()
-
-        loop.call_soon_threadsafe(stop)
+        loop.call_soon_threadsafe(loop.stop)
         if self._thread is not None:
             self._thread.join(2)
 
@@ -190,6 +173,7 @@ class Notifier(QObject):
     """Decides with NoticeRules, delivers through the picked channel, reports clicks."""
 
     clicked = Signal(str)  # dashboard view to open
+    action = Signal(str, str)  # a notification button: action key, the notice's view
     delivered = Signal(object)  # the Notice that went out
 
     def __init__(self, rules: NoticeRules, *, channel: str = "auto", icon_path: str = "",
@@ -197,11 +181,19 @@ class Notifier(QObject):
         super().__init__(parent)
         self.rules = rules
         self.tray_channel = TrayChannel(self.clicked.emit)
-        if channel == "freedesktop" or (channel == "auto" and FreedesktopChannel.available()):
-            self.channel: FreedesktopChannel | TrayChannel = FreedesktopChannel(
-                self.clicked.emit, icon_path)
+        self.channel: DesktopChannel | TrayChannel = self.tray_channel
+        wanted = pick_channel() if channel == "auto" else channel
+        if wanted == DESKTOP:
+            try:
+                self.channel = DesktopChannel(self.clicked.emit, self._on_button, icon_path)
+            except Exception as exc:  # no library, no service: the tray balloon still works
+                log.info("desktop notifications unavailable (%s); using the tray icon", exc)
+
+    def _on_button(self, key: str, view: str) -> None:
+        if key == OPEN:
+            self.clicked.emit(view)
         else:
-            self.channel = self.tray_channel
+            self.action.emit(key, view)
 
     def set_tray(self, tray: QSystemTrayIcon | None) -> None:
         self.tray_channel.set_tray(tray)
@@ -222,6 +214,10 @@ class Notifier(QObject):
 
     def action_failed(self, label: str, message: str) -> None:
         self.deliver(self.rules.error_notice(label, message))
+
+    def action_done(self, summary: str, body: str, view: str) -> None:
+        """A user's action (roll back, restart, promote) finished well: said once."""
+        self.deliver(Notice(summary, body, SUCCESS, view, "action"))
 
     def close(self) -> None:
         self.channel.close()

@@ -22,6 +22,7 @@ from PySide6.QtWidgets import (
     QLabel,
     QLineEdit,
     QScrollArea,
+    QToolButton,
     QVBoxLayout,
     QWidget,
 )
@@ -37,18 +38,16 @@ from clm_tray.core.settings import (
     validate_value,
     write_user_settings,
 )
+from clm_tray.gui.settings_labels import grouped_fields, label_of
 
 log = logging.getLogger(__name__)
 
-GROUPS: list[tuple[str, str]] = [  # (heading, first field of the group), in Settings order
-    ("Schedule and retraining", "enabled"),
-    ("Training", "train_timeout"),
-    ("Data", "data_path"),
-    ("Folders", "project_dir"),
-    ("Backend", "backend"),
-    ("Monitoring", "perf_drop"),
-    ("Desktop", "notify_success"),
-]
+
+def default_text(fname: str) -> str:
+    """The setting's default, as the text its editor shows."""
+    info = Settings.model_fields[fname]
+    factory = info.default_factory
+    return raw_text(factory() if factory is not None else info.default)  # type: ignore[call-arg]
 
 
 def raw_text(value: Any) -> str:
@@ -104,31 +103,18 @@ class SettingsDialog(QDialog):
         body = QWidget()
         grid = QGridLayout(body)
         grid.setColumnStretch(1, 1)
-        starts = {first: heading for heading, first in GROUPS}
+        self.inline_errors: dict[str, QLabel] = {}
+        self.reset_buttons: dict[str, QToolButton] = {}
         row = 0
         s = loaded.settings
-        for var, fname in FIELDS.items():
-            if fname in starts:
-                h = QLabel(f"<b>{starts[fname]}</b>")
-                grid.addWidget(h, row, 0, 1, 3)
-                row += 1
-            source = loaded.sources.get(fname, "default")
-            text = raw_text(getattr(s, fname))
-            self.original[var] = text
-            editor = self._editor(fname, text)
-            editor.setToolTip(f"{var}: {describe(fname)}")
-            locked = source not in ("default", str(self.user_file))
-            editor.setEnabled(not locked)
-            label = QLabel(var)
-            label.setToolTip(describe(fname))
-            src = QLabel(source_text(source, self.user_file)
-                         + (" (edit that file to change)" if locked else ""))
-            src.setObjectName(f"source-{var}")
-            grid.addWidget(label, row, 0)
-            grid.addWidget(editor, row, 1)
-            grid.addWidget(src, row, 2)
-            self.editors[var] = editor
+        for group, fields in grouped_fields():
+            heading = QLabel(f"<b>{group}</b>")
+            heading.setObjectName(f"group-{group}")
+            grid.addWidget(heading, row, 0, 1, 5)
             row += 1
+            for fname in fields:
+                row = self._add_row(grid, row, fname, raw_text(getattr(s, fname)),
+                                    loaded.sources.get(fname, "default"))
         scroll = QScrollArea()
         scroll.setWidgetResizable(True)
         scroll.setWidget(body)
@@ -153,9 +139,57 @@ class SettingsDialog(QDialog):
 
         self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Save
                                         | QDialogButtonBox.StandardButton.Cancel)
+        self.reset_all_button = self.buttons.addButton(
+            "Reset all to defaults", QDialogButtonBox.ButtonRole.ResetRole)
+        self.reset_all_button.clicked.connect(self.reset_all)
         self.buttons.accepted.connect(self.save)
         self.buttons.rejected.connect(self.reject)
         layout.addWidget(self.buttons)
+
+    def _add_row(self, grid: QGridLayout, row: int, fname: str, text: str, source: str) -> int:
+        """One setting: label | editor | unit | reset | where the value comes from, and an
+        inline error line under it (the engine's own message) when the value is wrong."""
+        var = next(v for v, f in FIELDS.items() if f == fname)
+        _group, label_text, unit = label_of(fname)
+        self.original[var] = text
+        editor = self._editor(fname, text)
+        tip = f"{var}\n{describe(fname)}\nDefault: {default_text(fname) or '(empty)'}"
+        editor.setToolTip(tip)
+        locked = source not in ("default", str(self.user_file))
+        editor.setEnabled(not locked)
+        label = QLabel(label_text)
+        label.setToolTip(tip)
+        label.setObjectName(f"label-{var}")
+        reset = QToolButton()
+        reset.setText("Reset")
+        reset.setToolTip(f"Back to the default: {default_text(fname) or '(empty)'}")
+        reset.setEnabled(not locked)
+        reset.clicked.connect(lambda _c=False, v=var, f=fname: self.set_value(
+            v, default_text(f)))
+        src = QLabel(source_text(source, self.user_file)
+                     + (" (edit that file to change)" if locked else ""))
+        src.setObjectName(f"source-{var}")
+        grid.addWidget(label, row, 0)
+        grid.addWidget(editor, row, 1)
+        grid.addWidget(QLabel(unit), row, 2)
+        grid.addWidget(reset, row, 3)
+        grid.addWidget(src, row, 4)
+        inline = QLabel()
+        inline.setObjectName(f"error-{var}")
+        inline.setStyleSheet("color: #b00000;")
+        inline.setWordWrap(True)
+        inline.hide()
+        grid.addWidget(inline, row + 1, 1, 1, 4)
+        self.editors[var] = editor
+        self.inline_errors[var] = inline
+        self.reset_buttons[var] = reset
+        return row + 2
+
+    def reset_all(self) -> None:
+        """Every editable setting back to its default (saved only with Save)."""
+        for var, fname in FIELDS.items():
+            if var in self.editors and self.editors[var].isEnabled():
+                self.set_value(var, default_text(fname))
 
     def _editor(self, fname: str, text: str) -> QWidget:
         ann = Settings.model_fields[fname].annotation
@@ -195,14 +229,20 @@ class SettingsDialog(QDialog):
     def _validate(self, fname: str) -> bool:
         var = next(v for v, f in FIELDS.items() if f == fname)
         w = self.editors[var]
+        inline = self.inline_errors.get(var)
         try:
             validate_value(var, self.value_text(var))
         except ClmError as exc:
             self.errors[var] = str(exc)
             w.setStyleSheet("border: 2px solid #d42a2a;")
+            if inline is not None:
+                inline.setText(str(exc))
+                inline.show()
         else:
             self.errors.pop(var, None)
             w.setStyleSheet("")
+            if inline is not None:
+                inline.hide()
         self.error_label.setText("\n".join(self.errors.values()))
         self.buttons.button(QDialogButtonBox.StandardButton.Save).setEnabled(not self.errors)
         return var not in self.errors

@@ -11,7 +11,9 @@ from PySide6.QtGui import QBrush, QColor
 from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QTableWidget, QTableWidgetItem
 
 from clm_tray.core.status import BackupRow, CycleRecord, VersionRow
-from clm_tray.gui.tray import pct
+from clm_tray.core.wording import pct, shadow_words
+
+LONG_CELL = 48  # a longer cell text is also its tooltip (a narrow column elides it)
 
 OVER = QColor("#f8d7d7")
 CHAMPION = QColor("#dff0e3")
@@ -58,15 +60,18 @@ class DataTable(QTableWidget):
         self._shown: object = None
 
     def fill(self, rows: Sequence[Sequence[str]], keys: Sequence[str] | None = None,
-             colors: Sequence[QColor | None] | None = None) -> None:
-        """Show these rows; cells whose text and colour did not change are left alone."""
+             colors: Sequence[QColor | None] | None = None,
+             tips: dict[tuple[int, int], str] | None = None) -> None:
+        """Show these rows; cells whose text and colour did not change are left alone.
+        ``tips`` holds details per (row, column), shown on hover."""
         new_rows = [[str(t) for t in r] for r in rows]
         new_colors = [colors[i] if colors and i < len(colors) else None
                       for i in range(len(new_rows))]
-        shown = (new_rows, list(keys or []), new_colors)
+        tips = dict(tips or {})
+        shown = (new_rows, list(keys or []), new_colors, tips)
         if shown == self._shown:
             return
-        old_rows, _old_keys, old_colors = self._shown or ([], [], [])  # type: ignore[misc]
+        old_rows, _old_keys, old_colors, old_tips = self._shown or ([], [], [], {})  # type: ignore[misc]
         self._shown = shown
         selected = self.selected_key()
         self.setUpdatesEnabled(False)  # one repaint after the whole update, not per cell
@@ -77,10 +82,13 @@ class DataTable(QTableWidget):
                 color = new_colors[r]
                 same_row = r < len(old_rows) and old_colors[r] == color
                 for c, text in enumerate(cells):
+                    tip = tips.get((r, c)) or (text if len(text) > LONG_CELL else "")
                     if same_row and c < len(old_rows[r]) and old_rows[r][c] == text \
-                            and self.item(r, c) is not None:
+                            and self.item(r, c) is not None and old_tips.get((r, c)) == \
+                            tips.get((r, c)):
                         continue
                     item = QTableWidgetItem(text)
+                    item.setToolTip(tip)
                     if c > 0 and _numeric(text):
                         item.setTextAlignment(Qt.AlignmentFlag.AlignRight
                                               | Qt.AlignmentFlag.AlignVCenter)
@@ -128,8 +136,8 @@ class DriftTable(DataTable):
 
 
 class VersionsTable(DataTable):
-    COLUMNS = ["Version", "Trained at", "Test acc.", "Train acc.", "AUC", "Baseline", "Status",
-               "Size", "Shadow"]
+    COLUMNS = ["Version", "Trained at", "Test acc.", "Train acc.", "AUC", "Always-guessing",
+               "Status", "Size", "Compared with the model in use"]
 
     def __init__(self) -> None:
         super().__init__(self.COLUMNS, stretch=8)
@@ -137,9 +145,12 @@ class VersionsTable(DataTable):
 
     def show_versions(self, versions: list[VersionRow]) -> None:
         rows, colors = [], []
+        tips: dict[tuple[int, int], str] = {}
         self.status_of = {}
-        for v in reversed(versions):  # newest first
-            shadow = shadow_text(v.shadow)
+        for r, v in enumerate(reversed(versions)):  # newest first
+            shadow, detail = shadow_words(v.shadow)
+            if detail:
+                tips[(r, 8)] = detail
             status = v.status + (" (leak?)" if v.leakage else "")
             rows.append([v.id, when_text(v.trained_at), pct(v.test_accuracy),
                          pct(v.train_accuracy), "–" if v.auc is None else f"{v.auc:.3f}",
@@ -147,25 +158,7 @@ class VersionsTable(DataTable):
             colors.append(CHAMPION if v.status == "champion" else
                           CHALLENGER if v.status == "challenger" else None)
             self.status_of[v.id] = v.status
-        self.fill(rows, [v.id for v in reversed(versions)], colors)
-
-
-def shadow_text(shadow: dict[str, Any] | None) -> str:
-    """The shadow decision with its evidence: accuracies, rows, McNemar p, or the reason."""
-    if not shadow:
-        return ""
-    decision = str(shadow.get("decision") or "")
-    cand, champ = shadow.get("candidate_accuracy"), shadow.get("champion_accuracy")
-    rows, p = shadow.get("rows") or 0, shadow.get("p_value")
-    if rows and cand is not None and champ is not None:
-        evidence = f"{pct(cand)} vs {pct(champ)} on {rows:,} rows"
-        if isinstance(p, (int, float)):
-            evidence += f", p={p:.3f}"
-        if shadow.get("champion"):
-            evidence += f" (vs {shadow['champion']})"
-        return f"{decision} — {evidence}"
-    reason = str(shadow.get("reason") or "")
-    return f"{decision} — {reason}" if reason else decision
+        self.fill(rows, [v.id for v in reversed(versions)], colors, tips)
 
 
 class BackupsTable(DataTable):
@@ -186,10 +179,14 @@ class HistoryTable(DataTable):
 
     def show_history(self, history: list[CycleRecord]) -> None:
         rows, colors = [], []
-        for h in history:
+        tips: dict[tuple[int, int], str] = {}
+        for r, h in enumerate(history):
             dur = "running" if h.finished_at is None else (
                 f"{h.duration_s:.1f} s" if h.duration_s is not None else "–")
+            said = shadow_words(h.shadow)[0] if h.outcome in ("waiting", "rejected") else ""
+            if said:
+                tips[(r, 5)] = h.reason  # the test's figures, for whoever wants them
             rows.append([when_text(h.started_at), h.trigger, h.outcome or "running", dur,
-                         h.version or "–", h.reason])
+                         h.version or "–", said or h.reason])
             colors.append(FAILED if h.failed else None)
-        self.fill(rows, [str(h.id) for h in history], colors)
+        self.fill(rows, [str(h.id) for h in history], colors, tips)

@@ -3,42 +3,26 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime
 
 from PySide6.QtCore import QObject
 from PySide6.QtGui import QAction
 from PySide6.QtWidgets import QMenu, QSystemTrayIcon
 
+from clm_tray.core import wording
 from clm_tray.core.status import Health
+from clm_tray.core.wording import clock
 from clm_tray.gui.controller import Controller, Snapshot
 from clm_tray.gui.icons import state_icon
 
-
-def hhmm(ts: float | None) -> str:
-    if not ts:
-        return ""
-    when = datetime.fromtimestamp(ts)
-    if when.date() == datetime.now().date():
-        return when.strftime("%H:%M")
-    return when.strftime("%a %H:%M")
+APP_TITLE = "clm-tray"
 
 
-def age_text(hours: float | None) -> str:
-    if hours is None:
-        return "no model"
-    if hours < 1:
-        return f"{hours * 60:.0f} min"
-    if hours < 48:
-        return f"{hours:.1f} h"
-    return f"{hours / 24:.1f} days"
-
-
-def pct(x: float | None) -> str:
-    return "–" if x is None else f"{x * 100:.1f} %"
+CHECK_JOBS = ("age", "drift", "performance")  # the demo's data feed is not a check
 
 
 def next_check(snap: Snapshot) -> float | None:
-    runs = [j.next_run for j in snap.status.scheduler.jobs if j.next_run]
+    runs = [j.next_run for j in snap.status.scheduler.jobs
+            if j.next_run and j.name in CHECK_JOBS]
     return min(runs) if runs else None
 
 
@@ -46,51 +30,44 @@ def status_line(controller: Controller) -> str:
     """The disabled first menu line: what is happening, or when something happens next."""
     snap = controller.snapshot
     if controller.cycle_running:
-        stage, progress, _ = controller.stage
-        return f"Retraining: {stage} ({progress * 100:.0f} %)"
+        return controller.stage_text()
     if snap is None:
         return controller.start_error and f"Engine error: {controller.start_error}" \
             or "Starting…"
     sched = snap.status.scheduler
     if sched.paused:
-        until = f" until {hhmm(sched.paused_until)}" if sched.paused_until else ""
+        until = f" until {clock(sched.paused_until)}" if sched.paused_until else ""
         return f"Paused{until} — {sched.paused_reason}"
     if snap.status.health in (Health.ERROR, Health.ATTENTION) or not sched.running:
         return snap.status.summary
     nxt = next_check(snap)
-    return f"Next check {hhmm(nxt)}" if nxt else snap.status.summary
+    return f"Next check {clock(nxt)}" if nxt else snap.status.summary
 
 
 def tooltip_text(controller: Controller) -> str:
+    """The tray tooltip: the same facts, in the same words, as the dashboard's cards."""
     snap = controller.snapshot
-    lines = ["clm-tray"]
+    lines = [APP_TITLE]
     if controller.cycle_running:
-        stage, progress, message = controller.stage
-        lines.append(f"Retraining: {stage} ({progress * 100:.0f} %) {message}".rstrip())
+        lines.append(controller.stage_text())
     if snap is None:
-        lines.append(status_line(controller))
+        if not controller.cycle_running:
+            lines.append(status_line(controller))
         return "\n".join(lines)
-    st = snap.status
+    st, f = snap.status, snap.facts
     champ = st.champion
     if champ is not None:
-        lines.append(f"Model {champ.id} · {age_text(st.age_hours)} old")
-        lines.append(f"Test accuracy {pct(champ.test_accuracy)}")
+        lines.append(f"Model {champ.id} · {f.age}")
+        lines.append(f"{f.test} · {f.live}")
     else:
         lines.append("No model deployed yet")
-    b = st.backend
-    if b is None:
-        lines.append("Backend: not checked yet")
-    elif b.get("skipped"):
-        lines.append("Backend: not checked (files only)")
-    else:
-        lat = b.get("latency_ms")
-        lat_txt = f" ({lat:.0f} ms)" if isinstance(lat, (int, float)) else ""
-        lines.append(f"Backend: {'healthy' if b.get('ok') else 'UNHEALTHY'}{lat_txt}")
+    lines.append(f"Backend: {f.backend.lower()}")
+    lines.append(f.drift)
     nxt = next_check(snap)
     if st.scheduler.paused:
         lines.append(status_line(controller))
     elif nxt:
-        lines.append(f"Next check {hhmm(nxt)}")
+        lines.append(f"Next check {clock(nxt)}")
     if not controller.cycle_running and st.health != Health.HEALTHY:
         lines.append(st.summary)
     return "\n".join(lines)
@@ -116,6 +93,7 @@ class Tray(QObject):
         controller.health_changed.connect(self.set_state)
         controller.snapshot_changed.connect(lambda _s: self.update_tooltip())
         controller.progress.connect(lambda *_a: self.update_tooltip())
+        controller.running_changed.connect(lambda _r: self.update_tooltip())
         self.rebuild_menu()
         self.update_tooltip()
 
@@ -162,10 +140,16 @@ class Tray(QObject):
         self.menu.addAction("Open dashboard").triggered.connect(lambda: self._open_dashboard(""))
         self.menu.addSeparator()
 
-        retrain = self.menu.addAction("Retrain now")
-        retrain.triggered.connect(lambda: c.retrain())
-        retrain.setEnabled(ready and not c.cycle_running and not runner.is_busy("retrain"))
-        runner.bind("retrain", retrain)
+        if c.cycle_running:  # Cancel is always one click away, here and in the window
+            cancel = self.menu.addAction(f"Cancel {wording.work_name(c.work).lower()}")
+            cancel.triggered.connect(c.cancel)
+            cancel.setEnabled(not runner.is_busy("cancel"))
+            runner.bind("cancel", cancel)
+        else:
+            retrain = self.menu.addAction("Retrain now")
+            retrain.triggered.connect(lambda: c.retrain())
+            retrain.setEnabled(ready and not runner.is_busy("retrain"))
+            runner.bind("retrain", retrain)
 
         has_previous = bool(snap and any(v.status == "previous" for v in snap.versions))
         rollback = self.menu.addAction("Roll back to previous…")

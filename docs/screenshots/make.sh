@@ -20,11 +20,9 @@ py="$(dirname "$CLM")/python"; [[ -x "$py" ]] || py=python3
 
 ws="$(mktemp -d "${TMPDIR:-/tmp}/clm-screens.XXXXXX")"
 cleanup() {
-    # stop the demo's reference backend (a retrain restarts it), then remove the workspace
+    # stop the demo's reference backend (demo --headless leaves it running), then clean up
     if [[ -f "$ws/demo/.env" ]]; then
-        (cd "$ws/demo" && "$py" -c 'from clm_tray.core.service import Engine
-from clm_tray.core.settings import load_settings
-e = Engine(load_settings(".env")); e.backend().stop(); e.close()' >/dev/null 2>&1 || true)
+        "$CLM" demo stop --workspace "$ws/demo" >/dev/null 2>&1 || true
     fi
     if [[ -n "${KEEP:-}" ]]; then echo "kept the workspace: $ws/demo" >&2; else rm -rf "$ws"; fi
 }

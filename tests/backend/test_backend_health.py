@@ -104,14 +104,8 @@ def test_version_key_alone_is_enough_to_verify(health_peer, send):
     assert bad.reason == "backend reports model version v7 but deployed v8"
 
 
-def test_backend_that_does_not_report_its_model_is_healthy_but_says_so(health_peer):
-    def plain_ok(handler, release):
-        handler.send_response(200)
-        handler.send_header("Content-Length", "2")
-        handler.end_headers()
-        handler.wfile.write(b"OK")
-
-    url = health_peer(plain_ok)
+def test_backend_that_does_not_report_its_model_is_healthy_but_says_so(health_peer, send):
+    url = health_peer(lambda handler, release: send(handler, 200, {"status": "ok"}))
     report = verify_backend(url, expect_sha256=SHA_A, expect_version=None, deadline=DEADLINE)
     assert report.ok and report.identity == "not reported"
     assert "does not report which model it loaded" in report.reason

@@ -1,8 +1,11 @@
 """Child-process entry point for the crash-safety and lock tests.
 
-    python deploy_child.py STORE DEPLOY_DIR install VERSION
-    python deploy_child.py STORE DEPLOY_DIR rollback VERSION|-
+    python deploy_child.py STORE DEPLOY_DIR install VERSION [KILL_AT_STEP]
+    python deploy_child.py STORE DEPLOY_DIR rollback VERSION|- [KILL_AT_STEP]
     python deploy_child.py STORE - hold-lock
+
+With KILL_AT_STEP (one of deploy.FAULT_STEPS) the child SIGKILLs itself at that step boundary,
+through the deployer's step observer: the fault is injected here, not in production code.
 
 Imports only the store and the deployer (no xgboost), so each child starts fast. The pickle
 for old backends is faked with bytes derived from the model's sha256: the crash tests exercise
@@ -11,10 +14,12 @@ every step of the journaled path, including the pickle's, without training anyth
 
 from __future__ import annotations
 
+import os
+import signal
 import sys
 from pathlib import Path
 
-from clm_tray.core.deploy import Deployer
+from clm_tray.core.deploy import Deployer, add_step_observer
 from clm_tray.core.fsutil import sha256_file
 from clm_tray.core.store import ModelStore
 
@@ -30,8 +35,20 @@ def fake_pickle(model_sha256: str) -> bytes:
     return b"fake-pickle:" + model_sha256.encode()
 
 
+def kill_at(step: str) -> None:
+    """SIGKILL this process when the deploy reaches ``step`` (what a power cut would do)."""
+
+    def observe(reached: str) -> None:
+        if reached == step:
+            os.kill(os.getpid(), signal.SIGKILL)
+
+    add_step_observer(observe)
+
+
 def main(argv: list[str]) -> int:
     store = ModelStore(Path(argv[0]))
+    if len(argv) > 4:
+        kill_at(argv[4])
     op = argv[2]
     if op == "hold-lock":
         with store.cycle_lock():

@@ -192,4 +192,4 @@ def test_bad_setting_is_one_line_and_exit_2(small_workspace):
     out, err = p.communicate(timeout=60)
     assert p.returncode == 2
     assert err.strip() == ("clm-tray: QT_CLM_RETRAIN_HOURS=abc (from environment) is not "
-                           "valid: use a number > 0.")
+                           "valid: use a number > 0 and <= 8760.")

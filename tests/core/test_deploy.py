@@ -356,11 +356,21 @@ def test_recover_with_nothing_to_do_returns_none_and_clears_temp_files(
     assert sorted(os.listdir(deploy_dir)) == ["someone_elses.tmp"]
 
 
-def test_fault_steps_are_unique_and_off_by_default(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_fault_steps_are_unique_and_reported_in_order(store: ModelStore, deploy_dir: Path,
+                                                      tmp_path: Path) -> None:
     assert len(set(FAULT_STEPS)) == len(FAULT_STEPS)
-    monkeypatch.delenv("CLM_TRAY_TESTING", raising=False)
-    monkeypatch.setenv("CLM_TRAY_FAULT", FAULT_STEPS[0])
-    deploy_module.fault_point(FAULT_STEPS[0])  # still alive
+    seen: list[str] = []
+    remove = deploy_module.add_step_observer(seen.append)
+    try:
+        src = tmp_path / "m.ubj"
+        for i in range(2):
+            src.write_bytes(os.urandom(100 + i))
+            Deployer(store, deploy_dir).install(store.add_version(src, {"features": ["a"]}),
+                                                reason="test")
+    finally:
+        remove()
+    assert seen[-1] == "before_journal_cleared"
+    assert [s for s in FAULT_STEPS if s in seen] == sorted(set(seen), key=FAULT_STEPS.index)
 
 
 def test_pickle_for_old_backends_is_written_and_never_loaded(

@@ -71,15 +71,25 @@ def test_relative_paths_in_a_dotenv_are_relative_to_its_folder(tmp_path):
     "env, expected",
     [
         ({"QT_CLM_RETRAIN_HOURS": "abc"},
-         "QT_CLM_RETRAIN_HOURS=abc (from environment) is not valid: use a number > 0."),
+         "QT_CLM_RETRAIN_HOURS=abc (from environment) is not valid: use a number > 0 and <= 8760."),
         ({"QT_CLM_RETRAIN_HOURS": "-1"},
-         "QT_CLM_RETRAIN_HOURS=-1 (from environment) is not valid: use a number > 0."),
+         "QT_CLM_RETRAIN_HOURS=-1 (from environment) is not valid: use a number > 0 and <= 8760."),
         ({"QT_CLM_SHADOW_MIN": "1.5"},
-         "QT_CLM_SHADOW_MIN=1.5 (from environment) is not valid: use a whole number >= 1."),
+         "QT_CLM_SHADOW_MIN=1.5 (from environment) is not valid: use a whole number >= 1 and "
+         "<= 10000000."),
         ({"QT_CLM_AUTO_PROMOTE": "maybe"},
          "QT_CLM_AUTO_PROMOTE=maybe (from environment) is not valid: use true or false."),
         ({"QT_CLM_BACKEND": "k8s"},
          "QT_CLM_BACKEND=k8s (from environment) is not valid: use docker, process or none."),
+        ({"QT_CLM_RETRAIN_HOURS": "1e309"},
+         "QT_CLM_RETRAIN_HOURS=1e309 (from environment) is not valid: use a number > 0 and "
+         "<= 8760."),
+        ({"QT_CLM_CHECK_MINUTES": "1e12"},
+         "QT_CLM_CHECK_MINUTES=1e12 (from environment) is not valid: use a number > 0 and "
+         "<= 10080."),
+        ({"QT_CLM_MODEL_FILE": "./../etc/x"},
+         "QT_CLM_MODEL_FILE=./../etc/x (from environment) is not valid: use a bare file name "
+         "inside the deploy folder, like xgb_model.ubj (no folder, no ..)."),
     ],
 )
 def test_bad_values_are_one_line_naming_variable_source_and_allowed(tmp_path, env, expected):

@@ -43,10 +43,12 @@ def test_icon_state_follows_engine_events(qtbot, make_tray_app):
     qtbot.waitUntil(lambda: tray.state == Health.WORKING, timeout=5000)
     emit_from_engine_thread(controller.engine.bus, ev.CYCLE_STAGE, stage="train",
                             progress=0.25, message="training")
-    qtbot.waitUntil(lambda: "Retraining: train (25 %)" in tray.icon.toolTip(), timeout=5000)
+    qtbot.waitUntil(lambda: "Retraining — training (25 %)" in tray.icon.toolTip(),
+                    timeout=5000)
     tray.rebuild_menu()
-    assert tray.menu.actions()[0].text() == "Retraining: train (25 %)"
+    assert tray.menu.actions()[0].text() == "Retraining — training (25 %)"
     assert not tray.menu.actions()[0].isEnabled()
+    assert tray.action("Cancel retraining").isEnabled()  # Cancel is one click away
 
     emit_from_engine_thread(controller.engine.bus, ev.CYCLE_FINISHED, outcome="failed",
                             reason="test", ok=False)
@@ -107,11 +109,18 @@ def test_rollback_asks_first_and_only_runs_when_accepted(qtbot, make_tray_app, e
     assert not app.runner.is_busy("rollback")
     assert engine.store.aliases()["champion"] == second.version
 
+    delivered: list = []
+    app.notifier.delivered.connect(delivered.append)
     answer_next_box(QMessageBox.StandardButton.Yes, seen)
     dash.rollback_button.click()
     assert len(seen) == 2
     qtbot.waitUntil(lambda: not app.runner.is_busy("rollback"), timeout=60_000)
     assert engine.store.aliases()["champion"] == first_id
+    # it ends with a visible notice in the window and a notification saying the same
+    said = f"Rolled back to {first_id} — backend not checked (files only)"
+    assert dash.done_notice.isVisibleTo(dash) and dash.done_notice.text() == said
+    assert [(n.summary, n.body) for n in delivered] == [
+        (f"Rolled back to {first_id}", "backend not checked (files only)")]
     qtbot.waitUntil(lambda: dash.versions_table.status_of.get(first_id) == "champion",
                     timeout=10_000)
 

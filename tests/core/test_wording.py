@@ -1,0 +1,83 @@
+"""Plain words (issue 13, point 2): numbers become text in one place, and notifications
+say what happened without setting names or test statistics."""
+
+from __future__ import annotations
+
+from clm_tray.core import events as ev
+from clm_tray.core import wording
+from clm_tray.core.notify_rules import ERROR, NoticeRules
+
+
+def event(kind: str, level: str = "info", **data: object) -> ev.Event:
+    return ev.Event(kind=kind, level=level, data=data)
+
+
+def test_numbers_read_the_same_way_everywhere():
+    assert wording.pct(0.4891) == "48.9 %" and wording.pct(None) == "–"
+    assert wording.age(0.02) == "1 min" and wording.age(3.25) == "3.2 h"
+    assert wording.age(72) == "3.0 days"
+    assert wording.count(4823, "new rows") == "4,823 new rows"
+    assert wording.score(0.03124) == "0.031"
+    assert wording.duration(21.4) == "about 21 s" and wording.duration(150) == "about 2 min"
+    assert wording.stage_line("rollback", "verify", 0.86) == \
+        "Rolling back — checking the backend (86 %)"
+    assert wording.stage_line("manual", "train", 0.39, "round 120 of 300", 21.0) == \
+        "Retraining — training (39 %) · round 120 of 300 · about 21 s left"
+
+
+def test_a_waiting_new_model_says_how_many_more_rows_it_needs():
+    said, detail = wording.shadow_words({
+        "decision": "wait", "rows": 40, "min_rows": 100,
+        "reason": "wait: only 40 shadow rows, QT_CLM_SHADOW_MIN=100; accuracy … (b=0, c=0, "
+                  "McNemar p=1)"})
+    assert said == "New model waits for 60 more rows with a known outcome before it can be compared"
+    assert "QT_CLM_SHADOW_MIN" in detail  # the details stay available, on hover
+
+
+def test_notifications_are_plain_and_failures_carry_actions():
+    rules = NoticeRules()
+    waiting = rules.notice_for(event(
+        ev.CHALLENGER_WAITING, version="v0004",
+        reason="wait: only 40 shadow rows, QT_CLM_SHADOW_MIN=100; b=0, c=0, McNemar p=1",
+        shadow={"decision": "wait", "rows": 40, "min_rows": 100}))
+    drift = rules.notice_for(event(ev.DRIFT_CHECKED, drifted=True, score=0.3123,
+                                   threshold=0.25))
+    live = rules.notice_for(event(ev.PERFORMANCE_CHECKED, degraded=True, accuracy=0.489,
+                                  test_accuracy=0.552))
+    for notice in (waiting, drift, live):
+        text = f"{notice.summary} {notice.body}"
+        for word in ("QT_CLM_", "McNemar", "b=", "p=", "`"):
+            assert word not in text, text
+        assert notice.actions == ()
+    assert drift.body == "Drift 0.312 — above the alarm level 0.250"
+    assert live.body == "Live 48.9 %, 6.3 points below its test (55.2 %)"
+    failed = rules.notice_for(event(ev.CYCLE_FINISHED, level="error", ok=False,
+                                    outcome="failed, rolled back", reason="backend 503"))
+    assert failed.level == ERROR and failed.actions == ("open", "restart", "rollback")
+
+
+def test_an_adopted_model_is_not_measured_and_an_unnamed_model_is_said_so():
+    from clm_tray.core.status import (
+        IDENTITY_NOT_REPORTED,
+        EngineStatus,
+        Health,
+        SchedulerState,
+        VersionRow,
+    )
+
+    champ = VersionRow(id="v0000-adopted-x", trained_at="", test_accuracy=None,
+                       train_accuracy=None, auc=None, baseline=None, status="champion", size=1,
+                       sha256="ab", adopted=True, files=["xgb_model.pkl"])
+    st = EngineStatus(
+        health=Health.HEALTHY, summary="", champion=champ, age_hours=31.2, fresh=False,
+        retrain_hours=24, challenger=None, last_cycle=None,
+        backend={"ok": True, "identity": IDENTITY_NOT_REPORTED, "url": "u", "reason": "up"},
+        drift={"enough": False, "window_rows": 0, "reason": "not measured: adopted"},
+        performance={"enough": False, "rows": 0, "reason": "not measured: adopted"},
+        scheduler=SchedulerState())
+    f = wording.facts(st)
+    assert f.test == "Test accuracy not measured (adopted model)"
+    assert f.live == "Live not measured (adopted model)"
+    assert f.drift == "Drift not measured (adopted model)"
+    assert f.backend == "Healthy (model not reported)"
+    assert f.age == "31 h old"
