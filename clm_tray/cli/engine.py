@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import signal
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -84,10 +86,9 @@ def make_engine(loaded: LoadedSettings, bus: ev.EventBus | None = None,
     from clm_tray.core.service import Engine
 
     configure(loaded.settings, verbose=verbose)
-    if not loaded.settings.deploy_pickle:  # only the .pkl writer needs scikit-learn
-        from clm_tray.core.lean_imports import keep_scikit_learn_out
+    from clm_tray.core.lean_imports import keep_scikit_learn_out_unless_pickling
 
-        keep_scikit_learn_out()
+    keep_scikit_learn_out_unless_pickling(loaded.settings)  # only a .pkl writer needs it
     return Engine(loaded, bus=bus, isolate=isolate)
 
 
@@ -228,6 +229,16 @@ def cmd_retrain(args: argparse.Namespace) -> int:
     interrupts at once. ``--dry-run`` only prints the plan."""
     if args.dry_run:
         return _dry_run(args)
+    with cancel_on_signals() as cancel:
+        return _run_cycle(args, "retrain", "manual", deploy=not args.no_deploy, cancel=cancel,
+                          force=args.force)
+
+
+@contextlib.contextmanager
+def cancel_on_signals() -> Iterator[threading.Event]:
+    """Ctrl+C or SIGTERM sets the yielded event (the engine stops at its next safe point); a
+    second one interrupts at once. Installed explicitly, so it works even when the shell
+    started us with SIGINT ignored."""
     cancel = threading.Event()
 
     def on_signal(_signum: int, _frame: Any) -> None:
@@ -238,8 +249,7 @@ def cmd_retrain(args: argparse.Namespace) -> int:
 
     previous = {sig: signal.signal(sig, on_signal) for sig in _STOP_SIGNALS}
     try:
-        return _run_cycle(args, "retrain", "manual", deploy=not args.no_deploy, cancel=cancel,
-                          force=args.force)
+        yield cancel
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)

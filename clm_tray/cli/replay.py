@@ -11,8 +11,9 @@ import sys
 from typing import Any
 
 from clm_tray.cli.common import add_json_flag, load, print_json, say
-from clm_tray.cli.engine import make_engine
+from clm_tray.cli.engine import cancel_on_signals, make_engine
 from clm_tray.core import events as ev
+from clm_tray.core.errors import TrainingCancelled
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -58,7 +59,11 @@ def cmd_replay(args: argparse.Namespace) -> int:
     show = _Progress()
     unsubscribe = engine.bus.subscribe(show)
     try:
-        result = engine.replay(args.start)
+        with cancel_on_signals() as cancel:
+            result = engine.replay(args.start, cancel=cancel)
+    except TrainingCancelled:
+        sys.stderr.write("clm-tray: interrupted\n")
+        return 130
     finally:
         unsubscribe()
         show.end()

@@ -251,10 +251,9 @@ def _worker_main(loaded: LoadedSettings, method: str, args: tuple[Any, ...],
     bus = ev.EventBus(keep=10)
     bus.mirror = _PipeMirror(outbox)
     try:
-        if not loaded.settings.deploy_pickle:  # only the .pkl writer needs scikit-learn
-            from clm_tray.core.lean_imports import keep_scikit_learn_out
+        from clm_tray.core.lean_imports import keep_scikit_learn_out_unless_pickling
 
-            keep_scikit_learn_out()
+        keep_scikit_learn_out_unless_pickling(loaded.settings)  # only a .pkl writer needs it
         from clm_tray.core.service import Engine
 
         engine = Engine(loaded, bus=bus)

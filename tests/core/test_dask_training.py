@@ -156,7 +156,7 @@ def test_a_cycle_trains_through_a_real_scheduler_and_records_where(engine_factor
     assert sha256_file(small_workspace / "models" / "xgb_model.ubj") == champion.sha256
     rounds = [e.data["message"] for e in seen
               if e.kind == ev.CYCLE_STAGE and e.data.get("message", "").startswith("round ")]
-    assert rounds and rounds[-1].endswith("/40")
+    assert rounds and rounds[-1].endswith(" of 40")
 
 
 def test_cancel_stops_the_cluster_job_and_the_cluster_trains_again(demo_csv, tmp_path, cluster):

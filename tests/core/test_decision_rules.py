@@ -71,9 +71,9 @@ def test_deploying_a_newer_version_clears_the_stale_challenger_and_status_tells_
     engine.store.annotate(challenger.id, "shadow", {"decision": "wait", "rows": 24})
 
     summary = engine.status().summary  # 6 symbols: 36 more rows are 6 more bars
-    assert summary == f"Challenger {challenger.id} waits for 6 more new bars to compare"
+    assert summary == f"New model {challenger.id} waits for 6 more new bars to compare"
     engine.settings.auto_promote = False
-    assert engine.status().summary == f"Challenger {challenger.id} waiting for approval"
+    assert engine.status().summary == f"New model {challenger.id} waiting for approval"
 
     res = engine.promote(newer.id)
     assert res.outcome == "deployed", res.reason
@@ -99,7 +99,7 @@ def test_a_candidate_with_other_features_waits_unless_the_user_chose_them(engine
     engine.settings.auto_promote = True
     engine.store.set_aliases(challenger=candidate.id)
     engine.store.annotate(candidate.id, "shadow", shadow)
-    assert engine.status().summary == (f"Challenger {candidate.id} waits for `clm-tray "
+    assert engine.status().summary == (f"New model {candidate.id} waits for `clm-tray "
                                        "promote`: missing: ret_1; new: x")
 
     engine.settings.features = features  # a deliberate QT_CLM_FEATURES change
