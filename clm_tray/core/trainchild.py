@@ -15,21 +15,28 @@ from typing import Any
 def main(*args: Any) -> None:
     from clm_tray.core.lean_imports import keep_scikit_learn_out
 
-    _end_with_parent()  # before the slow imports: an orphan stops even while importing
+    end_with_parent()  # before the slow imports: an orphan stops even while importing
     keep_scikit_learn_out()
     from clm_tray.core.training import _child_main
 
     _child_main(*args)
 
 
-def _end_with_parent() -> None:
+_watching = False
+
+
+def end_with_parent() -> None:
+    """An orphaned child must not train on: exit as soon as the parent process is gone.
+    Idempotent: one watcher per process."""
+    global _watching
     import multiprocessing
     import os
     import threading
 
     parent = multiprocessing.parent_process()
-    if parent is None:
+    if parent is None or _watching:
         return
+    _watching = True
 
     def watch() -> None:
         parent.join()

@@ -512,19 +512,6 @@ def _testing_hooks() -> None:
         time.sleep(delay)
 
 
-def _end_with_parent() -> None:
-    """An orphaned child must not train on: exit as soon as the parent process is gone."""
-    parent = multiprocessing.parent_process()
-    if parent is None:
-        return
-
-    def watch() -> None:
-        parent.join()
-        os._exit(1)
-
-    threading.Thread(target=watch, name="clm-tray-parent-watch", daemon=True).start()
-
-
 def _child_main(
     data_path: str, target: str, features: list[str] | None, params: dict, workdir: str,
     coerce_bad_cells: bool = False, dask_scheduler: str = "", rounds: Connection | None = None,
@@ -535,7 +522,7 @@ def _child_main(
     out = Path(workdir)
     with contextlib.suppress(ValueError, OSError):  # Ctrl+C reaches the whole process group:
         signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides (cancel), not us
-    _end_with_parent()
+    trainchild.end_with_parent()  # already watching when started through trainchild.main
     try:
         _testing_hooks()
         if dask_scheduler:
@@ -702,7 +689,7 @@ def train_in_child(
               str(workdir), coerce_bad_cells, dask_scheduler, send, encoding),
         name="clm-tray-train",
         # A LocalCluster's workers are this child's children, which a daemon may not have;
-        # the child still ends with us (_end_with_parent) and its workers with it.
+        # the child still ends with us (trainchild.end_with_parent) and its workers with it.
         daemon=not dask_scheduler,
     )
     deadline = time.monotonic() + timeout
