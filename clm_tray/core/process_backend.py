@@ -297,9 +297,27 @@ class ProcessBackend:
                 f"(command: {self.command})."
             )
         self.pid_path.unlink(missing_ok=True)
+        self._wait_port_released(5.0)
         with open(self.log_path, "ab") as log:
             stamp = time.strftime("%Y-%m-%d %H:%M:%S")
             log.write(f"--- {stamp} clm-tray stopped pid {proc.pid}\n".encode())
+
+    def _wait_port_released(self, timeout: float) -> None:
+        """A process already shown as dead (a zombie leader) may still be closing its sockets
+        in its other threads: give the port a moment, so the restart's pre-flight does not take
+        our own dying backend for someone else's program. A port that stays taken is then
+        reported by the pre-flight, naming its owner."""
+        import socket
+
+        if self.port is None:
+            return
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+                sock.settimeout(0.5)
+                if sock.connect_ex(("127.0.0.1", self.port)) != 0:
+                    return
+            time.sleep(0.05)
 
     def _signal(self, proc: Any, sig: int) -> None:
         import psutil
