@@ -2,9 +2,10 @@
 
 Split from ``replay.py`` (the walk and the scoring) because this is the part that must stay
 identical to the engine's training: ``training.train_and_evaluate`` with its split, embargo,
-early stopping and leak check, then the edge gate's evidence (``edge.edge_test``) on the
-candidate's own out-of-time test rows. A model trained at a moment is cached by how many rows
-it could use, so policies that retrain at the same moment share it.
+early stopping and leak check, whose bar-by-bar edge evidence (``edge.edge_test`` on the
+candidate's own out-of-time test rows) is judged as the cycle judges it. A model trained at
+a moment is cached by how many rows it could use, so policies that retrain at the same moment
+share it.
 """
 
 from __future__ import annotations
@@ -20,7 +21,8 @@ import numpy as np
 import pandas as pd
 
 from clm_tray.core.data import Dataset
-from clm_tray.core.edge import EdgeResult, edge_test
+from clm_tray.core.decide import edge_verdict
+from clm_tray.core.edge import EdgeResult
 from clm_tray.core.errors import DataError, TrainingCancelled
 from clm_tray.core.monitor import reference_profile
 from clm_tray.core.settings import Settings
@@ -93,20 +95,11 @@ class Trainer:
         path = self.workdir / "model.ubj"
         result = train_and_evaluate(past, self.params, path)
         booster = load_booster(path)
-        ts = self.ts
         test_start = pd.Timestamp(result.split.test_start).value
         train_end = pd.Timestamp(result.split.train_end).value
-        first_test = int(np.searchsorted(ts, test_start, side="left"))
-        train_rows = int(np.searchsorted(ts, train_end, side="right"))
-        y = self.y
-        majority = int(y[:train_rows].mean() >= 0.5)
-        p = np.asarray(booster.inplace_predict(self.X[first_test:known]))
-        y_test = y[first_test:known]
-        s = self.settings
-        edge = edge_test((p > 0.5) == (y_test == 1), y_test == majority, ts[first_test:known],
-                         majority_label="up" if majority else "down",
-                         p_max=s.edge_p,
-                         min_edge_points=s.min_edge)
+        # The trainer already scored the out-of-time rows bar by bar; judge that evidence under
+        # the current limits, as the cycle does (no second prediction pass).
+        edge = edge_verdict(result.edge, self.settings)
         return Model(at=at, known=known, booster=booster, metrics=dict(result.metrics),
                       leakage=result.leakage, test_start=test_start, train_end=train_end,
                       importance=dict(result.importance), edge=edge)
