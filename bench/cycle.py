@@ -34,9 +34,9 @@ from typing import Any
 
 import numpy as np
 
-from clm_tray.core.data import Dataset, load_dataset
-from clm_tray.core.settings import Settings
-from clm_tray.core.training import (
+from clm_tray.core.config.settings import Settings
+from clm_tray.core.ml.data import Dataset, load_dataset
+from clm_tray.core.ml.training import (
     TrainParams,
     TrainResult,
     make_classifier,
@@ -66,13 +66,13 @@ def manifest_for(dataset: Dataset, result: TrainResult) -> dict[str, Any]:
     """The manifest the cycle writes (the lead's builder when present, else an equivalent)."""
     import pandas as pd
 
-    from clm_tray.core.monitor import reference_profile
+    from clm_tray.core.monitor.checks import reference_profile
 
     frame = dataset.frame
     train_rows = frame[frame["timestamp"] <= pd.Timestamp(result.split.train_end)]
     profile = reference_profile(train_rows, dataset.features)
     try:
-        from clm_tray.core.cycle import _manifest
+        from clm_tray.core.app.cycle import _manifest
     except ImportError:
         return {
             "trained_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
@@ -87,7 +87,7 @@ def manifest_for(dataset: Dataset, result: TrainResult) -> dict[str, Any]:
 
 def write_version(model_path: Path, manifest: dict[str, Any], store_root: Path) -> str:
     try:
-        from clm_tray.core.store import ModelStore
+        from clm_tray.core.registry.store import ModelStore
     except ImportError:
         import shutil
 

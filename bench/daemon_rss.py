@@ -57,7 +57,7 @@ def settle(proc: psutil.Process, seconds: float) -> int:
 
 
 def finished_cycles(ws: Path) -> int:
-    from clm_tray.core.history import History
+    from clm_tray.core.registry.history import History
 
     db = ws / "store" / "history.sqlite"
     if not db.exists():
@@ -73,7 +73,7 @@ def main() -> None:
     tmp = tempfile.TemporaryDirectory(prefix="clm-daemon-rss-")
     ws = args.workspace or Path(tmp.name) / "demo"
     subprocess.run([sys.executable, "-c", "import sys; from pathlib import Path; "
-                    "from clm_tray.core.workspace import ensure_workspace; "
+                    "from clm_tray.core.config.workspace import ensure_workspace; "
                     "ensure_workspace(Path(sys.argv[1]))", str(ws)], check=True)
     subprocess.run([sys.executable, "-m", "clm_tray", "pause", "--reason", "bench: idle first"],
                    cwd=ws, check=True, stdout=subprocess.DEVNULL)

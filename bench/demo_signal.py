@@ -16,8 +16,8 @@ from pathlib import Path
 import numpy as np
 from xgboost import XGBClassifier
 
-from clm_tray.core import demo
-from clm_tray.core.data import load_dataset
+from clm_tray.core.demo import generator as demo
+from clm_tray.core.ml.data import load_dataset
 
 
 def main() -> None:

@@ -55,8 +55,8 @@ def retrain_stall(ws_env: Path, isolate: bool = True) -> dict[str, float]:
     """In this process: open the dashboard, click Retrain now, measure event-loop gaps."""
     from PySide6.QtCore import QElapsedTimer, QTimer
 
-    from clm_tray.core.service import Engine
-    from clm_tray.core.settings import load_settings
+    from clm_tray.core.app.service import Engine
+    from clm_tray.core.config.settings import load_settings
     from clm_tray.gui.app import TrayApp, make_application
 
     app = make_application()
@@ -173,7 +173,7 @@ def main() -> int:
     os.environ["DISPLAY"] = display
     os.environ["QT_QPA_PLATFORM"] = "xcb"
     try:
-        from clm_tray.core.workspace import ensure_workspace
+        from clm_tray.core.config.workspace import ensure_workspace
 
         ws = ensure_workspace(args.workspace or tmp / "demo", symbols=args.symbols,
                               bars=args.bars)

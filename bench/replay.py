@@ -19,9 +19,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from clm_tray.core.data import load_dataset
-from clm_tray.core.replay import run_replay
-from clm_tray.core.settings import Settings
+from clm_tray.core.config.settings import Settings
+from clm_tray.core.ml.data import load_dataset
+from clm_tray.core.ml.replay import run_replay
 
 
 def write_demo_csv(path: Path, symbols: int, bars: int) -> None:

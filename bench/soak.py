@@ -31,7 +31,7 @@ MB = 1024 * 1024
 
 
 def make_workspace(root: Path, backend: str) -> Path:
-    from clm_tray.core.demo import generate, save
+    from clm_tray.core.demo.generator import generate, save
 
     (root / "data").mkdir(parents=True)
     save(generate(symbols=6, bars=400, seed=7), root / "data" / "train.csv")
@@ -46,7 +46,8 @@ def make_workspace(root: Path, backend: str) -> Path:
         with socket.socket() as s:
             s.bind(("127.0.0.1", 0))
             port = s.getsockname()[1]
-        cmd = shlex.join([sys.executable, "-m", "clm_tray.backend_server", "--models-dir",
+        cmd = shlex.join([sys.executable, "-m", "clm_tray.core.backend.reference_server",
+                          "--models-dir",
                           str(root / "models"), "--port", str(port)])
         lines += ["QT_CLM_BACKEND=process", f"QT_CLM_BACKEND_COMMAND={shlex.quote(cmd)}",
                   f"QT_CLM_HEALTH_URL=http://127.0.0.1:{port}/health",

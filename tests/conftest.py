@@ -50,7 +50,7 @@ _DATA_CACHE: dict[tuple[int, int, int], bytes] = {}
 
 def write_small_data(path: Path, symbols: int = 6, bars: int = 400, seed: int = 7) -> Path:
     """A small demo dataset (generated once per shape per session, then copied)."""
-    from clm_tray.core.demo import generate, save
+    from clm_tray.core.demo.generator import generate, save
 
     key = (symbols, bars, seed)
     if key not in _DATA_CACHE:
@@ -75,8 +75,8 @@ def small_workspace(tmp_path: Path) -> Path:
 @pytest.fixture
 def engine_factory(small_workspace: Path, monkeypatch: pytest.MonkeyPatch):
     """Build a real Engine on the small workspace; keyword overrides become QT_CLM_* env."""
-    from clm_tray.core.service import Engine
-    from clm_tray.core.settings import load_settings
+    from clm_tray.core.app.service import Engine
+    from clm_tray.core.config.settings import load_settings
 
     made = []
 

@@ -12,8 +12,8 @@ import logging
 import sys
 
 from clm_tray import __version__
+from clm_tray.core.config.secrets import redact
 from clm_tray.core.errors import ClmError, describe_os_error
-from clm_tray.core.secrets import redact
 
 AREAS = ("engine", "backend", "monitor", "replay", "desktop", "install")
 

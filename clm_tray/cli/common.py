@@ -11,8 +11,8 @@ from enum import Enum
 from pathlib import Path
 from typing import Any
 
-from clm_tray.core.secrets import redact, redact_obj
-from clm_tray.core.settings import LoadedSettings, load_settings
+from clm_tray.core.config.secrets import redact, redact_obj
+from clm_tray.core.config.settings import LoadedSettings, load_settings
 
 
 def load(args: argparse.Namespace) -> LoadedSettings:

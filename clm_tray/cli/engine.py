@@ -15,10 +15,10 @@ from pathlib import Path
 from typing import Any
 
 from clm_tray.cli.common import add_json_flag, load, print_json, say, to_jsonable
-from clm_tray.core import events as ev
-from clm_tray.core.secrets import redact
-from clm_tray.core.settings import FIELDS, LoadedSettings, describe, load_settings
-from clm_tray.core.status import Outcome
+from clm_tray.core.app import events as ev
+from clm_tray.core.app.status import Outcome
+from clm_tray.core.config.secrets import redact
+from clm_tray.core.config.settings import FIELDS, LoadedSettings, describe, load_settings
 
 _STOP_SIGNALS = tuple(getattr(signal, n) for n in ("SIGINT", "SIGTERM") if hasattr(signal, n))
 
@@ -82,11 +82,11 @@ def make_engine(loaded: LoadedSettings, bus: ev.EventBus | None = None,
                 verbose: bool = False, isolate: bool = False) -> Any:
     """``isolate=True`` (the daemon): heavy calls run in a worker process, so this process
     never holds pandas or XGBoost."""
-    from clm_tray.core.logsetup import configure
-    from clm_tray.core.service import Engine
+    from clm_tray.core.app.service import Engine
+    from clm_tray.core.config.logsetup import configure
 
     configure(loaded.settings, verbose=verbose)
-    from clm_tray.core.lean_imports import keep_scikit_learn_out_unless_pickling
+    from clm_tray.core.ml.lean_imports import keep_scikit_learn_out_unless_pickling
 
     keep_scikit_learn_out_unless_pickling(loaded.settings)  # only a .pkl writer needs it
     return Engine(loaded, bus=bus, isolate=isolate)
@@ -257,7 +257,7 @@ def cancel_on_signals() -> Iterator[threading.Event]:
 
 def _dry_run(args: argparse.Namespace) -> int:
     """The plan only: no engine is built (it would recover and adopt), nothing is touched."""
-    from clm_tray.core.plan import plan_retrain
+    from clm_tray.core.registry.plan import plan_retrain
 
     plan = plan_retrain(load(args).settings)
     if args.json:
@@ -353,7 +353,7 @@ def cmd_config(args: argparse.Namespace) -> int:
 
 # ---- demo ---------------------------------------------------------------------------------
 def cmd_demo(args: argparse.Namespace) -> int:
-    from clm_tray.core.workspace import default_workspace, ensure_workspace
+    from clm_tray.core.config.workspace import default_workspace, ensure_workspace
 
     if not args.headless and _hand_over_to_running_app():
         say("clm-tray is already running; brought its dashboard to the front. Its backend and "
@@ -365,7 +365,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     if not args.headless:
         # The backend (and every restart of it by the engine's workers, which inherit this)
         # stops by itself when this app is gone, even when it dies without cleaning up.
-        from clm_tray.backend_server import OWNER_ENV
+        from clm_tray.core.backend.reference_server import OWNER_ENV
 
         os.environ[OWNER_ENV] = str(os.getpid())
     engine = make_engine(loaded)
@@ -402,8 +402,8 @@ def _hand_over_to_running_app() -> bool:
 
 def cmd_demo_stop(args: argparse.Namespace) -> int:
     """Stop the reference backend a headless demo left running (any clm-tray can: pid file)."""
-    from clm_tray.core.backend import make_backend
-    from clm_tray.core.workspace import default_workspace
+    from clm_tray.core.backend.factory import make_backend
+    from clm_tray.core.config.workspace import default_workspace
 
     root = args.feed_workspace or args.workspace or default_workspace()
     env = Path(root) / ".env"
@@ -444,8 +444,8 @@ def _where(ws: Any, loaded: LoadedSettings) -> None:
 
 
 def cmd_demo_feed(args: argparse.Namespace) -> int:
-    from clm_tray.core.demo import feed
-    from clm_tray.core.workspace import default_workspace
+    from clm_tray.core.config.workspace import default_workspace
+    from clm_tray.core.demo.generator import feed
 
     root = args.feed_workspace or args.workspace
     if root is not None or args.env_file is None and not Path(".env").exists():

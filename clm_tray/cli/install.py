@@ -7,9 +7,9 @@ import sys
 from pathlib import Path
 
 from clm_tray.cli.common import add_json_flag, load, print_json, say
-from clm_tray.core import autostart, firstrun
+from clm_tray.core.config import autostart, firstrun
+from clm_tray.core.config.settings import PREFIX, LoadedSettings, user_config_file
 from clm_tray.core.errors import ClmError, ConfigError
-from clm_tray.core.settings import PREFIX, LoadedSettings, user_config_file
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -47,7 +47,7 @@ def _log(args: argparse.Namespace) -> LoadedSettings | None:
         loaded = load(args)
     except ConfigError:
         return None
-    from clm_tray.core.logsetup import configure
+    from clm_tray.core.config.logsetup import configure
 
     configure(loaded.settings, getattr(args, "verbose", False))
     return loaded
@@ -221,7 +221,7 @@ def _nothing_found(args: argparse.Namespace, loaded: LoadedSettings | None) -> i
 
 
 def cmd_diagnose(args: argparse.Namespace) -> int:
-    from clm_tray.core import diagnose
+    from clm_tray.core.app import diagnose
 
     error = ""
     try:

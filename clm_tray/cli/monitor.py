@@ -77,7 +77,7 @@ def cmd_events(args: argparse.Namespace) -> int:
         say("QT_CLM_REDIS_URL is not set: events live only inside the running app "
             "(its log file has them); set it to share them.")
         return 0
-    from clm_tray.core.redis_mirror import follow_events, read_events
+    from clm_tray.core.app.redis_mirror import follow_events, read_events
 
     for e in read_events(s.redis_url, s.redis_stream, count=args.n):
         _print_event(e)
@@ -122,7 +122,7 @@ def cmd_resume(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from clm_tray.core.daemon import run_daemon
+    from clm_tray.core.schedule.daemon import run_daemon
 
     # Like the tray: every cycle and check runs in a worker process that ends afterwards, so
     # the long-lived daemon stays small (README "Performance").

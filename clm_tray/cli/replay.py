@@ -12,7 +12,7 @@ from typing import Any
 
 from clm_tray.cli.common import add_json_flag, load, print_json, say
 from clm_tray.cli.engine import cancel_on_signals, make_engine
-from clm_tray.core import events as ev
+from clm_tray.core.app import events as ev
 from clm_tray.core.errors import TrainingCancelled
 
 
@@ -52,7 +52,7 @@ class _Progress:
 
 def cmd_replay(args: argparse.Namespace) -> int:
     if args.start is not None:
-        from clm_tray.core.replay import parse_start
+        from clm_tray.core.ml.replay import parse_start
 
         parse_start(args.start)  # a bad date is one line before any data is read
     engine = make_engine(load(args))

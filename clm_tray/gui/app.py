@@ -17,8 +17,8 @@ from typing import Any
 from PySide6.QtCore import QObject, Qt, QTimer
 from PySide6.QtWidgets import QApplication, QMessageBox, QSystemTrayIcon
 
-from clm_tray.core.notify_rules import NoticeRules
-from clm_tray.core.settings import LoadedSettings
+from clm_tray.core.app.notify_rules import NoticeRules
+from clm_tray.core.config.settings import LoadedSettings
 from clm_tray.gui.controller import Controller, take_snapshot
 from clm_tray.gui.icons import app_icon, resource_path
 from clm_tray.gui.notifier import Notifier
@@ -207,7 +207,7 @@ def run_gui(loaded: LoadedSettings, *, screenshot: Path | None = None, view: str
             if demo_backend is not None:
                 demo_backend.stop()
     try:
-        from clm_tray.core.logsetup import configure
+        from clm_tray.core.config.logsetup import configure
 
         configure(loaded.settings)
     except Exception as exc:  # logging must never stop the app
@@ -232,7 +232,7 @@ def run_gui(loaded: LoadedSettings, *, screenshot: Path | None = None, view: str
 def render_screenshot(loaded: LoadedSettings, path: Path, view: str = "overview",
                       size: tuple[int, int] = (1280, 860)) -> int:
     """Render the dashboard for the current workspace offscreen and save it as a PNG."""
-    from clm_tray.core.service import Engine
+    from clm_tray.core.app.service import Engine
 
     if QApplication.instance() is None:
         os.environ["QT_QPA_PLATFORM"] = "offscreen"

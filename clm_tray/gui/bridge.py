@@ -11,7 +11,7 @@ from collections.abc import Callable
 
 from PySide6.QtCore import QObject, Signal
 
-from clm_tray.core import events as ev
+from clm_tray.core.app import events as ev
 
 
 class EngineBridge(QObject):

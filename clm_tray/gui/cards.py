@@ -16,8 +16,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from clm_tray.core.status import Health, JobState
-from clm_tray.core.wording import clock, pct
+from clm_tray.core.app.status import Health, JobState
+from clm_tray.core.app.wording import clock, pct
 from clm_tray.gui.controller import Snapshot
 
 MAX_VALUE_CHARS = 64  # longer values (error texts) are cut here; the full text is the tooltip

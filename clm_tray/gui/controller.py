@@ -20,10 +20,9 @@ from PySide6.QtCore import QObject, QTimer, QUrl, Signal
 from PySide6.QtGui import QDesktopServices
 from PySide6.QtWidgets import QApplication, QMessageBox, QWidget
 
-from clm_tray.core import events as ev
-from clm_tray.core import wording
-from clm_tray.core.settings import LoadedSettings
-from clm_tray.core.status import (
+from clm_tray.core.app import events as ev
+from clm_tray.core.app import wording
+from clm_tray.core.app.status import (
     BackupRow,
     CycleRecord,
     CycleResult,
@@ -32,6 +31,7 @@ from clm_tray.core.status import (
     Outcome,
     VersionRow,
 )
+from clm_tray.core.config.settings import LoadedSettings
 from clm_tray.gui.bridge import EngineBridge
 from clm_tray.gui.notifier import Notifier
 from clm_tray.gui.taskrunner import Op, TaskRunner, describe_error
@@ -171,7 +171,7 @@ class Controller(QObject):
         def make() -> Any:
             if engine is not None:
                 return engine
-            from clm_tray.core.service import Engine
+            from clm_tray.core.app.service import Engine
 
             # Heavy calls run in a worker process: this one never imports pandas / xgboost,
             # so the event loop is not starved by them and idle memory stays small.

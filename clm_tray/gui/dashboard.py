@@ -27,7 +27,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from clm_tray.core.status import Health, Outcome
+from clm_tray.core.app.status import Health, Outcome
 from clm_tray.gui.cards import HeaderCards
 from clm_tray.gui.charts import AccuracyChart, DriftChart, ImportanceChart
 from clm_tray.gui.controller import Controller, Snapshot

@@ -30,8 +30,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from clm_tray.core import firstrun
-from clm_tray.core.settings import PREFIX, LoadedSettings, load_settings
+from clm_tray.core.config import firstrun
+from clm_tray.core.config.settings import PREFIX, LoadedSettings, load_settings
 from clm_tray.gui.taskrunner import Op
 
 log = logging.getLogger(__name__)
@@ -186,7 +186,7 @@ class FirstRunBanner(QFrame):
 
 
 def _ensure_workspace() -> Any:
-    from clm_tray.core.workspace import ensure_workspace
+    from clm_tray.core.config.workspace import ensure_workspace
 
     return ensure_workspace()
 
@@ -214,7 +214,7 @@ def switch_settings(controller: Any, loaded: LoadedSettings, *, demo: bool = Fal
     controller.notifier.rules.configure(s.notify_success, s.notify_throttle_minutes)
 
     def make() -> Any:
-        from clm_tray.core.service import Engine
+        from clm_tray.core.app.service import Engine
 
         scheduler = old is None  # the engine did not start: start it as the app would
         if old is not None:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from PySide6.QtGui import QIcon
 
-from clm_tray.core.status import Health
+from clm_tray.core.app.status import Health
 
 SIZES = (16, 22, 32, 64)
 

@@ -24,8 +24,8 @@ from typing import Any
 from PySide6.QtCore import QObject, Signal
 from PySide6.QtWidgets import QSystemTrayIcon
 
-from clm_tray.core import events as ev
-from clm_tray.core.notify_rules import ACTION_TITLES, ERROR, OPEN, SUCCESS, Notice, NoticeRules
+from clm_tray.core.app import events as ev
+from clm_tray.core.app.notify_rules import ACTION_TITLES, ERROR, OPEN, SUCCESS, Notice, NoticeRules
 
 log = logging.getLogger(__name__)
 

@@ -26,7 +26,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from clm_tray.core import events as ev
+from clm_tray.core.app import events as ev
 from clm_tray.gui.taskrunner import Op, describe_error
 
 # (policy name, legend text, colour, pen style); "baseline" is the always-guess line

@@ -27,8 +27,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from clm_tray.core.errors import ClmError
-from clm_tray.core.settings import (
+from clm_tray.core.config.settings import (
     FIELDS,
     LoadedSettings,
     Settings,
@@ -38,6 +37,7 @@ from clm_tray.core.settings import (
     validate_value,
     write_user_settings,
 )
+from clm_tray.core.errors import ClmError
 from clm_tray.gui.settings_labels import grouped_fields, label_of
 
 log = logging.getLogger(__name__)
@@ -74,7 +74,7 @@ def source_text(source: str, user_file: Path) -> str:
 
 def _autostart() -> Any | None:
     try:
-        from clm_tray.core import autostart
+        from clm_tray.core.config import autostart
     except ImportError:
         return None
     return autostart

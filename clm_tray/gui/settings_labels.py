@@ -4,7 +4,7 @@ description as the label, so nothing becomes uneditable."""
 
 from __future__ import annotations
 
-from clm_tray.core.settings import Settings, describe
+from clm_tray.core.config.settings import Settings, describe
 
 GROUPS = ("Schedule", "Training", "Deploy", "Backend", "Notifications", "Other")
 

@@ -10,8 +10,8 @@ from PySide6.QtCore import Qt
 from PySide6.QtGui import QBrush, QColor
 from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QTableWidget, QTableWidgetItem
 
-from clm_tray.core.status import BackupRow, CycleRecord, VersionRow
-from clm_tray.core.wording import pct, shadow_words
+from clm_tray.core.app.status import BackupRow, CycleRecord, VersionRow
+from clm_tray.core.app.wording import pct, shadow_words
 
 LONG_CELL = 48  # a longer cell text is also its tooltip (a narrow column elides it)
 

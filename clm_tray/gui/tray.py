@@ -8,9 +8,9 @@ from PySide6.QtCore import QObject
 from PySide6.QtGui import QAction
 from PySide6.QtWidgets import QMenu, QSystemTrayIcon
 
-from clm_tray.core import wording
-from clm_tray.core.status import Health
-from clm_tray.core.wording import clock
+from clm_tray.core.app import wording
+from clm_tray.core.app.status import Health
+from clm_tray.core.app.wording import clock
 from clm_tray.gui.controller import Controller, Snapshot
 from clm_tray.gui.icons import state_icon
 

@@ -60,7 +60,7 @@ import sys
 from PySide6.QtGui import QColor, QImage, QPainter
 from PySide6.QtWidgets import QApplication
 
-from clm_tray.core.status import Health
+from clm_tray.core.app.status import Health
 from clm_tray.gui import icons
 
 app = QApplication([])

@@ -23,7 +23,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from clm_tray.core.process_backend import ProcessBackend
+from clm_tray.core.backend.process import ProcessBackend
 
 HERE = Path(__file__).resolve().parent
 BACKEND = HERE / "pickle_backend.py"
@@ -58,7 +58,7 @@ class Project:
         import pandas as pd
         import xgboost
 
-        from clm_tray.core.demo import generate, save
+        from clm_tray.core.demo.generator import generate, save
 
         self.root = tmp_path / "quantum_trader"
         self.models = self.root / "ai_engine" / "models"
@@ -96,7 +96,7 @@ class Project:
             "QT_CLM_EARLY_STOPPING": "10",
             "QT_CLM_TRAIN_THREADS": "1",
         }
-        from clm_tray.core.settings import Settings
+        from clm_tray.core.config.settings import Settings
 
         if "edge_gate" in Settings.model_fields:  # the small data carries no provable edge
             self.env["QT_CLM_EDGE_GATE"] = "false"

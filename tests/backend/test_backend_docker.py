@@ -9,7 +9,8 @@ import time
 
 import pytest
 
-from clm_tray.core.backend import DockerBackend, resolve_docker_url, verify_backend
+from clm_tray.core.backend.docker_engine import DockerBackend, resolve_docker_url
+from clm_tray.core.backend.health import verify_backend
 from clm_tray.core.errors import BackendError
 
 pytestmark = pytest.mark.docker
@@ -18,8 +19,8 @@ pytestmark = pytest.mark.docker
 def deploy_through_the_store(tmp_path, models, seed, write_model):
     """Install a model the way the cycle does (store + Deployer) when those modules exist."""
     try:
-        from clm_tray.core.deploy import Deployer
-        from clm_tray.core.store import ModelStore
+        from clm_tray.core.registry.deploy import Deployer
+        from clm_tray.core.registry.store import ModelStore
     except ImportError:  # pragma: no cover - before deploy.py existed
         deployed = write_model(models, seed=seed)
         return deployed.sha256, deployed.version

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 
-from clm_tray.core.backend import LINUX_SOCKET, WINDOWS_PIPE, resolve_docker_url
+from clm_tray.core.backend.docker_engine import LINUX_SOCKET, WINDOWS_PIPE, resolve_docker_url
 
 
 def test_docker_host_wins(tmp_path):

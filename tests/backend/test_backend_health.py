@@ -6,14 +6,14 @@ from __future__ import annotations
 import threading
 import time
 
-from clm_tray.core.backend import (
-    NoBackend,
+from clm_tray.core.backend.factory import NoBackend
+from clm_tray.core.backend.health import (
     probe_health,
     skipped_report,
     verify_backend,
     verify_deployed,
 )
-from clm_tray.core.settings import Settings
+from clm_tray.core.config.settings import Settings
 
 SHA_A = "a" * 64
 SHA_B = "b" * 64

@@ -12,13 +12,16 @@ import textwrap
 
 import pytest
 
-from clm_tray.core.backend import ProcessBackend, make_backend, verify_backend
+from clm_tray.core.backend.factory import make_backend
+from clm_tray.core.backend.health import verify_backend
+from clm_tray.core.backend.process import ProcessBackend
+from clm_tray.core.config.settings import Settings
 from clm_tray.core.errors import BackendError
-from clm_tray.core.settings import Settings
 
 
 def server_command(models, port) -> str:
-    return shlex.join([sys.executable, "-m", "clm_tray.backend_server", "--models-dir",
+    return shlex.join([sys.executable, "-m", "clm_tray.core.backend.reference_server",
+                       "--models-dir",
                        str(models), "--port", str(port)])
 
 
@@ -98,7 +101,7 @@ def test_another_clm_tray_process_stops_the_backend_this_one_started(
     assert backend.is_running()
     other = textwrap.dedent(f"""
         from pathlib import Path
-        from clm_tray.core.backend import ProcessBackend
+        from clm_tray.core.backend.process import ProcessBackend
         b = ProcessBackend({command!r}, log_path=Path({str(backend.log_path)!r}),
                            state_dir=Path({str(backend.state_dir)!r}))
         assert b.is_running()
@@ -115,7 +118,8 @@ def test_another_clm_tray_process_stops_the_backend_this_one_started(
 def test_a_reused_pid_is_never_signalled(tmp_path, backend_factory):
     bystander = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
     try:
-        backend = backend_factory(f"{shlex.quote(sys.executable)} -m clm_tray.backend_server")
+        server = "clm_tray.core.backend.reference_server"
+        backend = backend_factory(f"{shlex.quote(sys.executable)} -m {server}")
         backend.state_dir.mkdir(parents=True)
         backend.pid_path.write_text(json.dumps({
             "pid": bystander.pid, "argv": ["something", "else"], "command": "something else",

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import xgboost
 
-from clm_tray.backend_server import main, make_server, ubjson_complete
+from clm_tray.core.backend.reference_server import main, make_server, ubjson_complete
 
 
 @pytest.fixture

@@ -11,13 +11,14 @@ import sys
 
 import pytest
 
-from clm_tray.core.demo import feed
+from clm_tray.core.demo.generator import feed
 from clm_tray.core.fsutil import sha256_file
 
 
 def _process_engine(engine_factory, small_workspace, port, **extra):
     models = small_workspace / "models"
-    command = shlex.join([sys.executable, "-m", "clm_tray.backend_server", "--models-dir",
+    command = shlex.join([sys.executable, "-m", "clm_tray.core.backend.reference_server",
+                          "--models-dir",
                           str(models), "--host", "127.0.0.1", "--port", str(port)])
     settings = {"backend": "process", "backend_command": command,
                 "health_url": f"http://127.0.0.1:{port}/health", "health_timeout": 30}

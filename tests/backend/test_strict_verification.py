@@ -13,9 +13,10 @@ import time
 
 import pytest
 
-from clm_tray.core.backend import ProcessBackend, probe_health, verify_backend, verify_deployed
+from clm_tray.core.backend.health import probe_health, verify_backend, verify_deployed
+from clm_tray.core.backend.process import ProcessBackend
+from clm_tray.core.config.settings import Settings
 from clm_tray.core.errors import BackendError
-from clm_tray.core.settings import Settings
 
 SHA = "c" * 64
 GOOD = {"status": "ok", "model_sha256": SHA, "model_version": "v0001-x"}
@@ -116,7 +117,8 @@ def foreign_server(port):
 
 def test_foreign_process_on_the_backend_port_fails_preflight_naming_port_and_pid(
         tmp_path, port, foreign_server):
-    command = shlex.join([sys.executable, "-m", "clm_tray.backend_server", "--models-dir",
+    command = shlex.join([sys.executable, "-m", "clm_tray.core.backend.reference_server",
+                          "--models-dir",
                           str(tmp_path / "models"), "--port", str(port)])
     backend = ProcessBackend(command, log_path=tmp_path / "backend.log",
                              state_dir=tmp_path / "store", port=port)

@@ -19,9 +19,9 @@ import signal
 import sys
 from pathlib import Path
 
-from clm_tray.core.deploy import Deployer, add_step_observer
 from clm_tray.core.fsutil import sha256_file
-from clm_tray.core.store import ModelStore
+from clm_tray.core.registry.deploy import Deployer, add_step_observer
+from clm_tray.core.registry.store import ModelStore
 
 
 class FakePickleDeployer(Deployer):

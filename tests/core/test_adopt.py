@@ -14,14 +14,14 @@ from pathlib import Path
 
 import pytest
 
-from clm_tray.core.adopt import adopt_deployed
-from clm_tray.core.deploy import Deployer
+from clm_tray.core.app.status import IDENTITY_HINT, Health
+from clm_tray.core.backend.health import verify_backend
+from clm_tray.core.config.settings import Settings
 from clm_tray.core.fsutil import sha256_file
-from clm_tray.core.health import verify_backend
-from clm_tray.core.plan import plan_retrain
-from clm_tray.core.settings import Settings
-from clm_tray.core.status import IDENTITY_HINT, Health
-from clm_tray.core.store import ModelStore, ModelVersion
+from clm_tray.core.registry.adopt import adopt_deployed
+from clm_tray.core.registry.deploy import Deployer
+from clm_tray.core.registry.plan import plan_retrain
+from clm_tray.core.registry.store import ModelStore, ModelVersion
 
 MTIME = dt.datetime(2026, 11, 30, 5, 0, 0, tzinfo=dt.timezone.utc)
 
@@ -157,7 +157,7 @@ def test_a_native_json_model_in_the_folder_gets_a_new_json_at_every_deploy(tmp_p
 
 
 def test_a_version_made_for_a_pickle_folder_holds_the_pickle_it_deploys(tmp_path) -> None:
-    from clm_tray.core.formats import model_bytes
+    from clm_tray.core.registry.formats import model_bytes
 
     store = ModelStore(tmp_path / "store")
     folder = tmp_path / "models"
@@ -287,7 +287,7 @@ def test_a_deploy_folder_named_in_new_settings_is_adopted_at_once(engine_factory
 
 
 def test_store_retention_never_prunes_the_adopted_model(tmp_path) -> None:
-    from clm_tray.core.decide import prunable
+    from clm_tray.core.app.decide import prunable
 
     folder, data, _marker = seed_folder(tmp_path)
     store = ModelStore(tmp_path / "store")

@@ -27,8 +27,8 @@ from pathlib import Path
 import pytest
 
 from clm_tray.cli import main as cli_main
-from clm_tray.core.deploy import Deployer
-from clm_tray.core.store import ModelStore
+from clm_tray.core.registry.deploy import Deployer
+from clm_tray.core.registry.store import ModelStore
 
 ENV = """QT_CLM_DATA_PATH=data/train.csv
 QT_CLM_STORE_DIR=store
@@ -70,7 +70,7 @@ def _tiny_model(path: Path, features: list[str], seed: int) -> Path:
 
 @pytest.fixture(scope="module")
 def template(tmp_path_factory: pytest.TempPathFactory):
-    from clm_tray.core.demo import FEATURES, generate, save
+    from clm_tray.core.demo.generator import FEATURES, generate, save
 
     root = tmp_path_factory.mktemp("bad-input-template")
     (root / ".env").write_text(ENV)
@@ -255,7 +255,7 @@ def history_bytes(data: Callable[[bytes], bytes]) -> Setup:
     def setup(ws: Path, t: Template) -> None:
         path = ws / "store" / "history.sqlite"
         if not path.exists():
-            from clm_tray.core.history import History
+            from clm_tray.core.registry.history import History
 
             History(path).add_check("health", {"ok": True})
         path.write_bytes(data(path.read_bytes()))
@@ -272,7 +272,8 @@ def newer_history(ws: Path, t: Template) -> None:
 def process_backend(port_of: Callable[[Template], int]) -> Callable[[Template], dict[str, str]]:
     def env(t: Template) -> dict[str, str]:
         port = port_of(t)
-        cmd = f"{sys.executable} -m clm_tray.backend_server --models-dir models --port {port}"
+        cmd = (f"{sys.executable} -m clm_tray.core.backend.reference_server"
+               f" --models-dir models --port {port}")
         return {"QT_CLM_BACKEND": "process", "QT_CLM_BACKEND_COMMAND": cmd,
                 "QT_CLM_HEALTH_URL": f"http://127.0.0.1:{port}/health"}
     return env

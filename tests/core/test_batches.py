@@ -5,11 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from clm_tray.core import prepared
-from clm_tray.core.batches import PreparedFile, train_streaming
-from clm_tray.core.data import load_dataset
-from clm_tray.core.demo import generate, save
-from clm_tray.core.training import TrainParams, load_booster, train_and_evaluate
+from clm_tray.core.demo.generator import generate, save
+from clm_tray.core.ml import prepared
+from clm_tray.core.ml.batches import PreparedFile, train_streaming
+from clm_tray.core.ml.data import load_dataset
+from clm_tray.core.ml.training import TrainParams, load_booster, train_and_evaluate
 
 PARAMS = TrainParams(n_estimators=40, early_stopping=10, threads=1)
 

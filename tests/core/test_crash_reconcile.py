@@ -21,12 +21,12 @@ from pathlib import Path
 
 import pytest
 
-from clm_tray.core.backend import probe_health
-from clm_tray.core.deploy import FAULT_STEPS, Deployer
+from clm_tray.core.app.service import Engine
+from clm_tray.core.backend.health import probe_health
+from clm_tray.core.config.settings import load_settings
 from clm_tray.core.fsutil import sha256_file
-from clm_tray.core.service import Engine
-from clm_tray.core.settings import load_settings
-from clm_tray.core.store import ModelStore
+from clm_tray.core.registry.deploy import FAULT_STEPS, Deployer
+from clm_tray.core.registry.store import ModelStore
 
 pytestmark = pytest.mark.skipif(os.name == "nt", reason="SIGKILL semantics are POSIX")
 
@@ -63,7 +63,8 @@ class Scene:
         self.models = root / "models"
         self.port = _free_port()
         self.url = f"http://127.0.0.1:{self.port}/health"
-        command = shlex.join([sys.executable, "-m", "clm_tray.backend_server", "--models-dir",
+        command = shlex.join([sys.executable, "-m", "clm_tray.core.backend.reference_server",
+                              "--models-dir",
                               str(self.models), "--port", str(self.port)])
         (root / ".env").write_text(
             "QT_CLM_STORE_DIR=store\nQT_CLM_DEPLOY_DIR=models\nQT_CLM_LOG_DIR=logs\n"
@@ -148,7 +149,7 @@ def test_status_never_says_healthy_for_a_check_older_than_the_last_deploy(scene)
     engine = scene.engine()
     try:
         assert engine.status().backend.get("ok") is True
-        from clm_tray.core.reconcile import mark_folder_changing
+        from clm_tray.core.app.reconcile import mark_folder_changing
 
         mark_folder_changing(scene.store, engine.history, "the deploy of v9999", engine.clock())
         shown = engine.status()

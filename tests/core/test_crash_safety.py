@@ -20,9 +20,10 @@ from pathlib import Path
 
 import pytest
 
-from clm_tray.core.deploy import BACKUP_MANIFEST, FAULT_STEPS, Deployer
 from clm_tray.core.fsutil import sha256_file
-from clm_tray.core.store import ModelStore, ModelVersion
+from clm_tray.core.registry.backups import BACKUP_MANIFEST
+from clm_tray.core.registry.deploy import FAULT_STEPS, Deployer
+from clm_tray.core.registry.store import ModelStore, ModelVersion
 
 CHILD = Path(__file__).with_name("deploy_child.py")
 _spec = importlib.util.spec_from_file_location("clm_tray_deploy_child", CHILD)

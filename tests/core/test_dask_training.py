@@ -16,11 +16,11 @@ from pathlib import Path
 
 import pytest
 
-from clm_tray.core import events as ev
+from clm_tray.core.app import events as ev
+from clm_tray.core.config.settings import load_settings
 from clm_tray.core.errors import ConfigError, DataError, TrainingCancelled, TrainingError
 from clm_tray.core.fsutil import sha256_file
-from clm_tray.core.settings import load_settings
-from clm_tray.core.training import MODEL_NAME, TrainParams, load_booster, train_in_child
+from clm_tray.core.ml.training import MODEL_NAME, TrainParams, load_booster, train_in_child
 
 pytest.importorskip("distributed")
 pytestmark = pytest.mark.timeout(240)
@@ -96,7 +96,7 @@ def doomed_cluster() -> Iterator[Cluster]:
 @pytest.fixture
 def demo_csv(tmp_path: Path) -> Path:
     """The demo generator's data (target derived from 'close'), 8 symbols x 600 bars."""
-    from clm_tray.core.demo import generate, save
+    from clm_tray.core.demo.generator import generate, save
 
     path = tmp_path / "demo.csv"
     save(generate(symbols=8, bars=600, seed=7), path)
@@ -111,7 +111,7 @@ def train(path: Path, scheduler: str, **kw) -> object:
 
 
 def _features(path: Path) -> list[str]:
-    from clm_tray.core.data import load_dataset
+    from clm_tray.core.ml.data import load_dataset
 
     return load_dataset(path).features
 
@@ -259,8 +259,8 @@ def test_a_local_cycle_never_imports_dask(small_workspace):
     script = f"""
 import json, sys
 from pathlib import Path
-from clm_tray.core.service import Engine
-from clm_tray.core.settings import load_settings
+from clm_tray.core.app.service import Engine
+from clm_tray.core.config.settings import load_settings
 
 ws = Path({str(small_workspace)!r})
 engine = Engine(load_settings(ws / ".env", cwd=ws))
@@ -280,8 +280,8 @@ print(json.dumps({{"outcome": result.outcome, "trainer": champion.manifest["trai
 def test_a_folder_of_parquet_files_by_symbol_splits_like_the_csv(demo_csv, tmp_path):
     import pandas as pd
 
-    from clm_tray.core.data import load_dataset
-    from clm_tray.core.training import split_by_time
+    from clm_tray.core.ml.data import load_dataset
+    from clm_tray.core.ml.training import split_by_time
 
     folder = tmp_path / "by_symbol"
     pd.read_csv(demo_csv).to_parquet(folder, partition_cols=["symbol"])

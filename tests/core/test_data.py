@@ -8,9 +8,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from clm_tray.core import demo
-from clm_tray.core.data import load_dataset
+from clm_tray.core.demo import generator as demo
 from clm_tray.core.errors import DataError
+from clm_tray.core.ml.data import load_dataset
 
 
 def _frame(rows: int = 300, symbols: int = 3) -> pd.DataFrame:

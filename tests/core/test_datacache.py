@@ -7,9 +7,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from clm_tray.core import datacache
-from clm_tray.core.data import load_dataset
-from clm_tray.core.demo import feed, generate, save
+from clm_tray.core.demo.generator import feed, generate, save
+from clm_tray.core.ml import datacache
+from clm_tray.core.ml.data import load_dataset
 
 
 @pytest.fixture

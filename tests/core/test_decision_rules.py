@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from clm_tray.core import events as ev
-from clm_tray.core.cycle import shadow_against_champion
-from clm_tray.core.decide import prune_store
-from clm_tray.core.notify_rules import NoticeRules
-from clm_tray.core.status import Outcome
+from clm_tray.core.app import events as ev
+from clm_tray.core.app.cycle import shadow_against_champion
+from clm_tray.core.app.decide import prune_store
+from clm_tray.core.app.notify_rules import NoticeRules
+from clm_tray.core.app.status import Outcome
 
 
 def add_versions(engine, tmp_path: Path, n: int, features: list[str] | None = None,
@@ -136,7 +136,7 @@ def test_only_real_failures_count_as_failures():
 
 
 def test_a_cancelled_cycle_neither_starts_nor_ends_a_back_off(tmp_path):
-    from clm_tray.core.history import History
+    from clm_tray.core.registry.history import History
 
     history = History(tmp_path / "history.sqlite")
     for outcome in ("failed", "cancelled"):

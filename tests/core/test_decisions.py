@@ -77,7 +77,7 @@ def clm_json(ws: Path, *args: str, **env: str) -> tuple[int, dict]:
 
 
 def small_demo(path: Path) -> None:
-    from clm_tray.core.demo import generate, save
+    from clm_tray.core.demo.generator import generate, save
 
     save(generate(symbols=6, bars=400, seed=7), path)
 
@@ -120,7 +120,7 @@ def test_real_prices_without_an_edge_are_not_deployed_and_the_champion_stays(tmp
 
 
 def test_demo_data_with_a_real_edge_passes_the_gate_and_is_deployed(tmp_path):
-    from clm_tray.core.demo import generate, save
+    from clm_tray.core.demo.generator import generate, save
 
     ws = workspace(tmp_path)
     save(generate(symbols=40, bars=500, seed=7), ws / "data" / "train.csv")
@@ -158,7 +158,8 @@ def _free_port() -> int:
 
 def test_a_second_retrain_on_unchanged_data_trains_nothing_and_restarts_nothing(tmp_path):
     port = _free_port()
-    command = shlex.join([sys.executable, "-m", "clm_tray.backend_server", "--models-dir",
+    command = shlex.join([sys.executable, "-m", "clm_tray.core.backend.reference_server",
+                          "--models-dir",
                           str(tmp_path / "ws" / "models"), "--host", "127.0.0.1", "--port",
                           str(port)])
     env = (GATED_ENV.replace("QT_CLM_BACKEND=none", "QT_CLM_BACKEND=process")
@@ -218,6 +219,6 @@ def test_ctrl_c_during_training_cancels_neutrally_with_exit_130(tmp_path):
     assert st["health"] != "error"
     assert st["scheduler"]["backoff_until"] is None
     assert not list((ws / "store" / "versions").iterdir())
-    from clm_tray.core.history import History
+    from clm_tray.core.registry.history import History
 
     assert History(ws / "store" / "history.sqlite").failures_since_success() == []

@@ -11,11 +11,12 @@ from pathlib import Path
 
 import pytest
 
-from clm_tray.core import deploy as deploy_module
-from clm_tray.core.deploy import BACKUP_MANIFEST, FAULT_STEPS, Deployer
 from clm_tray.core.errors import DeployError, StoreError
 from clm_tray.core.fsutil import sha256_file
-from clm_tray.core.store import ModelStore, ModelVersion
+from clm_tray.core.registry import deploy as deploy_module
+from clm_tray.core.registry.backups import BACKUP_MANIFEST
+from clm_tray.core.registry.deploy import FAULT_STEPS, Deployer
+from clm_tray.core.registry.store import ModelStore, ModelVersion
 
 
 def _versions(store: ModelStore, tmp_path: Path, n: int) -> list[ModelVersion]:

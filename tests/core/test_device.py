@@ -7,9 +7,9 @@ import shutil
 import pytest
 import xgboost
 
+from clm_tray.core.config.settings import load_settings
 from clm_tray.core.errors import ConfigError
-from clm_tray.core.settings import load_settings
-from clm_tray.core.training import TrainParams, make_classifier
+from clm_tray.core.ml.training import TrainParams, make_classifier
 
 CUDA_BUILD = bool(xgboost.build_info().get("USE_CUDA"))
 

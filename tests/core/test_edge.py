@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from clm_tray.core.edge import EdgeResult, edge_test, long_run_variance, newey_west_bandwidth
+from clm_tray.core.ml.edge import EdgeResult, edge_test, long_run_variance, newey_west_bandwidth
 
 
 def panel(bars: int, symbols: int) -> np.ndarray:

@@ -17,10 +17,10 @@ from pathlib import Path
 import pytest
 
 from clm_tray.cli import main as cli_main
-from clm_tray.core import events as ev
-from clm_tray.core.history import BASE_SCHEMA, SCHEMA_VERSION, History
-from clm_tray.core.secrets import redact
-from clm_tray.core.store import ModelStore, sweep_store_leftovers
+from clm_tray.core.app import events as ev
+from clm_tray.core.config.secrets import redact
+from clm_tray.core.registry.history import BASE_SCHEMA, SCHEMA_VERSION, History
+from clm_tray.core.registry.store import ModelStore, sweep_store_leftovers
 
 PASSWORD = "s3cr/et:p@ss#w?rd"
 REDIS_URL = f"redis://default:{PASSWORD}@127.0.0.1:9/0"
@@ -73,9 +73,9 @@ def test_diagnose_masks_a_password_with_a_slash(small_workspace, monkeypatch, ca
 
 
 def test_events_logs_and_notifications_carry_no_password(tmp_path: Path) -> None:
-    from clm_tray.core.logsetup import configure
-    from clm_tray.core.notify_rules import NoticeRules
-    from clm_tray.core.settings import Settings
+    from clm_tray.core.app.notify_rules import NoticeRules
+    from clm_tray.core.config.logsetup import configure
+    from clm_tray.core.config.settings import Settings
 
     bus = ev.EventBus()
     event = bus.emit(ev.CYCLE_FINISHED, level="error", ok=False, outcome="failed",
@@ -95,7 +95,7 @@ def test_events_logs_and_notifications_carry_no_password(tmp_path: Path) -> None
 
 
 def test_files_that_may_hold_secrets_are_owner_only(tmp_path: Path) -> None:
-    from clm_tray.core.settings import write_user_settings
+    from clm_tray.core.config.settings import write_user_settings
 
     path = write_user_settings({"QT_CLM_REDIS_URL": REDIS_URL}, tmp_path / "config.env")
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
@@ -149,7 +149,7 @@ def _raw_request(port: int, head: bytes) -> bytes:
 @pytest.mark.parametrize("length", [b"-1", b"abc", b"1e3", b"+5", b" -0x10"])
 def test_reference_backend_rejects_a_bad_content_length_at_once(tmp_path: Path,
                                                                  length: bytes) -> None:
-    from clm_tray.backend_server import make_server
+    from clm_tray.core.backend.reference_server import make_server
 
     server = make_server(tmp_path / "empty-models", port=0)
     threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
@@ -280,7 +280,7 @@ def test_a_store_on_a_full_disk_is_one_line_naming_the_folder(small_workspace, t
 
 def test_a_training_child_on_a_full_disk_says_disk_full(small_workspace, tiny_disk) -> None:
     from clm_tray.core.errors import TrainingError
-    from clm_tray.core.training import TrainParams, train_in_child
+    from clm_tray.core.ml.training import TrainParams, train_in_child
 
     work = tiny_disk / "work"
     work.mkdir()

@@ -9,9 +9,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from clm_tray.core import demo, replay, replay_training
-from clm_tray.core.data import load_dataset
-from clm_tray.core.settings import Settings
+from clm_tray.core.config.settings import Settings
+from clm_tray.core.demo import generator as demo
+from clm_tray.core.ml import replay, replay_training
+from clm_tray.core.ml.data import load_dataset
 
 SMALL = {"n_estimators": 40, "early_stopping": 10, "train_threads": 1}
 
@@ -67,11 +68,11 @@ def test_daily_data_is_reported_per_month(tmp_path):
 
 def test_the_tray_runs_the_replay_in_its_worker_with_progress_and_cancel(small_workspace,
                                                                            hourly):
-    from clm_tray.core import events as ev
+    from clm_tray.core.app import events as ev
+    from clm_tray.core.app.service import Engine
+    from clm_tray.core.config.settings import load_settings
     from clm_tray.core.errors import TrainingCancelled
-    from clm_tray.core.replay_result import ReplayResult
-    from clm_tray.core.service import Engine
-    from clm_tray.core.settings import load_settings
+    from clm_tray.core.ml.replay_result import ReplayResult
 
     (small_workspace / "data" / "train.csv").write_bytes(hourly.read_bytes())
     engine = Engine(load_settings(small_workspace / ".env", cwd=small_workspace), isolate=True)

@@ -18,8 +18,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from clm_tray.core import demo
-from clm_tray.core.data import load_dataset
+from clm_tray.core.demo import generator as demo
+from clm_tray.core.ml.data import load_dataset
 
 ENV = """QT_CLM_DATA_PATH=data/train.csv
 QT_CLM_STORE_DIR=store

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from clm_tray.core.config.settings import load_settings, user_config_file, write_user_settings
 from clm_tray.core.errors import ConfigError
-from clm_tray.core.settings import load_settings, user_config_file, write_user_settings
 
 
 def _load(tmp_path: Path, env: dict[str, str] | None = None, **kw):
@@ -139,8 +139,8 @@ def test_config_command_prints_every_setting_with_source(tmp_path):
 def test_engine_never_imports_qt():
     """Every module of clm_tray.core loads in a fresh interpreter without Qt."""
     code = ("import sys, pkgutil, importlib, clm_tray.core, clm_tray.cli.engine;"
-            "[importlib.import_module('clm_tray.core.' + m.name)"
-            " for m in pkgutil.iter_modules(clm_tray.core.__path__)];"
+            "[importlib.import_module(m.name)"
+            " for m in pkgutil.walk_packages(clm_tray.core.__path__, 'clm_tray.core.')];"
             "print([m for m in sys.modules if m.startswith(('PySide6', 'shiboken'))])")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr

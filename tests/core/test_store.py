@@ -16,7 +16,7 @@ import pytest
 
 from clm_tray.core.errors import CycleBusy, StoreError
 from clm_tray.core.fsutil import sha256_file
-from clm_tray.core.store import ModelStore
+from clm_tray.core.registry.store import ModelStore
 
 CHILD = Path(__file__).with_name("deploy_child.py")
 

@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 import xgboost
 
-from clm_tray.core.data import Dataset, load_dataset
+from clm_tray.core.config.settings import Settings
 from clm_tray.core.errors import (
     DataError,
     StoreError,
@@ -22,8 +22,8 @@ from clm_tray.core.errors import (
     TrainingError,
     TrainingTimeout,
 )
-from clm_tray.core.settings import Settings
-from clm_tray.core.training import (
+from clm_tray.core.ml.data import Dataset, load_dataset
+from clm_tray.core.ml.training import (
     MODEL_NAME,
     TrainParams,
     TrainResult,
@@ -290,7 +290,7 @@ def test_child_stops_when_the_app_is_killed(tmp_path):
     script = tmp_path / "app.py"
     script.write_text(
         "from pathlib import Path\n"
-        "from clm_tray.core.training import TrainParams, train_in_child\n"
+        "from clm_tray.core.ml.training import TrainParams, train_in_child\n"
         "if __name__ == '__main__':\n"
         f"    train_in_child({str(tmp_path / 'none.csv')!r}, target='target', features=None,\n"
         f"                   params=TrainParams(), workdir=Path({str(tmp_path / 'w')!r}),\n"

@@ -3,10 +3,10 @@ by the training child over its pipe and published as cycle.stage events with tim
 
 from __future__ import annotations
 
-from clm_tray.core import events as ev
-from clm_tray.core.data import load_dataset
-from clm_tray.core.settings import load_settings
-from clm_tray.core.training import TrainParams, train_in_child
+from clm_tray.core.app import events as ev
+from clm_tray.core.config.settings import load_settings
+from clm_tray.core.ml.data import load_dataset
+from clm_tray.core.ml.training import TrainParams, train_in_child
 
 
 def test_the_training_child_reports_boosting_rounds_as_they_happen(small_workspace, tmp_path):

@@ -3,9 +3,9 @@ say what happened without setting names or test statistics."""
 
 from __future__ import annotations
 
-from clm_tray.core import events as ev
-from clm_tray.core import wording
-from clm_tray.core.notify_rules import ERROR, NoticeRules
+from clm_tray.core.app import events as ev
+from clm_tray.core.app import wording
+from clm_tray.core.app.notify_rules import ERROR, NoticeRules
 
 
 def event(kind: str, level: str = "info", **data: object) -> ev.Event:
@@ -57,7 +57,7 @@ def test_notifications_are_plain_and_failures_carry_actions():
 
 
 def test_an_adopted_model_is_not_measured_and_an_unnamed_model_is_said_so():
-    from clm_tray.core.status import (
+    from clm_tray.core.app.status import (
         IDENTITY_NOT_REPORTED,
         EngineStatus,
         Health,

@@ -19,12 +19,12 @@ from pathlib import Path
 import psutil
 import pytest
 
-from clm_tray.core import events as ev
+from clm_tray.core.app import events as ev
+from clm_tray.core.app.service import Engine
+from clm_tray.core.app.status import DriftReport, HealthReport, PerformanceReport
+from clm_tray.core.config.settings import load_settings
 from clm_tray.core.errors import DataError, StoreError, WorkerError
 from clm_tray.core.fsutil import sha256_file
-from clm_tray.core.service import Engine
-from clm_tray.core.settings import load_settings
-from clm_tray.core.status import DriftReport, HealthReport, PerformanceReport
 
 HEAVY = ("pandas", "xgboost", "sklearn", "scipy")
 
@@ -213,9 +213,9 @@ def test_the_isolated_caller_never_imports_pandas_xgboost_sklearn_or_scipy(small
     script = f"""
 import json, sys
 from pathlib import Path
-import clm_tray.core.service
-from clm_tray.core.service import Engine
-from clm_tray.core.settings import load_settings
+import clm_tray.core.app.service
+from clm_tray.core.app.service import Engine
+from clm_tray.core.config.settings import load_settings
 
 ws = Path({str(small_workspace)!r})
 engine = Engine(load_settings(ws / ".env", cwd=ws), isolate=True)

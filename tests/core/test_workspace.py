@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import socket
 
-from clm_tray.core.settings import load_settings
-from clm_tray.core.workspace import ensure_workspace
+from clm_tray.core.config.settings import load_settings
+from clm_tray.core.config.workspace import ensure_workspace
 
 
 def test_workspace_is_created_then_reused_and_its_env_points_inside(tmp_path):

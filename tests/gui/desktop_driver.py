@@ -21,10 +21,10 @@ from notify_service import NotificationService  # noqa: E402
 from PySide6.QtCore import QTimer  # noqa: E402
 from PySide6.QtWidgets import QApplication, QMessageBox  # noqa: E402
 
-from clm_tray.core import events as ev  # noqa: E402
-from clm_tray.core.demo import feed  # noqa: E402
-from clm_tray.core.service import Engine  # noqa: E402
-from clm_tray.core.settings import load_settings  # noqa: E402
+from clm_tray.core.app import events as ev  # noqa: E402
+from clm_tray.core.app.service import Engine  # noqa: E402
+from clm_tray.core.config.settings import load_settings  # noqa: E402
+from clm_tray.core.demo.generator import feed  # noqa: E402
 from clm_tray.gui.app import TrayApp, make_application  # noqa: E402
 
 

@@ -19,7 +19,7 @@ import psutil
 import pytest
 from xvfb import start_xvfb
 
-from clm_tray.core.workspace import ensure_workspace
+from clm_tray.core.config.workspace import ensure_workspace
 
 CI = os.environ.get("CI", "").lower() == "true"
 

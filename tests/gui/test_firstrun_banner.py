@@ -8,8 +8,8 @@ import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QFileDialog
 
-from clm_tray.core.settings import load_settings, user_config_file
-from clm_tray.core.workspace import ensure_workspace
+from clm_tray.core.config.settings import load_settings, user_config_file
+from clm_tray.core.config.workspace import ensure_workspace
 
 SEED_ENV = """# the trader's own settings
 QT_CLM_BACKEND=none
@@ -24,7 +24,7 @@ QT_CLM_RETRAIN_HOURS=12
 def seed_project(tmp_path: Path) -> Path:
     """Laid out like C:\\quantum_trader: .env, data/binance_futures_training_data.csv,
     ai_engine/models/."""
-    from clm_tray.core.demo import generate, save
+    from clm_tray.core.demo.generator import generate, save
 
     root = tmp_path / "quantum_trader"
     (root / "ai_engine" / "models").mkdir(parents=True)
@@ -37,7 +37,7 @@ def seed_project(tmp_path: Path) -> Path:
 @pytest.fixture
 def first_run_app(qtbot, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):  # noqa: ANN001
     """A tray app started the way a fresh install starts: nothing configured anywhere."""
-    from clm_tray.core.service import Engine
+    from clm_tray.core.app.service import Engine
     from clm_tray.gui.app import TrayApp
 
     home = tmp_path / "elsewhere"

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import platform
 
-from clm_tray.core.notify_rules import ON_FAILURE, Notice, NoticeRules
+from clm_tray.core.app.notify_rules import ON_FAILURE, Notice, NoticeRules
 from clm_tray.gui.notifier import DESKTOP, TRAY, DesktopChannel, Notifier, pick_channel
 
 

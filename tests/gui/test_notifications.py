@@ -11,8 +11,8 @@ import time
 # CPython 3.11's AST recursion counter does not survive.
 from test_tray_app import emit_from_engine_thread
 
-from clm_tray.core import events as ev
-from clm_tray.core.notify_rules import Notice
+from clm_tray.core.app import events as ev
+from clm_tray.core.app.notify_rules import Notice
 
 
 def settle(qtbot, seconds: float = 0.6) -> None:

@@ -12,8 +12,8 @@ from PySide6.QtCore import QPoint, QRect
 from PySide6.QtWidgets import QLabel, QPushButton
 from test_tray_app import emit_from_engine_thread  # at collection: see test_notifications
 
-from clm_tray.core import events as ev
-from clm_tray.core.status import DriftReport, FeatureDrift, HealthReport, PerformanceReport
+from clm_tray.core.app import events as ev
+from clm_tray.core.app.status import DriftReport, FeatureDrift, HealthReport, PerformanceReport
 from clm_tray.gui.controller import take_snapshot
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from PySide6.QtCore import Qt
 
-from clm_tray.core import demo
+from clm_tray.core.demo import generator as demo
 
 
 def _longer_history(workspace: Path) -> None:

@@ -54,7 +54,7 @@ def _restore_loggers():
     """logsetup.configure changes process-wide loggers; put them back for the other tests."""
     import logging
 
-    from clm_tray.core import logsetup
+    from clm_tray.core.config import logsetup
 
     names = (logsetup.LOGGER, *logsetup.THIRD_PARTY)
     saved = {n: (logging.getLogger(n).handlers[:], logging.getLogger(n).level,

@@ -7,7 +7,7 @@ import plistlib
 from pathlib import Path
 
 from clm_tray.cli import main
-from clm_tray.core import autostart
+from clm_tray.core.config import autostart
 
 
 def test_linux_enable_status_disable_round_trip(home: Path) -> None:

@@ -10,8 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from clm_tray.core import diagnose, logsetup
-from clm_tray.core.settings import load_settings
+from clm_tray.core.app import diagnose
+from clm_tray.core.config import logsetup
+from clm_tray.core.config.settings import load_settings
 
 
 @pytest.fixture

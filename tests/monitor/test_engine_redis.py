@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from clm_tray.core import events as ev
+from clm_tray.core.app import events as ev
 
 pytestmark = pytest.mark.redis
 

@@ -10,7 +10,7 @@ import pytest
 from scipy.stats import ks_2samp
 
 from clm_tray.core.errors import DataError
-from clm_tray.core.monitor import (
+from clm_tray.core.monitor.checks import (
     PSI_EPSILON,
     DriftReport,
     drift_report,

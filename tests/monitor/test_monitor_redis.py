@@ -8,15 +8,15 @@ import time
 
 import pytest
 
-from clm_tray.core.errors import ConfigError
-from clm_tray.core.events import BUS_WARNING, EventBus
-from clm_tray.core.redis_mirror import (
+from clm_tray.core.app.events import BUS_WARNING, EventBus
+from clm_tray.core.app.redis_mirror import (
     BUS_INFO,
     EventStreamError,
     RedisMirror,
     follow_events,
     read_events,
 )
+from clm_tray.core.errors import ConfigError
 
 pytestmark = pytest.mark.redis
 STREAM = "clm:test"

@@ -11,7 +11,7 @@ import xgboost as xgb
 from scipy.stats import binomtest
 from sklearn.metrics import accuracy_score, log_loss, roc_auc_score
 
-from clm_tray.core.monitor import (
+from clm_tray.core.monitor.checks import (
     PerformanceReport,
     ShadowResult,
     live_performance,

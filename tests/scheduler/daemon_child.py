@@ -9,7 +9,7 @@ from pathlib import Path
 
 from sched_fakes import FakeEngine
 
-from clm_tray.core.daemon import run_daemon
+from clm_tray.core.schedule.daemon import run_daemon
 
 if __name__ == "__main__":
     root = Path(sys.argv[1])

@@ -12,11 +12,11 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
-from clm_tray.core import events as ev
-from clm_tray.core.events import EventBus
-from clm_tray.core.history import History
-from clm_tray.core.settings import Settings
-from clm_tray.core.status import CycleResult
+from clm_tray.core.app import events as ev
+from clm_tray.core.app.events import EventBus
+from clm_tray.core.app.status import CycleResult
+from clm_tray.core.config.settings import Settings
+from clm_tray.core.registry.history import History
 
 T0 = 1_790_000_000.0  # a fixed wall-clock start (2026-09-21)
 HOUR = 3600.0

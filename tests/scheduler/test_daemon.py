@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 from sched_fakes import Clock, FakeEngine
 
-from clm_tray.core.daemon import run_daemon
-from clm_tray.core.scheduler import read_state, write_pause
+from clm_tray.core.schedule.daemon import run_daemon
+from clm_tray.core.schedule.state import read_state, write_pause
 
 HERE = Path(__file__).parent
 
@@ -100,7 +100,7 @@ def test_signal_cancels_the_running_cycle_and_exits_cleanly(tmp_path, sig):
     assert proc.returncode == 0, out
     assert "cancelling the running cycle" in out and "scheduler stopped" in out
     # The cycle ended through its own clean-up: recorded, nothing left "running".
-    from clm_tray.core.history import History
+    from clm_tray.core.registry.history import History
 
     cycles = History(tmp_path / "history.sqlite").cycles()
     assert [(c.outcome, c.reason) for c in cycles] == [("cancelled",

@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from clm_tray.core.history import History
+from clm_tray.core.registry.history import History
 
 HEAVY = ("pandas", "xgboost", "sklearn", "scipy")
 

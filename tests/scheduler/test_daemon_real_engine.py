@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from clm_tray.core.history import History
+from clm_tray.core.registry.history import History
 
 
 def clm(ws: Path, *args: str) -> subprocess.Popen:
@@ -70,9 +70,9 @@ def test_sigterm_during_a_real_cycle_leaves_a_consistent_store(small_workspace):
 def test_first_run_without_configuration_says_what_is_missing_and_does_not_fail(tmp_path):
     """Nothing set up yet: the age check finds no model, but no failing cycle is recorded and
     no back-off starts; the scheduler says what to set up."""
-    from clm_tray.core.scheduler import Scheduler
-    from clm_tray.core.service import Engine
-    from clm_tray.core.settings import load_settings
+    from clm_tray.core.app.service import Engine
+    from clm_tray.core.config.settings import load_settings
+    from clm_tray.core.schedule.scheduler import Scheduler
 
     loaded = load_settings(environ={"QT_CLM_STORE_DIR": str(tmp_path / "store")}, cwd=tmp_path)
     engine = Engine(loaded)
@@ -91,7 +91,7 @@ def test_first_run_without_configuration_says_what_is_missing_and_does_not_fail(
 def test_the_age_check_also_probes_the_backend_so_health_is_never_stale(engine_factory,
                                                                         small_workspace):
     """A backend that died after its deploy is noticed by the next age check."""
-    from clm_tray.core.scheduler import Scheduler
+    from clm_tray.core.schedule.scheduler import Scheduler
 
     deployed = engine_factory().retrain()
     assert deployed.outcome == "deployed", deployed.reason

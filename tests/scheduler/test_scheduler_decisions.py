@@ -6,12 +6,8 @@ import pytest
 from sched_fakes import HOUR, Clock, FakeEngine
 
 from clm_tray.core.errors import CycleBusy, DataError
-from clm_tray.core.scheduler import (
-    RETRAIN_DUE,
-    Scheduler,
-    describe_state,
-    read_pause,
-)
+from clm_tray.core.schedule.scheduler import RETRAIN_DUE, Scheduler
+from clm_tray.core.schedule.state import describe_state, read_pause
 
 
 @pytest.fixture

@@ -11,15 +11,10 @@ from datetime import timedelta
 import pytest
 from sched_fakes import HOUR, Clock, FakeEngine
 
-from clm_tray.core import events as ev
+from clm_tray.core.app import events as ev
 from clm_tray.core.fsutil import atomic_write_json, read_json
-from clm_tray.core.scheduler import (
-    Scheduler,
-    SchedulerRunning,
-    describe_state,
-    read_state,
-    write_pause,
-)
+from clm_tray.core.schedule.scheduler import Scheduler, SchedulerRunning
+from clm_tray.core.schedule.state import describe_state, read_state, write_pause
 
 
 def wait_for(predicate, timeout: float = 10.0) -> None:
