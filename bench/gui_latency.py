@@ -7,7 +7,7 @@
    launch to the app's "tray icon visible" line (target <= 1.5 s);
 3. that process's RSS after --idle-seconds (default 60) of idling (target <= 150 MB).
 
-The engine is built as the tray app builds it (Engine(isolate=True): heavy work in a worker
+The engine is opened as the tray app opens it (mode "worker": heavy work in a worker
 process); --in-process measures the old way, everything in the GUI's process.
 Starts its own `Xvfb :N` and `trayer` unless --display is given.
 Usage: python bench/gui_latency.py [--workspace DIR] [--idle-seconds 60] [--symbols 91 --bars 1500]
@@ -55,13 +55,13 @@ def retrain_stall(ws_env: Path, isolate: bool = True) -> dict[str, float]:
     """In this process: open the dashboard, click Retrain now, measure event-loop gaps."""
     from PySide6.QtCore import QElapsedTimer, QTimer
 
-    from clm_tray.core.app.service import Engine
+    from clm_tray.core.app.compose import open_engine
     from clm_tray.core.config.settings import load_settings
     from clm_tray.gui.app import TrayApp, make_application
 
     app = make_application()
     loaded = load_settings(ws_env, cwd=ws_env.parent)
-    engine = Engine(loaded, isolate=isolate)
+    engine = open_engine(loaded, "worker" if isolate else "inline")
     backend = engine.backend()
     backend.start()
     tray_app = TrayApp(loaded, demo_backend=backend, notify_channel="tray")
@@ -163,7 +163,7 @@ def main() -> int:
     ap.add_argument("--symbols", type=int, default=91)
     ap.add_argument("--bars", type=int, default=1500)
     ap.add_argument("--in-process", action="store_true",
-                    help="retrain in the GUI's process (Engine(isolate=False)), for comparison")
+                    help="retrain in the GUI's process (the inline engine), for comparison")
     args = ap.parse_args()
 
     tmp = Path(tempfile.mkdtemp(prefix="clm-gui-bench-"))

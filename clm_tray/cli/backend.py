@@ -5,8 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from clm_tray.cli.common import add_json_flag, load, print_json, say
-from clm_tray.cli.engine import make_engine
+from clm_tray.cli.common import add_json_flag, load, open_cli_engine, print_json, say
 from clm_tray.core.errors import BackendError
 
 
@@ -43,11 +42,11 @@ def _show(report, as_json: bool) -> int:
 
 
 def cmd_restart(args: argparse.Namespace) -> int:
-    return _show(make_engine(load(args)).restart_backend(), args.json)
+    return _show(open_cli_engine(load(args)).restart_backend(), args.json)
 
 
 def cmd_health(args: argparse.Namespace) -> int:
-    return _show(make_engine(load(args)).health(), args.json)
+    return _show(open_cli_engine(load(args)).health(), args.json)
 
 
 def cmd_serve(args: argparse.Namespace) -> int:

@@ -5,8 +5,7 @@ from __future__ import annotations
 import argparse
 from datetime import datetime, timedelta
 
-from clm_tray.cli.common import add_json_flag, load, print_json, say
-from clm_tray.cli.engine import make_engine
+from clm_tray.cli.common import add_json_flag, load, open_cli_engine, print_json, say
 from clm_tray.core.errors import ConfigError
 
 
@@ -38,7 +37,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_drift(args: argparse.Namespace) -> int:
-    r = make_engine(load(args)).drift()
+    r = open_cli_engine(load(args)).drift()
     if args.json:
         print_json(r)
         return 0
@@ -56,7 +55,7 @@ def cmd_drift(args: argparse.Namespace) -> int:
 
 
 def cmd_performance(args: argparse.Namespace) -> int:
-    r = make_engine(load(args)).performance()
+    r = open_cli_engine(load(args)).performance()
     if args.json:
         print_json(r)
         return 0
@@ -110,13 +109,13 @@ def _parse_until(text: str | None) -> datetime | None:
 
 def cmd_pause(args: argparse.Namespace) -> int:
     until = _parse_until(args.until)
-    make_engine(load(args)).pause(args.reason, until)
+    open_cli_engine(load(args)).pause(args.reason, until)
     say(f"paused{' until ' + until.strftime('%Y-%m-%d %H:%M') if until else ''}: {args.reason}")
     return 0
 
 
 def cmd_resume(args: argparse.Namespace) -> int:
-    make_engine(load(args)).resume()
+    open_cli_engine(load(args)).resume()
     say("resumed")
     return 0
 
@@ -126,7 +125,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     # Like the tray: every cycle and check runs in a worker process that ends afterwards, so
     # the long-lived daemon stays small (README "Performance").
-    engine = make_engine(load(args), verbose=True, isolate=True)
+    engine = open_cli_engine(load(args), "worker", verbose=True)
     try:
         return run_daemon(engine, once=args.once)
     finally:

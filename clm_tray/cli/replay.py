@@ -10,8 +10,14 @@ import argparse
 import sys
 from typing import Any
 
-from clm_tray.cli.common import add_json_flag, load, print_json, say
-from clm_tray.cli.engine import cancel_on_signals, make_engine
+from clm_tray.cli.common import (
+    add_json_flag,
+    cancel_on_signals,
+    load,
+    open_cli_engine,
+    print_json,
+    say,
+)
 from clm_tray.core.app import events as ev
 from clm_tray.core.errors import TrainingCancelled
 
@@ -55,7 +61,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
         from clm_tray.core.ml.replay import parse_start
 
         parse_start(args.start)  # a bad date is one line before any data is read
-    engine = make_engine(load(args))
+    engine = open_cli_engine(load(args))
     show = _Progress()
     unsubscribe = engine.bus.subscribe(show)
     try:

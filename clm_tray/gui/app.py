@@ -18,6 +18,7 @@ from PySide6.QtCore import QObject, Qt, QTimer
 from PySide6.QtWidgets import QApplication, QMessageBox, QSystemTrayIcon
 
 from clm_tray.core.app.notify_rules import NoticeRules
+from clm_tray.core.app.port import EnginePort
 from clm_tray.core.config.settings import LoadedSettings
 from clm_tray.gui.controller import Controller, take_snapshot
 from clm_tray.gui.icons import app_icon, resource_path
@@ -82,7 +83,7 @@ class TrayApp(QObject):
         self.path_box: QMessageBox | None = None
 
     def start(self, *, scheduler: bool = True, first_cycle: bool = False,
-              engine: Any = None) -> None:
+              engine: EnginePort | None = None) -> None:
         if self.tray is not None:
             self.tray.show()
             if os.environ.get(READY_ENV):
@@ -232,7 +233,7 @@ def run_gui(loaded: LoadedSettings, *, screenshot: Path | None = None, view: str
 def render_screenshot(loaded: LoadedSettings, path: Path, view: str = "overview",
                       size: tuple[int, int] = (1280, 860)) -> int:
     """Render the dashboard for the current workspace offscreen and save it as a PNG."""
-    from clm_tray.core.app.service import Engine
+    from clm_tray.core.app.compose import open_engine
 
     if QApplication.instance() is None:
         os.environ["QT_QPA_PLATFORM"] = "offscreen"
@@ -241,7 +242,7 @@ def render_screenshot(loaded: LoadedSettings, path: Path, view: str = "overview"
 
     if view not in VIEWS:
         raise SystemExit(f"clm-tray: --view must be one of {', '.join(VIEWS)}")
-    engine = Engine(loaded)
+    engine = open_engine(loaded, "worker")  # reads only; a heavy call would go to a worker
     try:
         runner = TaskRunner()
         notifier = Notifier(NoticeRules(False, 0), channel="tray")

@@ -22,6 +22,7 @@ from PySide6.QtWidgets import QApplication, QMessageBox, QWidget
 
 from clm_tray.core.app import events as ev
 from clm_tray.core.app import wording
+from clm_tray.core.app.port import EnginePort, Mode
 from clm_tray.core.app.status import (
     BackupRow,
     CycleRecord,
@@ -74,16 +75,13 @@ def tail_text(path: Path | None, lines: int = 200, max_bytes: int = 256_000) -> 
     return "\n".join(data.splitlines()[-lines:])
 
 
-def take_snapshot(engine: Any, history_n: int = 50, log_lines: int = 200) -> Snapshot:
+def take_snapshot(engine: EnginePort, history_n: int = 50, log_lines: int = 200) -> Snapshot:
     """Read the engine's state (blocking: call it from the task runner)."""
     deploy_dir = engine.settings.resolved_deploy_dir
     status = engine.status()
-    importance: dict[str, float] = {}
-    if status.champion is not None:
-        importance = dict(engine.store.get(status.champion.id).manifest.get("importance") or {})
     return Snapshot(
         status=status,
-        importance=importance,
+        importance=engine.champion_importance() if status.champion is not None else {},
         versions=engine.versions(),
         backups=engine.backups(),
         history=engine.history_rows(history_n),
@@ -133,13 +131,18 @@ class Controller(QObject):
     show_path = Signal(str, str)  # title, a path nothing could open: shown to copy
 
     def __init__(self, loaded: LoadedSettings, *, runner: TaskRunner, notifier: Notifier,
-                 demo_backend: Any = None, parent: QObject | None = None) -> None:
+                 demo_backend: Any = None, engine_mode: Mode = "worker",
+                 parent: QObject | None = None) -> None:
         super().__init__(parent)
         self.loaded = loaded
+        # Heavy calls run in a worker process: this one never imports pandas / xgboost, so
+        # the event loop is not starved by them and idle memory stays small. Every engine
+        # this controller opens (at start, after a project switch) is opened this way.
+        self.engine_mode: Mode = engine_mode
         self.runner = runner
         self.notifier = notifier
         self.demo_backend = demo_backend
-        self.engine: Any = None
+        self.engine: EnginePort | None = None
         self.snapshot: Snapshot | None = None
         self.cycle_running = False
         self.stage = ("", 0.0, "")
@@ -164,20 +167,21 @@ class Controller(QObject):
         self._periodic.timeout.connect(self.refresh)
 
     # ---- start / stop -------------------------------------------------------------------
+    def open_engine(self, loaded: LoadedSettings) -> EnginePort:
+        """Open an engine for ``loaded`` the way this app runs engines (blocking: it recovers
+        and adopts first; call it from the task runner)."""
+        from clm_tray.core.app.compose import open_engine
+
+        return open_engine(loaded, self.engine_mode)
+
     def start(self, *, scheduler: bool = True, first_cycle: bool = False,
-              engine: Any = None) -> None:
+              engine: EnginePort | None = None) -> None:
         """Build the engine off the GUI thread, then start the scheduler and read state."""
 
-        def make() -> Any:
-            if engine is not None:
-                return engine
-            from clm_tray.core.app.service import Engine
+        def make() -> EnginePort:
+            return engine if engine is not None else self.open_engine(self.loaded)
 
-            # Heavy calls run in a worker process: this one never imports pandas / xgboost,
-            # so the event loop is not starved by them and idle memory stays small.
-            return Engine(self.loaded, isolate=True)
-
-        def ready(made: Any) -> None:
+        def ready(made: EnginePort) -> None:
             self.set_engine(made)
 
             def start_scheduler() -> None:
@@ -185,7 +189,7 @@ class Controller(QObject):
                     Op(made.start_scheduler, key="scheduler", label="Start the scheduler") \
                         .success(lambda _r: self.refresh()).run(self.runner)
 
-            if first_cycle and made.store.aliases().get("champion") is None:
+            if first_cycle and made.aliases().get("champion") is None:
                 # The demo's first cycle runs before the scheduler starts, so its age check
                 # does not race the cycle (and report "busy") on the very first screen.
                 Op(lambda: made.retrain(trigger="first run"), key="retrain",
@@ -202,7 +206,7 @@ class Controller(QObject):
         Op(make, key="engine", label="Start the engine").success(ready).failure(failed) \
             .run(self.runner)
 
-    def set_engine(self, engine: Any) -> None:
+    def set_engine(self, engine: EnginePort) -> None:
         self.engine = engine
         self.bridge.attach(engine.bus)
         self._periodic.start()

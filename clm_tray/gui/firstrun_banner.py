@@ -30,6 +30,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from clm_tray.core.app.port import EnginePort
 from clm_tray.core.config import firstrun
 from clm_tray.core.config.settings import PREFIX, LoadedSettings, load_settings
 from clm_tray.gui.taskrunner import Op
@@ -213,21 +214,20 @@ def switch_settings(controller: Any, loaded: LoadedSettings, *, demo: bool = Fal
     s = loaded.settings
     controller.notifier.rules.configure(s.notify_success, s.notify_throttle_minutes)
 
-    def make() -> Any:
-        from clm_tray.core.app.service import Engine
-
+    def make() -> EnginePort:
         scheduler = old is None  # the engine did not start: start it as the app would
         if old is not None:
-            scheduler = getattr(old, "_scheduler", None) is not None
+            scheduler = old.scheduler_running
             old.cancel_cycle()
             old.stop_scheduler()
             old.close()
-        engine = Engine(loaded)
+        # opened as the app opens every engine: heavy work stays out of the GUI process
+        engine = controller.open_engine(loaded)
         if scheduler:
             engine.start_scheduler()
         return engine
 
-    def made(engine: Any) -> None:
+    def made(engine: EnginePort) -> None:
         controller.start_error = ""
         controller.set_engine(engine)
         if demo:
@@ -239,7 +239,7 @@ def switch_settings(controller: Any, loaded: LoadedSettings, *, demo: bool = Fal
         .run(controller.runner)
 
 
-def _start_demo(controller: Any, engine: Any) -> None:
+def _start_demo(controller: Any, engine: EnginePort) -> None:
     """The demo's reference backend up (as `clm-tray demo` does), then a first cycle."""
 
     def start() -> Any:
@@ -250,7 +250,7 @@ def _start_demo(controller: Any, engine: Any) -> None:
     def started(backend: Any) -> None:
         if controller.demo_backend is None:
             controller.demo_backend = backend  # stopped when the app quits
-        if engine.store.aliases().get("champion") is None:
+        if engine.aliases().get("champion") is None:
             controller.retrain(trigger="first run")
 
     Op(start, key="demo-backend", label="Start the demo backend").success(started) \

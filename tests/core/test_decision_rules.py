@@ -91,7 +91,7 @@ def test_a_candidate_with_other_features_waits_unless_the_user_chose_them(engine
     champion = engine.store.get(first.version)
     features = [f for f in champion.features if f != "ret_1"] + ["x"]
     (candidate,) = add_versions(engine, tmp_path, 1, features, like=champion)
-    frame = engine._load_data().frame
+    frame = engine.load_data().frame
 
     shadow = shadow_against_champion(engine._ctx(), candidate, frame)
     assert shadow["decision"] == "wait"

@@ -26,5 +26,5 @@ def test_rows_appended_while_training_are_not_trained_on_and_the_manifest_says_s
     m = engine.store.get(result.version).manifest
     # The model was trained and tested on the loaded rows, not on the file as it is now.
     assert m["split"]["test_end"] == m["data"]["end"]
-    fresh = engine._load_data().fingerprint
+    fresh = engine.load_data().fingerprint
     assert fresh.rows > m["data"]["rows"] and fresh.end > m["data"]["end"]

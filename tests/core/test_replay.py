@@ -69,13 +69,13 @@ def test_daily_data_is_reported_per_month(tmp_path):
 def test_the_tray_runs_the_replay_in_its_worker_with_progress_and_cancel(small_workspace,
                                                                            hourly):
     from clm_tray.core.app import events as ev
-    from clm_tray.core.app.service import Engine
+    from clm_tray.core.app.compose import open_engine
     from clm_tray.core.config.settings import load_settings
     from clm_tray.core.errors import TrainingCancelled
     from clm_tray.core.ml.replay_result import ReplayResult
 
     (small_workspace / "data" / "train.csv").write_bytes(hourly.read_bytes())
-    engine = Engine(load_settings(small_workspace / ".env", cwd=small_workspace), isolate=True)
+    engine = open_engine(load_settings(small_workspace / ".env", cwd=small_workspace), "worker")
     heard: list[float] = []
     engine.bus.subscribe(lambda e: heard.append(e.data["progress"])
                          if e.kind == ev.REPLAY_PROGRESS else None)

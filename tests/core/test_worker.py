@@ -1,4 +1,4 @@
-"""Engine(isolate=True): the heavy calls run in a worker process, the caller stays light.
+"""open_engine(..., "worker"): the heavy calls run in a worker process, the caller stays light.
 
 Real parts throughout: a spawned worker, a real training child, real XGBoost on the small
 workspace, real files; the caller's bus must see the worker's events while it runs.
@@ -20,7 +20,8 @@ import psutil
 import pytest
 
 from clm_tray.core.app import events as ev
-from clm_tray.core.app.service import Engine
+from clm_tray.core.app.compose import open_engine
+from clm_tray.core.app.port import EnginePort
 from clm_tray.core.app.status import DriftReport, HealthReport, PerformanceReport
 from clm_tray.core.config.settings import load_settings
 from clm_tray.core.errors import DataError, StoreError, WorkerError
@@ -31,14 +32,14 @@ HEAVY = ("pandas", "xgboost", "sklearn", "scipy")
 
 @pytest.fixture
 def isolated_engine(small_workspace: Path, monkeypatch: pytest.MonkeyPatch):
-    """Like ``engine_factory``, but the Engine the tray builds: Engine(..., isolate=True)."""
-    made: list[Engine] = []
+    """Like ``engine_factory``, but the engine the tray opens: open_engine(..., "worker")."""
+    made: list[EnginePort] = []
 
-    def make(**overrides: object) -> Engine:
+    def make(**overrides: object) -> EnginePort:
         for key, value in overrides.items():
             monkeypatch.setenv(f"QT_CLM_{key.upper()}", str(value))
-        engine = Engine(load_settings(small_workspace / ".env", cwd=small_workspace),
-                        isolate=True)
+        engine = open_engine(load_settings(small_workspace / ".env", cwd=small_workspace),
+                             "worker")
         made.append(engine)
         return engine
 
@@ -213,12 +214,11 @@ def test_the_isolated_caller_never_imports_pandas_xgboost_sklearn_or_scipy(small
     script = f"""
 import json, sys
 from pathlib import Path
-import clm_tray.core.app.service
-from clm_tray.core.app.service import Engine
+from clm_tray.core.app.compose import open_engine
 from clm_tray.core.config.settings import load_settings
 
 ws = Path({str(small_workspace)!r})
-engine = Engine(load_settings(ws / ".env", cwd=ws), isolate=True)
+engine = open_engine(load_settings(ws / ".env", cwd=ws), "worker")
 engine.status()
 after_status = [m for m in {HEAVY!r} if m in sys.modules]
 result = engine.retrain()

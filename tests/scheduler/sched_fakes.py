@@ -14,7 +14,7 @@ from typing import Any
 
 from clm_tray.core.app import events as ev
 from clm_tray.core.app.events import EventBus
-from clm_tray.core.app.status import CycleResult
+from clm_tray.core.app.status import CycleResult, HealthReport
 from clm_tray.core.config.settings import Settings
 from clm_tray.core.registry.history import History
 
@@ -97,6 +97,14 @@ class FakeEngine:
              "degraded": drop > self.settings.perf_drop, "enough": True, "reason": ""}
         self.history.add_check("performance", d, at=self.clock())
         return SimpleNamespace(**d)
+
+    def setup_problem(self) -> str | None:
+        return None
+
+    def health(self) -> HealthReport:
+        return HealthReport(ok=True, url="", status_code=None, latency_ms=None,
+                            reported_sha256=None, reported_version=None,
+                            reason="not checked (no backend)", skipped=True)
 
     def feed_demo(self) -> int:
         self.fed += 1

@@ -388,6 +388,7 @@ def shadow_against_champion(ctx: CycleContext, candidate: Any, frame: pd.DataFra
 
     from clm_tray.core.ml.training import load_booster
     from clm_tray.core.monitor.checks import shadow_test
+    from clm_tray.core.monitor.windows import rows_after_training
 
     s = ctx.settings
     champion_id = ctx.store.aliases().get("champion")
@@ -396,9 +397,8 @@ def shadow_against_champion(ctx: CycleContext, candidate: Any, frame: pd.DataFra
     champion = ctx.store.get(champion_id)
     if champion.adopted:
         return shadow_against_adopted(ctx.settings, candidate, champion, frame)
-    since = pd.Timestamp(champion.manifest["data_last_timestamp"])
-    held_out = pd.Timestamp(candidate.manifest["split"]["test_start"])
-    rows = frame[(frame["timestamp"] > since) & (frame["timestamp"] >= held_out)]
+    new = rows_after_training(frame, champion.manifest)
+    rows = new[new["timestamp"] >= pd.Timestamp(candidate.manifest["split"]["test_start"])]
     if list(champion.manifest["features"]) != list(candidate.manifest["features"]):
         # Different feature sets cannot be compared row by row. Only a change the user made on
         # purpose (QT_CLM_FEATURES) may be judged on the candidate's own out-of-time test.

@@ -1,10 +1,11 @@
-"""Run one of the engine's heavy calls in a spawned worker process (``Engine(isolate=True)``).
+"""Run one heavy engine call in a spawned worker process (``proxy.WorkerEngine``).
 
 The tray's process must keep its event loop smooth and its memory small, so pandas, XGBoost
 and scikit-learn are never imported there: a retrain, a drift or performance check, a
 promotion, a rollback or a backend restart runs in a fresh "spawn" process that builds its
-own Engine from the same resolved settings, makes the one call and ends, giving its memory
-back to the system. Over one pipe, in order, the worker sends:
+own in-process engine from the same resolved settings (with the ``build`` function the
+composition root hands over), makes the one call (a typed request, requests.py) and ends,
+giving its memory back to the system. Over one pipe, in order, the worker sends:
 
 - every event its bus publishes, re-published on the caller's bus as it arrives (the
   progress bar moves while the cycle runs);
@@ -24,24 +25,26 @@ import enum
 import logging
 import multiprocessing
 import signal
+import sys
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable
+from datetime import datetime
 from multiprocessing.connection import Connection
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
-from clm_tray.core import errors
 from clm_tray.core.app import events as ev
 from clm_tray.core.config.settings import LoadedSettings
 from clm_tray.core.errors import ClmError, WorkerError
 
+if TYPE_CHECKING:
+    from clm_tray.core.app.port import EnginePort
+    from clm_tray.core.app.requests import WorkerRequest
+
 log = logging.getLogger(__name__)
 
-#: The Engine methods that may run in a worker (everything that loads data or a model, or
-#: drives the deploy folder and the backend).
-WORKER_METHODS = frozenset({
-    "retrain", "drift", "performance", "promote", "rollback", "restart_backend", "health",
-    "feed_demo", "replay",
-})
+R = TypeVar("R")
+#: Builds the worker's in-process engine; must be a module-level function (it is pickled).
+EngineBuilder = Callable[[LoadedSettings, ev.EventBus], "EnginePort"]
 #: How often the caller looks at the pipe, the worker and the cancel flag (seconds).
 POLL_SECONDS = 0.05
 #: When the caller itself is interrupted: how long the worker gets to stop its cycle (which
@@ -53,28 +56,24 @@ _HEAVY_MODULES = ("numpy", "pandas", "xgboost", "sklearn", "scipy", "pyarrow")
 
 def run_in_worker(
     loaded: LoadedSettings,
-    method: str,
-    args: tuple[Any, ...] = (),
-    kwargs: Mapping[str, Any] | None = None,
+    request: WorkerRequest[R],
     *,
+    build: EngineBuilder,
     bus: ev.EventBus,
     cancel: threading.Event | None = None,
-) -> Any:
-    """Call ``Engine(loaded).<method>(*args, **kwargs)`` in a worker process and wait for it.
+) -> R:
+    """Make ``request`` on ``build(loaded, bus)`` in a worker process and wait for it.
 
     Blocking, like the in-process call; run it off the GUI thread. Events reach ``bus`` on
     the calling thread while the worker runs. The worker is joined before this returns.
     """
-    if method not in WORKER_METHODS:
-        raise ValueError(f"{method!r} does not run in a worker")
     ctx = multiprocessing.get_context("spawn")
     receive, send = ctx.Pipe(duplex=False)
     stop = ctx.Event()
     proc = ctx.Process(
         target=_worker_main,
-        args=(loaded, method, tuple(args), dict(kwargs or {}), send, stop,
-              logging.getLogger().getEffectiveLevel()),
-        name=f"clm-tray-{method}",
+        args=(loaded, request, build, send, stop, logging.getLogger().getEffectiveLevel()),
+        name=f"clm-tray-{request.name}",
         daemon=False,  # it starts the training process; it ends with us (_end_with_caller)
     )
     proc.start()
@@ -111,19 +110,19 @@ def run_in_worker(
     code = _stop(proc, 30.0)
 
     if answer is not None and answer[0] == "result":
-        return answer[1]
+        return answer[1]  # type: ignore[no-any-return]
     if answer is not None and answer[0] == "error":
-        cls = getattr(errors, answer[1], None)
+        cls = answer[1]
         if not (isinstance(cls, type) and issubclass(cls, ClmError)):
             cls = ClmError
         raise cls(answer[2])
     if answer is not None:  # "crash": an exception that is not a ClmError (a bug)
         failure = WorkerError(
-            f"The engine's worker failed during {method}: {answer[1]} (see the log)."
+            f"The engine's worker failed during {request.name}: {answer[1]} (see the log)."
         )
     else:
         failure = WorkerError(
-            f"The engine's worker process for {method} {exit_reason(code)} "
+            f"The engine's worker process for {request.name} {exit_reason(code)} "
             "before it answered; see the log, or use less data if memory is short."
         )
     cycles.finish_unfinished(bus, str(failure))
@@ -233,9 +232,9 @@ class _LogRelay(logging.Handler):
             self.handleError(record)
 
 
-def _worker_main(loaded: LoadedSettings, method: str, args: tuple[Any, ...],
-                 kwargs: dict[str, Any], conn: Connection, stop: Any, log_level: int) -> None:
-    """The worker process: one Engine, one call, one answer."""
+def _worker_main(loaded: LoadedSettings, request: WorkerRequest[Any], build: EngineBuilder,
+                 conn: Connection, stop: Any, log_level: int) -> None:
+    """The worker process: one engine, one call, one answer."""
 
     def on_term(_signum: int, _frame: Any) -> None:
         raise SystemExit(143)  # unwinds through train_in_child, which stops its process
@@ -243,7 +242,7 @@ def _worker_main(loaded: LoadedSettings, method: str, args: tuple[Any, ...],
     signal.signal(signal.SIGTERM, on_term)
     with contextlib.suppress(ValueError, OSError):
         signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl+C is the caller's to handle
-    _end_with_caller(stop)
+    cancel = _cancel_flag(stop)
     outbox = _Outbox(conn)
     root = logging.getLogger()
     root.handlers[:] = [_LogRelay(outbox)]
@@ -251,27 +250,35 @@ def _worker_main(loaded: LoadedSettings, method: str, args: tuple[Any, ...],
     bus = ev.EventBus(keep=10)
     bus.mirror = _PipeMirror(outbox)
     try:
-        from clm_tray.core.ml.lean_imports import keep_scikit_learn_out_unless_pickling
-
-        keep_scikit_learn_out_unless_pickling(loaded.settings)  # only a .pkl writer needs it
-        from clm_tray.core.app.service import Engine
-
-        engine = Engine(loaded, bus=bus)
+        engine = build(loaded, bus)
         try:
-            if method in ("retrain", "replay"):
-                kwargs = {**kwargs, "cancel": stop}
-            result = getattr(engine, method)(*args, **kwargs)
+            result = request.run(engine, cancel)
         finally:
             engine.close()
         outbox.send(("result", plain(result)))
     except ClmError as exc:
-        outbox.send(("error", _error_name(exc), str(exc)))
+        outbox.send(("error", _error_class(exc), str(exc)))
     except BaseException as exc:  # a bug: logged in full here, one line for the caller
-        log.exception("the engine's worker failed during %s", method)
+        log.exception("the engine's worker failed during %s", request.name)
         text = " ".join(str(exc).split())
         outbox.send(("crash", f"{type(exc).__name__}: {text}" if text else type(exc).__name__))
     finally:
         conn.close()
+
+
+def _cancel_flag(stop: Any) -> threading.Event:
+    """The worker's cancel flag: set when the caller sets ``stop`` or dies (then the running
+    cycle stops its training process; the worker finishes what cannot be cut short, a
+    deploy or a rollback, and ends)."""
+    cancel = threading.Event()
+
+    def on_stop() -> None:
+        stop.wait()
+        cancel.set()
+
+    threading.Thread(target=on_stop, name="clm-tray-stop-watch", daemon=True).start()
+    _end_with_caller(stop)
+    return cancel
 
 
 def _end_with_caller(stop: Any) -> None:
@@ -288,12 +295,13 @@ def _end_with_caller(stop: Any) -> None:
     threading.Thread(target=watch, name="clm-tray-caller-watch", daemon=True).start()
 
 
-def _error_name(exc: ClmError) -> str:
-    """The most specific class of ``errors.py`` this error is (what the caller can rebuild)."""
+def _error_class(exc: ClmError) -> type[ClmError]:
+    """The most specific class of ``errors.py`` this error is (what the caller can rebuild:
+    it is pickled by reference, so the caller imports nothing new)."""
     for cls in type(exc).__mro__:
-        if cls.__module__ == errors.__name__:
-            return cls.__name__
-    return ClmError.__name__
+        if cls.__module__ == ClmError.__module__ and issubclass(cls, ClmError):
+            return cls
+    return ClmError
 
 
 def plain(obj: Any) -> Any:
@@ -310,9 +318,26 @@ def plain(obj: Any) -> Any:
         items = [plain(v) for v in obj]
         return items if isinstance(obj, list) else tuple(items)
     if type(obj).__module__.split(".")[0] in _HEAVY_MODULES:
-        for convert in ("item", "tolist", "isoformat"):
-            if hasattr(obj, convert):
-                with contextlib.suppress(Exception):
-                    return plain(getattr(obj, convert)())
-        return str(obj)
+        return plain(_python_value(obj))
     return obj
+
+
+def _python_value(obj: Any) -> Any:
+    """A numpy / pandas value as the Python value it stands for (only called for objects of
+    those libraries, so they are imported already)."""
+    import numpy as np
+
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    if isinstance(obj, datetime):  # a pandas Timestamp
+        return obj.isoformat()
+    if "pandas" in sys.modules:
+        import pandas as pd
+
+        if isinstance(obj, (pd.Series, pd.Index)):
+            return obj.tolist()
+        if isinstance(obj, pd.Timedelta):
+            return obj.isoformat()
+    return str(obj)

@@ -43,7 +43,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from clm_tray.core.app.service import DRIFT_MIN_ROWS
 from clm_tray.core.config.settings import Settings
 from clm_tray.core.errors import DataError, TrainingCancelled
 from clm_tray.core.ml.data import Dataset
@@ -51,6 +50,7 @@ from clm_tray.core.ml.replay_result import PolicyResult, ReplayPeriod, ReplayRes
 from clm_tray.core.ml.replay_training import Model, Trainer
 from clm_tray.core.ml.training import _bar_ns
 from clm_tray.core.monitor.checks import drift_report, live_performance, shadow_test
+from clm_tray.core.monitor.windows import drift_min_rows
 
 Progress = Callable[[float, str], None]
 HOUR_NS = 3_600_000_000_000
@@ -151,7 +151,7 @@ class _Walk:
             current = self.t.frame.iloc[champ.known:int(np.searchsorted(
                 self.t.ts, now, side="right"))]
             report = drift_report(None, current, self.t.profile(champ), champ.importance,
-                                  s.drift_threshold, min_rows=max(s.shadow_min, DRIFT_MIN_ROWS),
+                                  s.drift_threshold, min_rows=drift_min_rows(s),
                                   now=0.0)
             why = why or ("drift" if report.drifted else "")
         if champ is not None and _due(p.last_perf, now, s.perf_hours):

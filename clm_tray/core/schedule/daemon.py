@@ -18,6 +18,7 @@ from collections.abc import Callable
 from typing import Any
 
 from clm_tray.core.app import events as ev
+from clm_tray.core.app.port import EnginePort
 from clm_tray.core.schedule.scheduler import CheckOutcome, Scheduler
 from clm_tray.core.schedule.state import clock_text, describe_state
 
@@ -69,7 +70,7 @@ def _log_event(event: ev.Event) -> None:
     log.log(level, "%s %s", event.kind, fields[:500])
 
 
-def run_daemon(engine: Any, once: bool = False, *, stop: threading.Event | None = None,
+def run_daemon(engine: EnginePort, once: bool = False, *, stop: threading.Event | None = None,
                poll: float = 0.5) -> int:
     """Run the scheduler until a stop signal (or ``stop`` is set); see the module docstring.
 
@@ -107,7 +108,7 @@ def run_daemon(engine: Any, once: bool = False, *, stop: threading.Event | None 
         _restore_handlers(previous)
 
 
-def _run_once(engine: Any, scheduler: Scheduler, stop: threading.Event, poll: float) -> int:
+def _run_once(engine: EnginePort, scheduler: Scheduler, stop: threading.Event, poll: float) -> int:
     """The due checks in a worker thread, so a stop signal can cancel a cycle meanwhile."""
     paused, reason, until = scheduler.paused_info()
     if not engine.settings.enabled:
@@ -146,11 +147,11 @@ def _run_once(engine: Any, scheduler: Scheduler, stop: threading.Event, poll: fl
 
 def main(argv: list[str] | None = None) -> int:
     """``python -m clm_tray.core.schedule.daemon [--once]`` for the environment's workspace."""
-    from clm_tray.core.app.service import Engine
+    from clm_tray.core.app.compose import open_engine
     from clm_tray.core.config.settings import load_settings
 
     args = list(sys.argv[1:] if argv is None else argv)
-    engine = Engine(load_settings(), isolate=True)
+    engine = open_engine(load_settings(), "worker")
     try:
         return run_daemon(engine, once="--once" in args)
     finally:

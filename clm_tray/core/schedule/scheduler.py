@@ -20,7 +20,6 @@ import contextlib
 import logging
 import os
 import threading
-import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, tzinfo
@@ -93,7 +92,7 @@ class Scheduler:
                  tz: tzinfo | None = None, owner: str = "daemon",
                  tick_seconds: float = TICK_SECONDS, exclusive: bool = True) -> None:
         self.engine = engine
-        self.clock: Callable[[], float] = clock or getattr(engine, "clock", None) or time.time
+        self.clock: Callable[[], float] = clock or engine.clock
         self.tz = tz or local_zone()
         self.owner = owner
         self.tick_seconds = float(tick_seconds)
@@ -346,11 +345,8 @@ class Scheduler:
         and a backend that died between deploys is noticed (and notified) within one interval."""
         if self.settings.resolved_backend == "none" or age is None:
             return ""
-        probe = getattr(self.engine, "health", None)
-        if probe is None:
-            return ""
         try:
-            report = probe()  # recorded and published by the engine
+            report = self.engine.health()  # recorded and published by the engine
         except Exception as exc:  # a broken probe must not stop the age check
             log.warning("backend health probe failed: %s", exc)
             return ""
@@ -365,7 +361,7 @@ class Scheduler:
             self._due_announced = ""
             return None
         t = triggers[0]
-        problem = getattr(self.engine, "setup_problem", lambda: None)()
+        problem = self.engine.setup_problem()
         if problem:  # first run: say what is missing instead of failing every half hour
             return self._hold(t, f"{t.why}; not set up yet: {problem}", now)
         if not self.settings.auto_retrain:
