@@ -36,7 +36,7 @@ def started(tmp_path):
 
 def test_real_scheduler_runs_overdue_checks_at_start_and_replans(started):
     engine, sched = started
-    jobs = {j.id: j for j in sched._aps.get_jobs()}
+    jobs = {j.id: j for j in sched.timer.aps.get_jobs()}
     assert set(jobs) == {"tick", "age", "drift", "performance"}
     assert all(j.coalesce and j.max_instances == 1 for j in jobs.values())
     wait_for(lambda: engine.history.last_check("performance") is not None)
@@ -45,8 +45,8 @@ def test_real_scheduler_runs_overdue_checks_at_start_and_replans(started):
     assert engine.retrains == []  # the champion is fresh
     sched.apply_settings(engine.settings.model_copy(update={"check_minutes": 5,
                                                             "demo_feed_minutes": 1}))
-    assert sched._aps.get_job("age").trigger.interval == timedelta(minutes=5)
-    assert sched._aps.get_job("demo-feed") is not None
+    assert sched.timer.aps.get_job("age").trigger.interval == timedelta(minutes=5)
+    assert sched.timer.aps.get_job("demo-feed") is not None
     wait_for(lambda: engine.fed == 1)
     # The age check ran a moment ago: its next run is derived from that, not "now".
     age = sched.state().job("age")
