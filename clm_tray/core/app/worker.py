@@ -1,57 +1,47 @@
-"""Run one heavy engine call in a spawned worker process (``proxy.WorkerEngine``).
+"""Run one heavy engine call in a worker process (``proxy.WorkerEngine``).
 
 The tray's process must keep its event loop smooth and its memory small, so pandas, XGBoost
 and scikit-learn are never imported there: a retrain, a drift or performance check, a
-promotion, a rollback or a backend restart runs in a fresh "spawn" process that builds its
-own in-process engine from the same resolved settings (with the ``build`` function the
-composition root hands over), makes the one call (a typed request, requests.py) and ends,
-giving its memory back to the system. Over one pipe, in order, the worker sends:
-
-- every event its bus publishes, re-published on the caller's bus as it arrives (the
-  progress bar moves while the cycle runs);
-- its log records, handed to the caller's loggers (one log file, whoever wrote the line);
-- last, the result (plain dataclasses from ``status.py``) or the error.
+promotion, a rollback or a backend restart runs in a fresh supervised process
+(core/supervised.py) that builds its own in-process engine from the same resolved settings
+(with the ``build`` function the composition root hands over), makes the one call (a typed
+request, requests.py) and ends, giving its memory back to the system. While it works, every
+event its bus publishes is re-published on the caller's bus as it arrives (the progress bar
+moves while the cycle runs) and its log records go to the caller's loggers (one log file,
+whoever wrote the line); last comes the result (plain dataclasses from ``status.py``).
 
 A ``ClmError`` comes back as the same class with the same one-line message; a worker that
-dies without answering is a ``WorkerError`` naming how it ended. Setting ``cancel`` in the
-caller sets the worker's stop flag, which the running cycle's training watches.
+dies or crashes without answering is a ``WorkerError`` naming how it ended, and a cycle it
+announced but never finished is closed on the caller's bus. Setting ``cancel`` in the caller
+sets the worker's stop flag, which the running cycle's training watches; the worker still
+answers (outcome ``cancelled``). A caller that dies sets that flag too: the worker finishes
+what cannot be cut short (a deploy, a rollback) and ends.
 """
 
 from __future__ import annotations
 
-import contextlib
-import dataclasses
-import enum
-import logging
-import multiprocessing
-import signal
-import sys
 import threading
+import time
 from collections.abc import Callable
-from datetime import datetime
-from multiprocessing.connection import Connection
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from clm_tray.core import supervised
 from clm_tray.core.app import events as ev
 from clm_tray.core.config.settings import LoadedSettings
-from clm_tray.core.errors import ClmError, WorkerError
+from clm_tray.core.errors import WorkerError
 
 if TYPE_CHECKING:
     from clm_tray.core.app.port import EnginePort
     from clm_tray.core.app.requests import WorkerRequest
 
-log = logging.getLogger(__name__)
-
 R = TypeVar("R")
 #: Builds the worker's in-process engine; must be a module-level function (it is pickled).
 EngineBuilder = Callable[[LoadedSettings, ev.EventBus], "EnginePort"]
-#: How often the caller looks at the pipe, the worker and the cancel flag (seconds).
-POLL_SECONDS = 0.05
 #: When the caller itself is interrupted: how long the worker gets to stop its cycle (which
 #: stops the training process) before it is terminated.
 STOP_GRACE_SECONDS = 10.0
-#: Modules whose objects must not travel back: unpickling them would import them here.
-_HEAVY_MODULES = ("numpy", "pandas", "xgboost", "sklearn", "scipy", "pyarrow")
+#: After its answer, how long the worker gets to end by itself.
+EXIT_GRACE_SECONDS = 30.0
 
 
 def run_in_worker(
@@ -65,96 +55,35 @@ def run_in_worker(
     """Make ``request`` on ``build(loaded, bus)`` in a worker process and wait for it.
 
     Blocking, like the in-process call; run it off the GUI thread. Events reach ``bus`` on
-    the calling thread while the worker runs. The worker is joined before this returns.
+    the calling thread while the worker runs. The worker has ended when this returns.
     """
-    ctx = multiprocessing.get_context("spawn")
-    receive, send = ctx.Pipe(duplex=False)
-    stop = ctx.Event()
-    proc = ctx.Process(
-        target=_worker_main,
-        args=(loaded, request, build, send, stop, logging.getLogger().getEffectiveLevel()),
-        name=f"clm-tray-{request.name}",
-        daemon=False,  # it starts the training process; it ends with us (_end_with_caller)
-    )
-    proc.start()
-    send.close()  # the worker holds the only write end: its exit ends the pipe
     cycles = _OpenCycles()
-    answer: tuple[Any, ...] | None = None
-    try:
-        while answer is None:
-            if cancel is not None and cancel.is_set() and not stop.is_set():
-                stop.set()
-            if not receive.poll(POLL_SECONDS):
-                if proc.exitcode is not None and not receive.poll(POLL_SECONDS):
-                    break  # died without closing the pipe cleanly
-                continue
-            try:
-                message = receive.recv()
-            except (EOFError, OSError):
-                break  # the worker ended without answering
-            kind = message[0]
-            if kind == "event":
-                event = ev.Event.from_dict(message[1])
-                cycles.see(event)
-                bus.publish(event)
-            elif kind == "log":
-                _relay_log(message[1])
-            else:
-                answer = message
-    except BaseException:  # the caller is going away (Ctrl+C, shutdown): stop the worker too
-        stop.set()
-        _stop(proc, STOP_GRACE_SECONDS)
-        raise
-    finally:
-        receive.close()
-    code = _stop(proc, 30.0)
 
-    if answer is not None and answer[0] == "result":
-        return answer[1]  # type: ignore[no-any-return]
-    if answer is not None and answer[0] == "error":
-        cls = answer[1]
-        if not (isinstance(cls, type) and issubclass(cls, ClmError)):
-            cls = ClmError
-        raise cls(answer[2])
-    if answer is not None:  # "crash": an exception that is not a ClmError (a bug)
-        failure = WorkerError(
-            f"The engine's worker failed during {request.name}: {answer[1]} (see the log)."
+    def on_event(data: Any) -> None:
+        event = ev.Event.from_dict(data)
+        cycles.see(event)
+        bus.publish(event)
+
+    try:
+        result: R = supervised.run(
+            _worker_main, (loaded, request, build), name=f"clm-tray-{request.name}",
+            cancel=cancel, cancel_grace=None,  # a cancelled cycle still answers "cancelled"
+            stop_grace=STOP_GRACE_SECONDS, exit_grace=EXIT_GRACE_SECONDS, on_event=on_event,
+            parent_death=supervised.ParentDeath.STOP, relay_logs=True,
+            unwind_on_terminate=True,  # SIGTERM unwinds through train_in_child, which stops
+            daemon=False,              # the training process the worker started
         )
-    else:
+        return result
+    except supervised.Crashed as exc:  # an exception that is not a ClmError (a bug)
         failure = WorkerError(
-            f"The engine's worker process for {request.name} {exit_reason(code)} "
-            "before it answered; see the log, or use less data if memory is short."
-        )
+            f"The engine's worker failed during {request.name}: {exc.reason} (see the log).")
+    except supervised.Died as exc:
+        memory = "" if "memory" in exc.reason else ", or use less data if memory is short"
+        failure = WorkerError(
+            f"The engine's worker process for {request.name} {exc.reason} before it "
+            f"answered; see the log{memory}.")
     cycles.finish_unfinished(bus, str(failure))
     raise failure
-
-
-def exit_reason(code: int | None) -> str:
-    if code is None:
-        return "did not end"
-    if code < 0:
-        try:
-            name = signal.Signals(-code).name
-        except ValueError:
-            name = f"signal {-code}"
-        return f"was killed by {name}"
-    return f"exited with code {code}"
-
-
-def _stop(proc: Any, grace: float) -> int | None:
-    """Join the worker; terminate it (then kill it) if it does not end within ``grace``.
-    Returns its exit code."""
-    proc.join(grace)
-    if proc.exitcode is None:
-        proc.terminate()  # SIGTERM: the worker stops its training process, then exits
-        proc.join(5.0)
-    if proc.exitcode is None:
-        proc.kill()
-        proc.join(5.0)
-    code = proc.exitcode
-    with contextlib.suppress(ValueError):
-        proc.close()
-    return code
 
 
 class _OpenCycles:
@@ -176,168 +105,44 @@ class _OpenCycles:
         self.open.clear()
 
 
-def _relay_log(fields: dict[str, Any]) -> None:
-    record = logging.makeLogRecord(fields)
-    logger = logging.getLogger(record.name)
-    if logger.isEnabledFor(record.levelno):
-        logger.handle(record)
-
-
 # ---- in the worker ------------------------------------------------------------------------
-class _Outbox:
-    """The worker's end of the pipe; events and log lines may come from several threads.
-    A caller that is gone is not an error here: the worker just finishes and ends."""
-
-    def __init__(self, conn: Connection) -> None:
-        self.conn = conn
-        self.lock = threading.Lock()
-
-    def send(self, message: tuple[Any, ...]) -> None:
-        with self.lock, contextlib.suppress(OSError, ValueError):
-            self.conn.send(message)
-
-
-class _PipeMirror:
+class _ToCaller:
     """The worker bus's mirror: every event goes to the caller, which republishes it (and
     mirrors it to Redis itself, so the worker never connects to Redis)."""
 
-    def __init__(self, outbox: _Outbox) -> None:
-        self.outbox = outbox
+    def __init__(self, child: supervised.Child) -> None:
+        self.child = child
 
     def publish(self, event: ev.Event) -> None:
-        self.outbox.send(("event", plain(event.to_dict())))
+        self.child.event(event.to_dict())
 
     def close(self) -> None:
         pass
 
 
-class _LogRelay(logging.Handler):
-    def __init__(self, outbox: _Outbox) -> None:
-        super().__init__()
-        self.outbox = outbox
-
-    def emit(self, record: logging.LogRecord) -> None:
-        try:
-            self.outbox.send(("log", {
-                "name": record.name, "levelno": record.levelno, "levelname": record.levelname,
-                "msg": self.format(record), "args": None, "pathname": record.pathname,
-                "filename": record.filename, "module": record.module,
-                "lineno": record.lineno, "funcName": record.funcName,
-                "created": record.created, "msecs": record.msecs,
-                "relativeCreated": record.relativeCreated, "thread": record.thread,
-                "threadName": record.threadName, "processName": record.processName,
-                "process": record.process,
-            }))
-        except Exception:
-            self.handleError(record)
-
-
-def _worker_main(loaded: LoadedSettings, request: WorkerRequest[Any], build: EngineBuilder,
-                 conn: Connection, stop: Any, log_level: int) -> None:
-    """The worker process: one engine, one call, one answer."""
-
-    def on_term(_signum: int, _frame: Any) -> None:
-        raise SystemExit(143)  # unwinds through train_in_child, which stops its process
-
-    signal.signal(signal.SIGTERM, on_term)
-    with contextlib.suppress(ValueError, OSError):
-        signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl+C is the caller's to handle
-    cancel = _cancel_flag(stop)
-    outbox = _Outbox(conn)
-    root = logging.getLogger()
-    root.handlers[:] = [_LogRelay(outbox)]
-    root.setLevel(log_level)
+def _worker_main(child: supervised.Child, loaded: LoadedSettings, request: WorkerRequest[R],
+                 build: EngineBuilder) -> R:
+    """The worker process: one engine, one call; the answer is the supervisor's to send."""
     bus = ev.EventBus(keep=10)
-    bus.mirror = _PipeMirror(outbox)
+    bus.mirror = _ToCaller(child)
+    engine = build(loaded, bus)
     try:
-        engine = build(loaded, bus)
-        try:
-            result = request.run(engine, cancel)
-        finally:
-            engine.close()
-        outbox.send(("result", plain(result)))
-    except ClmError as exc:
-        outbox.send(("error", _error_class(exc), str(exc)))
-    except BaseException as exc:  # a bug: logged in full here, one line for the caller
-        log.exception("the engine's worker failed during %s", request.name)
-        text = " ".join(str(exc).split())
-        outbox.send(("crash", f"{type(exc).__name__}: {text}" if text else type(exc).__name__))
+        return request.run(engine, _cancel_flag(child))
     finally:
-        conn.close()
+        engine.close()
 
 
-def _cancel_flag(stop: Any) -> threading.Event:
-    """The worker's cancel flag: set when the caller sets ``stop`` or dies (then the running
-    cycle stops its training process; the worker finishes what cannot be cut short, a
-    deploy or a rollback, and ends)."""
+def _cancel_flag(child: supervised.Child) -> threading.Event:
+    """The call's cancel flag: set when the caller cancels, or dies (the supervisor then sets
+    the child's stop flag). Polled, never waited on: a process that ends while one of its
+    threads waits on a multiprocessing Event leaves that Event's condition counting a sleeper
+    that is gone, and the caller's next ``set()`` then blocks for ever."""
     cancel = threading.Event()
 
-    def on_stop() -> None:
-        stop.wait()
+    def follow() -> None:
+        while not child.stopping():
+            time.sleep(supervised.POLL_SECONDS)
         cancel.set()
 
-    threading.Thread(target=on_stop, name="clm-tray-stop-watch", daemon=True).start()
-    _end_with_caller(stop)
+    threading.Thread(target=follow, name="clm-tray-cancel", daemon=True).start()
     return cancel
-
-
-def _end_with_caller(stop: Any) -> None:
-    """A caller that dies cancels the running cycle (which stops its training process); the
-    worker then finishes what cannot be cut short (a deploy, a rollback) and ends."""
-    caller = multiprocessing.parent_process()
-    if caller is None:
-        return
-
-    def watch() -> None:
-        caller.join()
-        stop.set()
-
-    threading.Thread(target=watch, name="clm-tray-caller-watch", daemon=True).start()
-
-
-def _error_class(exc: ClmError) -> type[ClmError]:
-    """The most specific class of ``errors.py`` this error is (what the caller can rebuild:
-    it is pickled by reference, so the caller imports nothing new)."""
-    for cls in type(exc).__mro__:
-        if cls.__module__ == ClmError.__module__ and issubclass(cls, ClmError):
-            return cls
-    return ClmError
-
-
-def plain(obj: Any) -> Any:
-    """``obj`` with numpy / pandas values turned into Python ones, so the caller can unpickle
-    it without importing them. Dataclasses and enums from ``status.py`` stay what they are."""
-    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
-        values = {f.name: plain(getattr(obj, f.name)) for f in dataclasses.fields(obj) if f.init}
-        return dataclasses.replace(obj, **values)
-    if isinstance(obj, enum.Enum):
-        return obj
-    if isinstance(obj, dict):
-        return {plain(k): plain(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple, set, frozenset)):
-        items = [plain(v) for v in obj]
-        return items if isinstance(obj, list) else tuple(items)
-    if type(obj).__module__.split(".")[0] in _HEAVY_MODULES:
-        return plain(_python_value(obj))
-    return obj
-
-
-def _python_value(obj: Any) -> Any:
-    """A numpy / pandas value as the Python value it stands for (only called for objects of
-    those libraries, so they are imported already)."""
-    import numpy as np
-
-    if isinstance(obj, np.generic):
-        return obj.item()
-    if isinstance(obj, np.ndarray):
-        return obj.tolist()
-    if isinstance(obj, datetime):  # a pandas Timestamp
-        return obj.isoformat()
-    if "pandas" in sys.modules:
-        import pandas as pd
-
-        if isinstance(obj, (pd.Series, pd.Index)):
-            return obj.tolist()
-        if isinstance(obj, pd.Timedelta):
-            return obj.isoformat()
-    return str(obj)
