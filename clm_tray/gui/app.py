@@ -20,10 +20,11 @@ from PySide6.QtWidgets import QApplication, QMessageBox, QSystemTrayIcon
 from clm_tray.core.app.notify_rules import NoticeRules
 from clm_tray.core.app.port import EnginePort
 from clm_tray.core.config.settings import LoadedSettings
-from clm_tray.gui.controller import Controller, take_snapshot
+from clm_tray.gui.controller import Controller
 from clm_tray.gui.icons import app_icon, resource_path
 from clm_tray.gui.notifier import Notifier
 from clm_tray.gui.single_instance import SingleInstance
+from clm_tray.gui.snapshot import take_snapshot
 from clm_tray.gui.taskrunner import TaskRunner
 from clm_tray.gui.tray import Tray
 

@@ -18,7 +18,7 @@ from PySide6.QtWidgets import (
 
 from clm_tray.core.app.status import Health, JobState
 from clm_tray.core.app.wording import clock, pct
-from clm_tray.gui.controller import Snapshot
+from clm_tray.gui.snapshot import Snapshot
 
 MAX_VALUE_CHARS = 64  # longer values (error texts) are cut here; the full text is the tooltip
 TONES = {"ok": "#2e9d4f", "warn": "#c98a00", "bad": "#d42a2a", "idle": "#7a7f87",

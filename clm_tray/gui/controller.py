@@ -1,125 +1,41 @@
-"""The user's actions and the last known state, shared by the tray and the dashboard.
+"""The engine, the last known state and the running cycle, shared by the tray and dashboard.
 
-Every action is one engine call submitted to the task runner (never on the GUI thread);
-results and errors come back as signals. The state shown everywhere is one ``Snapshot`` of
-plain engine data, re-read after events (coalesced) and once a minute.
+The controller opens the engine (off the GUI thread, the way this app opens every engine:
+heavy work in worker processes), starts its scheduler, turns its events into signals (the
+progress of a running cycle, its start and end) and keeps one ``Snapshot`` (snapshot.py) of
+plain engine data, re-read after events (coalesced) and once a minute. The user's actions
+(actions.py) are one engine call each on the task runner; results and errors come back as
+signals.
 """
 
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from datetime import datetime, timedelta
-from functools import cached_property
-from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import QObject, QTimer, QUrl, Signal
 from PySide6.QtGui import QDesktopServices
-from PySide6.QtWidgets import QApplication, QMessageBox, QWidget
+from PySide6.QtWidgets import QApplication
 
 from clm_tray.core.app import events as ev
 from clm_tray.core.app import wording
 from clm_tray.core.app.port import EnginePort, Mode
-from clm_tray.core.app.status import (
-    BackupRow,
-    CycleRecord,
-    CycleResult,
-    EngineStatus,
-    Health,
-    Outcome,
-    VersionRow,
-)
+from clm_tray.core.app.status import Health
 from clm_tray.core.config.settings import LoadedSettings
+from clm_tray.gui.actions import UserActions, ask_yes_no
 from clm_tray.gui.bridge import EngineBridge
 from clm_tray.gui.notifier import Notifier
+from clm_tray.gui.snapshot import Snapshot, take_snapshot
 from clm_tray.gui.taskrunner import Op, TaskRunner, describe_error
 
 log = logging.getLogger(__name__)
 
-LOG_NAME = "retraining_log.txt"
 REFRESH_EVERY_MS = 60_000
 COALESCE_MS = 250
 
 
-@dataclass
-class Snapshot:
-    """Everything the tray and the dashboard show, read in one go off the GUI thread."""
-
-    status: EngineStatus
-    versions: list[VersionRow] = field(default_factory=list)
-    backups: list[BackupRow] = field(default_factory=list)
-    history: list[CycleRecord] = field(default_factory=list)
-    accuracy: list[dict[str, Any]] = field(default_factory=list)
-    log_tail: str = ""
-    importance: dict[str, float] = field(default_factory=dict)  # the champion's, by gain
-    taken_at: float = 0.0
-
-    @cached_property
-    def facts(self) -> wording.Facts:
-        """The figures shown in more than one place, as text, made once for this snapshot:
-        every card, tab, tooltip and menu line reads them here (one truth on screen)."""
-        return wording.facts(self.status)
-
-
-def tail_text(path: Path | None, lines: int = 200, max_bytes: int = 256_000) -> str:
-    if path is None or not path.is_file():
-        return ""
-    with path.open("rb") as fh:
-        fh.seek(0, 2)
-        size = fh.tell()
-        fh.seek(max(0, size - max_bytes))
-        data = fh.read().decode("utf-8", errors="replace")
-    return "\n".join(data.splitlines()[-lines:])
-
-
-def take_snapshot(engine: EnginePort, history_n: int = 50, log_lines: int = 200) -> Snapshot:
-    """Read the engine's state (blocking: call it from the task runner)."""
-    deploy_dir = engine.settings.resolved_deploy_dir
-    status = engine.status()
-    return Snapshot(
-        status=status,
-        importance=engine.champion_importance() if status.champion is not None else {},
-        versions=engine.versions(),
-        backups=engine.backups(),
-        history=engine.history_rows(history_n),
-        accuracy=engine.accuracy_history(),
-        log_tail=tail_text(deploy_dir / LOG_NAME if deploy_dir else None, log_lines),
-        taken_at=time.time(),
-    )
-
-
-def verified_text(health: dict[str, Any] | None) -> str:
-    if not health:
-        return "backend not checked"
-    if health.get("skipped"):
-        return "backend not checked (files only)"
-    return "backend verified" if health.get("ok") else "backend NOT verified"
-
-
-def done_line(what: str, result: CycleResult) -> str:
-    """'Rolled back to v0003 — backend verified': what happened, then how we know."""
-    if what == "Rollback":
-        return f"Rolled back to {result.version} — {verified_text(result.health)}"
-    if what == "Promote":
-        return f"Promoted {result.version} — {verified_text(result.health)}"
-    if result.outcome == "deployed":
-        return f"New model {result.version} in use — {verified_text(result.health)}"
-    return f"{what}: {result.outcome} — {result.reason}"
-
-
-def ask_yes_no(parent: QWidget | None, title: str, text: str) -> bool:
-    """The confirmation box (tests answer it like a user, through its buttons)."""
-    box = QMessageBox(QMessageBox.Icon.Question, title, text,
-                      QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No, parent)
-    box.setObjectName("confirm")
-    box.setDefaultButton(QMessageBox.StandardButton.No)
-    return box.exec() == QMessageBox.StandardButton.Yes
-
-
-class Controller(QObject):
+class Controller(QObject, UserActions):
     snapshot_changed = Signal(object)  # Snapshot
     health_changed = Signal(object)  # Health the icon shows
     progress = Signal(str, float, str)  # stage, 0..1, message (while a cycle runs)
@@ -325,135 +241,3 @@ class Controller(QObject):
     def _on_action_failed(self, label: str, message: str) -> None:
         self.error.emit(f"{label} failed: {message}")
         self.notifier.action_failed(label, message)
-
-    # ---- actions ------------------------------------------------------------------------
-    def _need_engine(self) -> bool:
-        if self.engine is None:
-            self.error.emit(self.start_error and f"The engine did not start: {self.start_error}"
-                            or "The engine is still starting; try again in a moment.")
-            return False
-        return True
-
-    def _cycle_done(self, what: str) -> Callable[[CycleResult], None]:
-        """Every action ends with a visible line; rollback and promote also notify."""
-
-        def done(result: CycleResult) -> None:
-            if result.ok or not Outcome.is_failure(result.outcome):  # cancelled: no alarm
-                line = done_line(what, result)
-                self.info.emit(line)
-                if what == "Rollback" and result.ok:  # a promote is announced by its deploy
-                    self.notifier.action_done(line.split(" — ")[0],
-                                              line.partition(" — ")[2], "versions")
-            else:
-                self.error.emit(f"{what} {result.outcome}: {result.reason}")
-            self.refresh()
-
-        return done
-
-    def retrain(self, trigger: str = "manual") -> bool:
-        if not self._need_engine():
-            return False
-        engine = self.engine
-        return Op(lambda: engine.retrain(trigger=trigger), key="retrain", label="Retrain now") \
-            .success(self._cycle_done("Retrain")).run(self.runner)
-
-    def cancel(self) -> bool:
-        if self.engine is None:
-            return False
-        return Op(self.engine.cancel_cycle, key="cancel", label="Cancel").run(self.runner)
-
-    def rollback(self, version_id: str | None = None, *, ask: bool = True) -> bool:
-        """Roll back (asks first unless the user already chose it, e.g. on a notification)."""
-        if not self._need_engine():
-            return False
-        target = version_id or "the previous model"
-        if ask and not self.confirm("Roll back?",
-                            f"Install {target} into the deploy folder and restart the backend?"):
-            return False
-        engine = self.engine
-        return Op(lambda: engine.rollback(version_id), key="rollback", label="Roll back") \
-            .success(self._cycle_done("Rollback")).run(self.runner)
-
-    def promote(self, version_id: str | None = None) -> bool:
-        if not self._need_engine():
-            return False
-        rows = self.snapshot.versions if self.snapshot is not None else []
-        gated = next((v for v in rows if v.id == version_id and v.status == "no edge"), None)
-        if gated is not None and not self.confirm(
-                "Deploy a model without an edge?",
-                f"{gated.id} did not beat guessing on its out-of-time test, so clm-tray kept "
-                "the current model. Deploy it anyway?"):
-            return False
-        engine = self.engine
-        return Op(lambda: engine.promote(version_id), key="promote", label="Promote") \
-            .success(self._cycle_done("Promote")).run(self.runner)
-
-    def restart_backend(self, *, ask: bool = True) -> bool:
-        if not self._need_engine():
-            return False
-        if ask and not self.confirm("Restart the backend?",
-                            "Restart the prediction backend now? It stops answering for a "
-                            "few seconds."):
-            return False
-
-        def done(report: Any) -> None:
-            if getattr(report, "skipped", False):
-                self.info.emit("Nothing to restart: no backend is set up (files only)")
-            elif report.ok:
-                lat = report.latency_ms
-                body = "healthy" + (f", answers in {lat:.0f} ms"
-                                    if isinstance(lat, (int, float)) else "")
-                self.info.emit(f"Backend restarted — {body}")
-                self.notifier.action_done("Backend restarted", body, "overview")
-            else:
-                self.error.emit(f"Backend restarted but unhealthy: {report.reason}")
-            self.refresh()
-
-        return Op(self.engine.restart_backend, key="restart", label="Restart backend") \
-            .success(done).run(self.runner)
-
-    def pause(self, hours: float | None = None, reason: str = "paused by you") -> bool:
-        if not self._need_engine():
-            return False
-        until = datetime.now() + timedelta(hours=hours) if hours else None
-        engine = self.engine
-        return Op(lambda: engine.pause(reason, until), key="pause", label="Pause checks") \
-            .success(lambda _r: self.refresh()).run(self.runner)
-
-    def resume(self) -> bool:
-        if not self._need_engine():
-            return False
-        return Op(self.engine.resume, key="pause", label="Resume checks") \
-            .success(lambda _r: self.refresh()).run(self.runner)
-
-    def apply_settings(self, loaded: LoadedSettings) -> None:
-        """New settings: the notifier now, the engine's schedule via the runner."""
-        self.loaded = loaded
-        s = loaded.settings
-        self.notifier.rules.configure(s.notify_success, s.notify_throttle_minutes)
-        if self.engine is None:
-            return
-        engine = self.engine
-        Op(lambda: engine.apply_settings(loaded), key="settings", label="Apply settings") \
-            .success(lambda _r: (self.info.emit("Settings saved and applied"), self.refresh())) \
-            .run(self.runner)
-
-    def run_notification_action(self, key: str, _view: str = "") -> bool:
-        """A button on a notification was clicked: the user chose this, so no second ask."""
-        if key == "restart":
-            return self.restart_backend(ask=False)
-        if key == "rollback":
-            return self.rollback(None, ask=False)
-        log.warning("unknown notification action %r", key)
-        return False
-
-    def open_logs(self) -> bool:
-        """Open the logs folder in the file manager; when nothing can open it, say where it
-        is (selectable, so it can be copied) instead of silently doing nothing."""
-        folder = self.loaded.settings.resolved_log_dir
-        folder.mkdir(parents=True, exist_ok=True)
-        if self.open_url(QUrl.fromLocalFile(str(folder))):
-            return True
-        self.info.emit(f"Logs are in {folder}")
-        self.show_path.emit("Logs folder", str(folder))
-        return False

@@ -30,10 +30,11 @@ from PySide6.QtWidgets import (
 from clm_tray.core.app.status import Health, Outcome
 from clm_tray.gui.cards import HeaderCards
 from clm_tray.gui.charts import AccuracyChart, DriftChart, ImportanceChart
-from clm_tray.gui.controller import Controller, Snapshot
+from clm_tray.gui.controller import Controller
 from clm_tray.gui.firstrun_banner import FirstRunBanner
 from clm_tray.gui.icons import app_icon
 from clm_tray.gui.replay_view import ReplayView
+from clm_tray.gui.snapshot import Snapshot
 from clm_tray.gui.tables import BackupsTable, DriftTable, HistoryTable, VersionsTable, when_text
 from clm_tray.gui.widgets import ElidedLabel
 

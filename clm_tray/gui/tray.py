@@ -11,8 +11,9 @@ from PySide6.QtWidgets import QMenu, QSystemTrayIcon
 from clm_tray.core.app import wording
 from clm_tray.core.app.status import Health
 from clm_tray.core.app.wording import clock
-from clm_tray.gui.controller import Controller, Snapshot
+from clm_tray.gui.controller import Controller
 from clm_tray.gui.icons import state_icon
+from clm_tray.gui.snapshot import Snapshot
 
 APP_TITLE = "clm-tray"
 

@@ -152,3 +152,62 @@ def test_no_banner_when_configured(qtbot, make_tray_app):  # noqa: ANN001
     app = make_tray_app()
     dash = app.open_dashboard()
     assert not dash.firstrun_banner.isVisibleTo(dash)
+
+
+SWITCH_SCRIPT = """
+import json, sys, time
+from pathlib import Path
+from PySide6.QtWidgets import QApplication
+from clm_tray.core.config.settings import load_settings
+from clm_tray.gui.app import TrayApp
+from clm_tray.gui.firstrun_banner import switch_settings
+
+app = QApplication([])
+tray = TrayApp(load_settings(), tray_available=True, notify_channel="tray")
+controller = tray.controller
+
+def wait_for(test, what):
+    deadline = time.monotonic() + 60
+    while not test():
+        if time.monotonic() > deadline:
+            sys.exit(f"timed out waiting for {what}")
+        app.processEvents()
+        time.sleep(0.02)
+
+tray.start(scheduler=False)
+wait_for(lambda: controller.engine is not None, "the first engine")
+first = controller.engine
+ws = Path(sys.argv[1])
+switch_settings(controller, load_settings(ws / ".env", cwd=ws))
+wait_for(lambda: controller.engine not in (None, first), "the engine of the project")
+result = controller.engine.retrain("first run")
+controller.engine.performance()
+champion = controller.engine.status().champion
+print(json.dumps({
+    "heavy": [m for m in ("pandas", "xgboost", "sklearn", "scipy") if m in sys.modules],
+    "outcome": result.outcome,
+    "champion": champion.id if champion else "",
+}))
+tray.quit(quit_app=False)
+"""
+
+
+def test_after_the_first_run_switch_the_tray_process_still_never_loads_pandas_or_xgboost(
+        small_workspace, tmp_path):  # noqa: ANN001
+    """The project chosen in the first-run banner gets an engine opened like the app's first
+    one: the retrain runs in a worker process, the tray's own process stays light."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    home = tmp_path / "elsewhere"  # nothing configured here: the app starts unconfigured
+    home.mkdir()
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen"}
+    out = subprocess.run([sys.executable, "-c", SWITCH_SCRIPT, str(small_workspace)],
+                         capture_output=True, text=True, timeout=300, cwd=home, env=env)
+    assert out.returncode == 0, out.stderr[-3000:]
+    got = json.loads(out.stdout.strip().splitlines()[-1])
+    assert got["outcome"] == "deployed"
+    assert got["champion"]  # the project's champion, trained by the worker
+    assert got["heavy"] == []

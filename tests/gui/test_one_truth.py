@@ -14,7 +14,7 @@ from test_tray_app import emit_from_engine_thread  # at collection: see test_not
 
 from clm_tray.core.app import events as ev
 from clm_tray.core.app.status import DriftReport, FeatureDrift, HealthReport, PerformanceReport
-from clm_tray.gui.controller import take_snapshot
+from clm_tray.gui.snapshot import take_snapshot
 
 
 def seed_checks(engine, champion: str) -> None:  # noqa: ANN001

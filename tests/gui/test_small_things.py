@@ -8,7 +8,7 @@ from PySide6.QtWidgets import QApplication
 
 from clm_tray.core.app.status import JobState
 from clm_tray.gui.cards import JOB_NAMES
-from clm_tray.gui.controller import take_snapshot
+from clm_tray.gui.snapshot import take_snapshot
 from clm_tray.gui.tray import next_check, tooltip_text
 
 
