@@ -184,9 +184,13 @@ class UserActions:
         if self.engine is None:
             return
         engine = self.engine
+
+        def applied(_result: None) -> None:
+            self.info.emit("Settings saved and applied")
+            self.refresh()
+
         Op(lambda: engine.apply_settings(loaded), key="settings", label="Apply settings") \
-            .success(lambda _r: (self.info.emit("Settings saved and applied"), self.refresh())) \
-            .run(self.runner)
+            .success(applied).run(self.runner)
 
     def run_notification_action(self, key: str, _view: str = "") -> bool:
         """A button on a notification was clicked: the user chose this, so no second ask."""

@@ -177,7 +177,8 @@ def judge(s: Settings, age: float | None, fresh: bool, last: CycleRecord | None,
         return Health.ATTENTION, f"New model {challenger.id} {waits or 'waiting for approval'}"
     if backend is not None and backend.get("identity") == IDENTITY_NOT_REPORTED:
         return Health.ATTENTION, IDENTITY_HINT
-    nxt = sched.job("age").next_run if sched.job("age") else None
+    age_job = sched.job("age")
+    nxt = age_job.next_run if age_job else None
     tail = f" · next check {_hhmm(nxt)}" if nxt else ""
     if adopted:
         return Health.HEALTHY, f"{adopted}{wording.age(age)} old{tail}"
