@@ -22,8 +22,8 @@ def _die(*_args: object, **_kwargs: object) -> None:
 
 def main(argv: list[str]) -> int:
     from clm_tray.core.app.service import Engine
-    from clm_tray.core.backend.factory import health
-    from clm_tray.core.backend.factory import process as process_backend
+    from clm_tray.core.backend import health
+    from clm_tray.core.backend import process as process_backend
     from clm_tray.core.config.settings import load_settings
     from clm_tray.core.registry import deploy
 
