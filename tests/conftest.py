@@ -50,7 +50,8 @@ _DATA_CACHE: dict[tuple[int, int, int], bytes] = {}
 
 def write_small_data(path: Path, symbols: int = 6, bars: int = 400, seed: int = 7) -> Path:
     """A small demo dataset (generated once per shape per session, then copied)."""
-    from clm_tray.core.demo.generator import generate, save
+    from clm_tray.core.demo.datafile import save
+    from clm_tray.core.demo.generator import generate
 
     key = (symbols, bars, seed)
     if key not in _DATA_CACHE:

@@ -445,7 +445,7 @@ def _where(ws: Any, loaded: LoadedSettings) -> None:
 
 def cmd_demo_feed(args: argparse.Namespace) -> int:
     from clm_tray.core.config.workspace import default_workspace
-    from clm_tray.core.demo.generator import feed
+    from clm_tray.core.demo.feed import feed
 
     root = args.feed_workspace or args.workspace
     if root is not None or args.env_file is None and not Path(".env").exists():

@@ -96,7 +96,8 @@ def doomed_cluster() -> Iterator[Cluster]:
 @pytest.fixture
 def demo_csv(tmp_path: Path) -> Path:
     """The demo generator's data (target derived from 'close'), 8 symbols x 600 bars."""
-    from clm_tray.core.demo.generator import generate, save
+    from clm_tray.core.demo.datafile import save
+    from clm_tray.core.demo.generator import generate
 
     path = tmp_path / "demo.csv"
     save(generate(symbols=8, bars=600, seed=7), path)

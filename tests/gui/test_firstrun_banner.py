@@ -24,7 +24,8 @@ QT_CLM_RETRAIN_HOURS=12
 def seed_project(tmp_path: Path) -> Path:
     """Laid out like C:\\quantum_trader: .env, data/binance_futures_training_data.csv,
     ai_engine/models/."""
-    from clm_tray.core.demo.generator import generate, save
+    from clm_tray.core.demo.datafile import save
+    from clm_tray.core.demo.generator import generate
 
     root = tmp_path / "quantum_trader"
     (root / "ai_engine" / "models").mkdir(parents=True)

@@ -9,7 +9,7 @@ from PySide6.QtWidgets import QApplication, QMessageBox
 
 from clm_tray.core.app import events as ev
 from clm_tray.core.app.status import Health
-from clm_tray.core.demo.generator import feed
+from clm_tray.core.demo.feed import feed
 
 
 def emit_from_engine_thread(bus: ev.EventBus, kind: str, **data: object) -> None:

@@ -415,7 +415,7 @@ class Engine:
         """Demo only: append the next hourly bar for every symbol (the data keeps growing)."""
         if self.isolate:
             return int(self._in_worker("feed_demo"))
-        from clm_tray.core.demo.generator import feed
+        from clm_tray.core.demo.feed import feed
 
         path = self.settings.resolved_data_path
         if path is None:

@@ -132,7 +132,8 @@ def own_backend_running(root: Path) -> bool:
 
 
 def _generate(data: Path, symbols: int, bars: int, seed: int) -> None:
-    from clm_tray.core.demo.generator import generate, save
+    from clm_tray.core.demo.datafile import save
+    from clm_tray.core.demo.generator import generate
 
     save(generate(symbols=symbols, bars=bars, seed=seed), data)
 
