@@ -365,7 +365,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     if not args.headless:
         # The backend (and every restart of it by the engine's workers, which inherit this)
         # stops by itself when this app is gone, even when it dies without cleaning up.
-        from clm_tray.core.backend.reference_server import OWNER_ENV
+        from clm_tray.core.backend.reference_server.owner import OWNER_ENV
 
         os.environ[OWNER_ENV] = str(os.getpid())
     engine = make_engine(loaded)

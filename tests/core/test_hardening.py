@@ -149,7 +149,7 @@ def _raw_request(port: int, head: bytes) -> bytes:
 @pytest.mark.parametrize("length", [b"-1", b"abc", b"1e3", b"+5", b" -0x10"])
 def test_reference_backend_rejects_a_bad_content_length_at_once(tmp_path: Path,
                                                                  length: bytes) -> None:
-    from clm_tray.core.backend.reference_server import make_server
+    from clm_tray.core.backend.reference_server.server import make_server
 
     server = make_server(tmp_path / "empty-models", port=0)
     threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
