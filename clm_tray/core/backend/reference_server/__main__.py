@@ -5,4 +5,5 @@ import sys
 
 from .server import main
 
-sys.exit(main())
+if __name__ == "__main__":  # importing this module (walking the package) must not serve
+    sys.exit(main())
