@@ -77,7 +77,7 @@ def small_workspace(tmp_path: Path) -> Path:
 def engine_factory(small_workspace: Path, monkeypatch: pytest.MonkeyPatch):
     """Build a real Engine on the small workspace; keyword overrides become QT_CLM_* env."""
     from clm_tray.core.app.service import Engine
-    from clm_tray.core.config.settings import load_settings
+    from clm_tray.core.config.sources import load_settings
 
     made = []
 

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from clm_tray.core.config.secrets import redact, redact_obj
-from clm_tray.core.config.settings import LoadedSettings, load_settings
+from clm_tray.core.config.sources import LoadedSettings, load_settings
 
 
 def load(args: argparse.Namespace) -> LoadedSettings:

@@ -18,7 +18,8 @@ from clm_tray.cli.common import add_json_flag, load, print_json, say, to_jsonabl
 from clm_tray.core.app import events as ev
 from clm_tray.core.app.status import Outcome
 from clm_tray.core.config.secrets import redact
-from clm_tray.core.config.settings import FIELDS, LoadedSettings, describe, load_settings
+from clm_tray.core.config.settings import FIELDS, describe
+from clm_tray.core.config.sources import LoadedSettings, load_settings
 
 _STOP_SIGNALS = tuple(getattr(signal, n) for n in ("SIGINT", "SIGTERM") if hasattr(signal, n))
 

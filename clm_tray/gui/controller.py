@@ -31,7 +31,7 @@ from clm_tray.core.app.status import (
     Outcome,
     VersionRow,
 )
-from clm_tray.core.config.settings import LoadedSettings
+from clm_tray.core.config.sources import LoadedSettings
 from clm_tray.gui.bridge import EngineBridge
 from clm_tray.gui.notifier import Notifier
 from clm_tray.gui.taskrunner import Op, TaskRunner, describe_error

@@ -24,7 +24,7 @@ def main(argv: list[str]) -> int:
     from clm_tray.core.app.service import Engine
     from clm_tray.core.backend import health
     from clm_tray.core.backend import process as process_backend
-    from clm_tray.core.config.settings import load_settings
+    from clm_tray.core.config.sources import load_settings
     from clm_tray.core.registry import deploy
 
     workspace, version, step = Path(argv[0]), argv[1], argv[2]

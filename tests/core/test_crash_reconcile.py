@@ -23,7 +23,7 @@ import pytest
 
 from clm_tray.core.app.service import Engine
 from clm_tray.core.backend.health import probe_health
-from clm_tray.core.config.settings import load_settings
+from clm_tray.core.config.sources import load_settings
 from clm_tray.core.fsutil import sha256_file
 from clm_tray.core.registry.deploy import FAULT_STEPS, Deployer
 from clm_tray.core.registry.store import ModelStore

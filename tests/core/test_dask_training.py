@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from clm_tray.core.app import events as ev
-from clm_tray.core.config.settings import load_settings
+from clm_tray.core.config.sources import load_settings
 from clm_tray.core.errors import ConfigError, DataError, TrainingCancelled, TrainingError
 from clm_tray.core.fsutil import sha256_file
 from clm_tray.core.ml.training import MODEL_NAME, TrainParams, load_booster, train_in_child
@@ -261,7 +261,7 @@ def test_a_local_cycle_never_imports_dask(small_workspace):
 import json, sys
 from pathlib import Path
 from clm_tray.core.app.service import Engine
-from clm_tray.core.config.settings import load_settings
+from clm_tray.core.config.sources import load_settings
 
 ws = Path({str(small_workspace)!r})
 engine = Engine(load_settings(ws / ".env", cwd=ws))

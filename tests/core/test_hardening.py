@@ -95,7 +95,7 @@ def test_events_logs_and_notifications_carry_no_password(tmp_path: Path) -> None
 
 
 def test_files_that_may_hold_secrets_are_owner_only(tmp_path: Path) -> None:
-    from clm_tray.core.config.settings import write_user_settings
+    from clm_tray.core.config.sources import write_user_settings
 
     path = write_user_settings({"QT_CLM_REDIS_URL": REDIS_URL}, tmp_path / "config.env")
     assert stat.S_IMODE(path.stat().st_mode) == 0o600

@@ -72,7 +72,7 @@ def test_the_tray_runs_the_replay_in_its_worker_with_progress_and_cancel(small_w
                                                                            hourly):
     from clm_tray.core.app import events as ev
     from clm_tray.core.app.service import Engine
-    from clm_tray.core.config.settings import load_settings
+    from clm_tray.core.config.sources import load_settings
     from clm_tray.core.errors import TrainingCancelled
     from clm_tray.core.ml.replay_result import ReplayResult
 

@@ -22,7 +22,7 @@ import pytest
 from clm_tray.core.app import events as ev
 from clm_tray.core.app.service import Engine
 from clm_tray.core.app.status import DriftReport, HealthReport, PerformanceReport
-from clm_tray.core.config.settings import load_settings
+from clm_tray.core.config.sources import load_settings
 from clm_tray.core.errors import DataError, StoreError, WorkerError
 from clm_tray.core.fsutil import sha256_file
 
@@ -215,7 +215,7 @@ import json, sys
 from pathlib import Path
 import clm_tray.core.app.service
 from clm_tray.core.app.service import Engine
-from clm_tray.core.config.settings import load_settings
+from clm_tray.core.config.sources import load_settings
 
 ws = Path({str(small_workspace)!r})
 engine = Engine(load_settings(ws / ".env", cwd=ws), isolate=True)

@@ -8,7 +8,7 @@ import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QFileDialog
 
-from clm_tray.core.config.settings import load_settings, user_config_file
+from clm_tray.core.config.sources import load_settings, user_config_file
 from clm_tray.core.config.workspace import ensure_workspace
 
 SEED_ENV = """# the trader's own settings

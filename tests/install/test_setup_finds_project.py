@@ -8,7 +8,7 @@ from pathlib import Path
 
 from clm_tray.cli import main
 from clm_tray.core.config import firstrun
-from clm_tray.core.config.settings import load_settings, user_config_file
+from clm_tray.core.config.sources import load_settings, user_config_file
 
 SEED_ENV = """\
 # Quantum Trader

@@ -53,7 +53,8 @@ from clm_tray.core.app.status import (
     SchedulerState,
     VersionRow,
 )
-from clm_tray.core.config.settings import LoadedSettings, Settings
+from clm_tray.core.config.settings import Settings
+from clm_tray.core.config.sources import LoadedSettings
 from clm_tray.core.errors import ClmError, ConfigError, CycleBusy, StoreError
 from clm_tray.core.registry.history import History
 

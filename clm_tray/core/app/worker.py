@@ -31,7 +31,7 @@ from typing import Any
 
 from clm_tray.core import errors
 from clm_tray.core.app import events as ev
-from clm_tray.core.config.settings import LoadedSettings
+from clm_tray.core.config.sources import LoadedSettings
 from clm_tray.core.errors import ClmError, WorkerError
 
 log = logging.getLogger(__name__)

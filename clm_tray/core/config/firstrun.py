@@ -17,14 +17,8 @@ from typing import Any
 
 from dotenv import dotenv_values
 
-from clm_tray.core.config.settings import (
-    PREFIX,
-    PROJECT_DATA,
-    PROJECT_MODELS,
-    LoadedSettings,
-    Settings,
-    write_user_settings,
-)
+from clm_tray.core.config.settings import PREFIX, PROJECT_DATA, PROJECT_MODELS, Settings
+from clm_tray.core.config.sources import LoadedSettings, write_user_settings
 
 DEFAULT_CONTAINER = Settings.model_fields["docker_container"].default
 MODEL_SUFFIXES = {".ubj", ".json", ".pkl", ".joblib", ".bin", ".model", ".xgb", ".onnx", ".pt"}
@@ -148,7 +142,7 @@ def detect_project(folder: Path, *, check_docker: bool = True,
 
 def first_retrain_plan(folder: Path) -> list[str]:
     """The dry-run plan (plan.py) for ``folder`` as if it were saved as the project folder."""
-    from clm_tray.core.config.settings import load_settings
+    from clm_tray.core.config.sources import load_settings
     from clm_tray.core.errors import ClmError
     from clm_tray.core.registry.plan import plan_retrain
 

@@ -121,7 +121,7 @@ def own_backend_running(root: Path) -> bool:
     if not (root / ".env").exists():
         return False
     from clm_tray.core.backend.factory import make_backend
-    from clm_tray.core.config.settings import load_settings
+    from clm_tray.core.config.sources import load_settings
 
     try:
         s = load_settings(root / ".env").settings

@@ -147,7 +147,7 @@ def _run_once(engine: Any, scheduler: Scheduler, stop: threading.Event, poll: fl
 def main(argv: list[str] | None = None) -> int:
     """``python -m clm_tray.core.schedule.daemon [--once]`` for the environment's workspace."""
     from clm_tray.core.app.service import Engine
-    from clm_tray.core.config.settings import load_settings
+    from clm_tray.core.config.sources import load_settings
 
     args = list(sys.argv[1:] if argv is None else argv)
     engine = Engine(load_settings(), isolate=True)
