@@ -23,7 +23,7 @@ from PySide6.QtWidgets import QApplication, QMessageBox  # noqa: E402
 
 from clm_tray.core.app import events as ev  # noqa: E402
 from clm_tray.core.app.service import Engine  # noqa: E402
-from clm_tray.core.config.settings import load_settings  # noqa: E402
+from clm_tray.core.config.sources import load_settings  # noqa: E402
 from clm_tray.core.demo.feed import feed  # noqa: E402
 from clm_tray.gui.app import TrayApp, make_application  # noqa: E402
 
