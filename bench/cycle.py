@@ -66,7 +66,7 @@ def manifest_for(dataset: Dataset, result: TrainResult) -> dict[str, Any]:
     """The manifest the cycle writes (the lead's builder when present, else an equivalent)."""
     import pandas as pd
 
-    from clm_tray.core.monitor.checks import reference_profile
+    from clm_tray.core.monitor.drift import reference_profile
 
     frame = dataset.frame
     train_rows = frame[frame["timestamp"] <= pd.Timestamp(result.split.train_end)]

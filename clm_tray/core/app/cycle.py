@@ -131,7 +131,7 @@ def _retrain_locked(
     from clm_tray.core.ml.data import load_dataset
     from clm_tray.core.ml.prepared import read_prepared, write_prepared
     from clm_tray.core.ml.training import TrainParams, train_in_child
-    from clm_tray.core.monitor.checks import reference_profile
+    from clm_tray.core.monitor.drift import reference_profile
 
     s = ctx.settings
     adopt_deployed_model(ctx)
@@ -387,7 +387,7 @@ def shadow_against_champion(ctx: CycleContext, candidate: Any, frame: pd.DataFra
     import pandas as pd
 
     from clm_tray.core.ml.training import load_booster
-    from clm_tray.core.monitor.checks import shadow_test
+    from clm_tray.core.monitor.shadow import shadow_test
 
     s = ctx.settings
     champion_id = ctx.store.aliases().get("champion")

@@ -336,7 +336,7 @@ class Engine:
             return self._in_worker("drift")
         import pandas as pd
 
-        from clm_tray.core.monitor.checks import drift_report
+        from clm_tray.core.monitor.drift import drift_report
 
         s = self.settings
         adopted = self._adopted_champion()
@@ -366,7 +366,7 @@ class Engine:
         import pandas as pd
 
         from clm_tray.core.ml.training import load_booster
-        from clm_tray.core.monitor.checks import live_performance
+        from clm_tray.core.monitor.performance import live_performance
 
         s = self.settings
         adopted = self._adopted_champion()

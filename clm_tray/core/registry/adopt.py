@@ -129,7 +129,7 @@ def shadow_against_adopted(s: Any, candidate: Any, champion: ModelVersion,
     import pandas as pd
 
     from clm_tray.core.ml.training import load_booster
-    from clm_tray.core.monitor.checks import shadow_test
+    from clm_tray.core.monitor.shadow import shadow_test
 
     base = {"decision": "promote", "rows": 0, "champion": champion.id}
     if champion.native is None:
