@@ -16,7 +16,8 @@ from clm_tray.core.fsutil import sha256_file
 from clm_tray.core.registry import deploy as deploy_module
 from clm_tray.core.registry.backups import BACKUP_MANIFEST
 from clm_tray.core.registry.deploy import FAULT_STEPS, Deployer
-from clm_tray.core.registry.store import ModelStore, ModelVersion
+from clm_tray.core.registry.store import ModelStore
+from clm_tray.core.registry.version import ModelVersion
 
 
 def _versions(store: ModelStore, tmp_path: Path, n: int) -> list[ModelVersion]:

@@ -29,7 +29,8 @@ from clm_tray.core.app import events as ev
 from clm_tray.core.errors import StoreError
 from clm_tray.core.fsutil import read_json, sha256_file
 from clm_tray.core.registry.formats import layout_files
-from clm_tray.core.registry.store import ModelStore, ModelVersion
+from clm_tray.core.registry.store import ModelStore
+from clm_tray.core.registry.version import ModelVersion
 
 log = logging.getLogger(__name__)
 

@@ -43,7 +43,13 @@ from pathlib import Path
 from typing import NoReturn
 
 from clm_tray.core.errors import ClmError, DeployError, StoreError
-from clm_tray.core.fsutil import fsync_dir, read_json, sha256_file
+from clm_tray.core.fsutil import (
+    copy_file_durably,
+    fsync_dir,
+    read_json,
+    sha256_file,
+    write_file_durably,
+)
 from clm_tray.core.registry.backups import (
     BACKUP_MANIFEST,
     list_backups,
@@ -66,12 +72,8 @@ from clm_tray.core.registry.deploy_journal import (
     untrusted_reason,
     write_journal,
 )
-from clm_tray.core.registry.store import (
-    ModelStore,
-    ModelVersion,
-    copy_file_durably,
-    write_file_durably,
-)
+from clm_tray.core.registry.store import ModelStore
+from clm_tray.core.registry.version import ModelVersion
 
 # Step boundaries where a crash test may kill the deploying process, in the order they occur.
 FAULT_STEPS: tuple[str, ...] = (

@@ -16,7 +16,8 @@ from clm_tray.core.config.settings import Settings
 from clm_tray.core.errors import ConfigError
 from clm_tray.core.fsutil import sha256_file
 from clm_tray.core.registry.formats import WRITABLE, check_model_file, extra_formats, layout_files
-from clm_tray.core.registry.store import ModelStore, parse_version_id
+from clm_tray.core.registry.store import ModelStore
+from clm_tray.core.registry.version import parse_version_id
 
 
 @dataclass
