@@ -25,7 +25,8 @@ from clm_tray.core.app.service import Engine
 from clm_tray.core.backend.health import probe_health
 from clm_tray.core.config.settings import load_settings
 from clm_tray.core.fsutil import sha256_file
-from clm_tray.core.registry.deploy import FAULT_STEPS, Deployer
+from clm_tray.core.registry.deploy import Deployer
+from clm_tray.core.registry.deploy_steps import FAULT_STEPS
 from clm_tray.core.registry.store import ModelStore
 
 pytestmark = pytest.mark.skipif(os.name == "nt", reason="SIGKILL semantics are POSIX")

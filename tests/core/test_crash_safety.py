@@ -22,7 +22,8 @@ import pytest
 
 from clm_tray.core.fsutil import sha256_file
 from clm_tray.core.registry.backups import BACKUP_MANIFEST
-from clm_tray.core.registry.deploy import FAULT_STEPS, Deployer
+from clm_tray.core.registry.deploy import Deployer
+from clm_tray.core.registry.deploy_steps import FAULT_STEPS
 from clm_tray.core.registry.store import ModelStore
 from clm_tray.core.registry.version import ModelVersion
 
