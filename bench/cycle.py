@@ -72,7 +72,7 @@ def manifest_for(dataset: Dataset, result: TrainResult) -> dict[str, Any]:
     train_rows = frame[frame["timestamp"] <= pd.Timestamp(result.split.train_end)]
     profile = reference_profile(train_rows, dataset.features)
     try:
-        from clm_tray.core.app.cycle import _manifest
+        from clm_tray.core.app.manifest import build_manifest
     except ImportError:
         return {
             "trained_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
@@ -82,7 +82,7 @@ def manifest_for(dataset: Dataset, result: TrainResult) -> dict[str, Any]:
             "leakage_reason": result.leakage_reason, "split": asdict(result.split),
             "data": asdict(dataset.fingerprint), "reference_profile": profile,
         }
-    return _manifest(dataset, result, None, profile)
+    return build_manifest(dataset, result, None, profile)
 
 
 def write_version(model_path: Path, manifest: dict[str, Any], store_root: Path) -> str:

@@ -150,7 +150,7 @@ def test_status_never_says_healthy_for_a_check_older_than_the_last_deploy(scene)
     engine = scene.engine()
     try:
         assert engine.status().backend.get("ok") is True
-        from clm_tray.core.app.reconcile import mark_folder_changing
+        from clm_tray.core.app.backend_pending import mark_folder_changing
 
         mark_folder_changing(scene.store, engine.history, "the deploy of v9999", engine.clock())
         shown = engine.status()
