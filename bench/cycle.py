@@ -56,7 +56,7 @@ def peak_rss_mb() -> float:
 
 def write_demo_csv(path: Path) -> None:
     code = (
-        "import sys; from clm_tray.core import demo; "
+        "import sys; from clm_tray.core.demo import generator as demo; "
         "demo.save(demo.generate(), sys.argv[1])"
     )
     subprocess.run([sys.executable, "-c", code, str(path)], check=True)
