@@ -24,21 +24,17 @@ from typing import TYPE_CHECKING, Any
 
 from clm_tray.core.app import decide, wording
 from clm_tray.core.app import events as ev
-from clm_tray.core.app.cycle import (
-    CycleContext,
-    deploy_verified,
-    record_action,
-    record_outcome,
-    retrain_cycle,
-    shadow_against_champion,
-)
-from clm_tray.core.app.reconcile import (
+from clm_tray.core.app.backend_pending import (
     backend_view,
     clear_pending,
     mark_folder_changing,
     read_pending,
-    reconcile_backend,
 )
+from clm_tray.core.app.cycle import retrain_cycle
+from clm_tray.core.app.cycle_run import CycleContext, record_action, record_outcome
+from clm_tray.core.app.deploy_step import deploy_verified
+from clm_tray.core.app.reconcile import reconcile_backend
+from clm_tray.core.app.shadow_step import shadow_against_champion
 from clm_tray.core.app.status import (
     IDENTITY_HINT,
     IDENTITY_NOT_REPORTED,
@@ -222,7 +218,7 @@ class Engine:
         ctx = self._ctx()
 
         def act(run: Any) -> CycleResult:
-            from clm_tray.core.app.cycle import restart_and_verify
+            from clm_tray.core.app.deploy_step import restart_and_verify
 
             deployer = self.deployer()
             target = self.store.get(version_id) if version_id else None
@@ -337,7 +333,7 @@ class Engine:
             return self._in_worker("drift")
         import pandas as pd
 
-        from clm_tray.core.monitor.checks import drift_report
+        from clm_tray.core.monitor.drift import drift_report
 
         s = self.settings
         adopted = self._adopted_champion()
@@ -367,7 +363,7 @@ class Engine:
         import pandas as pd
 
         from clm_tray.core.ml.training import load_booster
-        from clm_tray.core.monitor.checks import live_performance
+        from clm_tray.core.monitor.performance import live_performance
 
         s = self.settings
         adopted = self._adopted_champion()
