@@ -56,8 +56,8 @@ def peak_rss_mb() -> float:
 
 def write_demo_csv(path: Path) -> None:
     code = (
-        "import sys; from clm_tray.core import demo; "
-        "demo.save(demo.generate(), sys.argv[1])"
+        "import sys; from clm_tray.core.demo import datafile, generator; "
+        "datafile.save(generator.generate(), sys.argv[1])"
     )
     subprocess.run([sys.executable, "-c", code, str(path)], check=True)
 
@@ -66,13 +66,13 @@ def manifest_for(dataset: Dataset, result: TrainResult) -> dict[str, Any]:
     """The manifest the cycle writes (the lead's builder when present, else an equivalent)."""
     import pandas as pd
 
-    from clm_tray.core.monitor.checks import reference_profile
+    from clm_tray.core.monitor.drift import reference_profile
 
     frame = dataset.frame
     train_rows = frame[frame["timestamp"] <= pd.Timestamp(result.split.train_end)]
     profile = reference_profile(train_rows, dataset.features)
     try:
-        from clm_tray.core.app.cycle import _manifest
+        from clm_tray.core.app.manifest import build_manifest
     except ImportError:
         return {
             "trained_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
@@ -82,7 +82,7 @@ def manifest_for(dataset: Dataset, result: TrainResult) -> dict[str, Any]:
             "leakage_reason": result.leakage_reason, "split": asdict(result.split),
             "data": asdict(dataset.fingerprint), "reference_profile": profile,
         }
-    return _manifest(dataset, result, None, profile)
+    return build_manifest(dataset, result, None, profile)
 
 
 def write_version(model_path: Path, manifest: dict[str, Any], store_root: Path) -> str:

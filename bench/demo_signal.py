@@ -16,7 +16,8 @@ from pathlib import Path
 import numpy as np
 from xgboost import XGBClassifier
 
-from clm_tray.core.demo import generator as demo
+from clm_tray.core.demo.datafile import save
+from clm_tray.core.demo.generator import generate
 from clm_tray.core.ml.data import load_dataset
 
 
@@ -28,11 +29,11 @@ def main() -> None:
     args = parser.parse_args()
 
     t0 = time.perf_counter()
-    frame = demo.generate(args.symbols, args.bars, args.seed)
+    frame = generate(args.symbols, args.bars, args.seed)
     gen_s = time.perf_counter() - t0
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "demo.csv"
-        demo.save(frame, path)
+        save(frame, path)
         t0 = time.perf_counter()
         ds = load_dataset(path)
         load_s = time.perf_counter() - t0

@@ -54,8 +54,9 @@ def main() -> None:
         ws = Path(name)
         data = ws / "data" / "demo.csv"
         data.parent.mkdir()
-        subprocess.run([sys.executable, "-c", "import sys; from clm_tray.core import demo; "
-                        "demo.save(demo.generate(), sys.argv[1])", str(data)], check=True)
+        subprocess.run([sys.executable, "-c",
+                        "import sys; from clm_tray.core.demo import datafile, generator; "
+                        "datafile.save(generator.generate(), sys.argv[1])", str(data)], check=True)
         env = {k: v for k, v in os.environ.items() if not k.startswith("QT_CLM_")}
         env.update(QT_CLM_DATA_PATH=str(data), QT_CLM_DEPLOY_DIR=str(ws / "models"),
                    QT_CLM_LOG_DIR=str(ws / "logs"), QT_CLM_BACKEND="none",

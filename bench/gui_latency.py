@@ -56,7 +56,7 @@ def retrain_stall(ws_env: Path, isolate: bool = True) -> dict[str, float]:
     from PySide6.QtCore import QElapsedTimer, QTimer
 
     from clm_tray.core.app.compose import open_engine
-    from clm_tray.core.config.settings import load_settings
+    from clm_tray.core.config.sources import load_settings
     from clm_tray.gui.app import TrayApp, make_application
 
     app = make_application()

@@ -25,8 +25,8 @@ from clm_tray.core.ml.replay import run_replay
 
 
 def write_demo_csv(path: Path, symbols: int, bars: int) -> None:
-    code = ("import sys; from clm_tray.core import demo; "
-            "demo.save(demo.generate(symbols=int(sys.argv[2]), bars=int(sys.argv[3])), "
+    code = ("import sys; from clm_tray.core.demo import datafile, generator; "
+            "datafile.save(generator.generate(symbols=int(sys.argv[2]), bars=int(sys.argv[3])), "
             "sys.argv[1])")
     subprocess.run([sys.executable, "-c", code, str(path), str(symbols), str(bars)], check=True)
 

@@ -91,8 +91,9 @@ def main() -> None:
         data = args.data or ws / "data.parquet"
         t = time.perf_counter()
         if not data.exists():
-            subprocess.run([sys.executable, "-c", "import sys; from clm_tray.core import demo; "
-                            "demo.save(demo.generate(bars=int(sys.argv[2])), sys.argv[1])",
+            subprocess.run([sys.executable, "-c",
+                            "import sys; from clm_tray.core.demo import datafile, generator; "
+                            "datafile.save(generator.generate(bars=int(sys.argv[2])), sys.argv[1])",
                             str(data), str(bars)], check=True)
         print(f"generated 91 symbols x {bars:,} bars = {91 * bars:,} rows as Parquet "
               f"({data.stat().st_size / MB:.0f} MB) in {time.perf_counter() - t:.0f} s")

@@ -31,7 +31,8 @@ MB = 1024 * 1024
 
 
 def make_workspace(root: Path, backend: str) -> Path:
-    from clm_tray.core.demo.generator import generate, save
+    from clm_tray.core.demo.datafile import save
+    from clm_tray.core.demo.generator import generate
 
     (root / "data").mkdir(parents=True)
     save(generate(symbols=6, bars=400, seed=7), root / "data" / "train.csv")

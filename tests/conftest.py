@@ -50,7 +50,8 @@ _DATA_CACHE: dict[tuple[int, int, int], bytes] = {}
 
 def write_small_data(path: Path, symbols: int = 6, bars: int = 400, seed: int = 7) -> Path:
     """A small demo dataset (generated once per shape per session, then copied)."""
-    from clm_tray.core.demo.generator import generate, save
+    from clm_tray.core.demo.datafile import save
+    from clm_tray.core.demo.generator import generate
 
     key = (symbols, bars, seed)
     if key not in _DATA_CACHE:
@@ -76,7 +77,7 @@ def small_workspace(tmp_path: Path) -> Path:
 def engine_factory(small_workspace: Path, monkeypatch: pytest.MonkeyPatch):
     """Build a real Engine on the small workspace; keyword overrides become QT_CLM_* env."""
     from clm_tray.core.app.service import Engine
-    from clm_tray.core.config.settings import load_settings
+    from clm_tray.core.config.sources import load_settings
 
     made = []
 

@@ -50,7 +50,7 @@ def cmd_health(args: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from clm_tray.core.backend.reference_server import serve
+    from clm_tray.core.backend.reference_server.server import serve
 
     try:
         serve(args.models_dir, host=args.host, port=args.port, model_file=args.model_file)

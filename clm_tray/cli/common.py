@@ -17,7 +17,7 @@ from typing import Any
 
 from clm_tray.core.app.port import EnginePort, Mode
 from clm_tray.core.config.secrets import redact, redact_obj
-from clm_tray.core.config.settings import LoadedSettings, load_settings
+from clm_tray.core.config.sources import LoadedSettings, load_settings
 
 _STOP_SIGNALS = tuple(getattr(signal, n) for n in ("SIGINT", "SIGTERM") if hasattr(signal, n))
 

@@ -16,7 +16,7 @@ from typing import Any
 from clm_tray.cli.common import load, open_cli_engine, say
 from clm_tray.cli.cycle import print_result, progress_printer
 from clm_tray.core.app.port import EnginePort
-from clm_tray.core.config.settings import LoadedSettings, load_settings
+from clm_tray.core.config.sources import LoadedSettings, load_settings
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -50,7 +50,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     if not args.headless:
         # The backend (and every restart of it by the engine's workers, which inherit this)
         # stops by itself when this app is gone, even when it dies without cleaning up.
-        from clm_tray.core.backend.reference_server import OWNER_ENV
+        from clm_tray.core.backend.reference_server.owner import OWNER_ENV
 
         os.environ[OWNER_ENV] = str(os.getpid())
     engine = open_cli_engine(loaded)
@@ -130,7 +130,7 @@ def _where(ws: Any, loaded: LoadedSettings) -> None:
 
 def cmd_demo_feed(args: argparse.Namespace) -> int:
     from clm_tray.core.config.workspace import default_workspace
-    from clm_tray.core.demo.generator import feed
+    from clm_tray.core.demo.feed import feed
 
     root = args.feed_workspace or args.workspace
     if root is not None or args.env_file is None and not Path(".env").exists():

@@ -8,7 +8,8 @@ from pathlib import Path
 
 from clm_tray.cli.common import add_json_flag, load, print_json, say
 from clm_tray.core.config import autostart, firstrun
-from clm_tray.core.config.settings import PREFIX, LoadedSettings, user_config_file
+from clm_tray.core.config.settings import PREFIX
+from clm_tray.core.config.sources import LoadedSettings, user_config_file
 from clm_tray.core.errors import ClmError, ConfigError
 
 

@@ -68,3 +68,26 @@ def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
         while block := fh.read(chunk):
             h.update(block)
     return h.hexdigest()
+
+
+def copy_file_durably(src: Path, dst: Path) -> tuple[str, int]:
+    """Copy a file, hashing what was written, and fsync it; returns (sha256, size)."""
+    h = hashlib.sha256()
+    size = 0
+    with open(src, "rb") as fin, open(dst, "wb") as fout:
+        while block := fin.read(1 << 20):
+            fout.write(block)
+            h.update(block)
+            size += len(block)
+        fout.flush()
+        os.fsync(fout.fileno())
+    return h.hexdigest(), size
+
+
+def write_file_durably(path: Path, data: bytes) -> None:
+    """Write bytes under their final name and fsync them (the caller renames the folder or file
+    into place afterwards, so a crash never leaves a half file where a reader looks)."""
+    with open(path, "wb") as fh:
+        fh.write(data)
+        fh.flush()
+        os.fsync(fh.fileno())

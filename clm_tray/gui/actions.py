@@ -20,7 +20,7 @@ from PySide6.QtWidgets import QMessageBox, QWidget
 
 from clm_tray.core.app.port import EnginePort
 from clm_tray.core.app.status import CycleResult, HealthReport, Outcome
-from clm_tray.core.config.settings import LoadedSettings
+from clm_tray.core.config.sources import LoadedSettings
 from clm_tray.gui.taskrunner import Op, TaskRunner
 
 if TYPE_CHECKING:

@@ -22,7 +22,7 @@ from clm_tray.core.app import events as ev
 from clm_tray.core.app import wording
 from clm_tray.core.app.port import EnginePort, Mode
 from clm_tray.core.app.status import Health
-from clm_tray.core.config.settings import LoadedSettings
+from clm_tray.core.config.sources import LoadedSettings
 from clm_tray.gui.actions import UserActions, ask_yes_no
 from clm_tray.gui.bridge import EngineBridge
 from clm_tray.gui.notifier import Notifier

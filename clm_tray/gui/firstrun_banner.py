@@ -32,7 +32,8 @@ from PySide6.QtWidgets import (
 
 from clm_tray.core.app.port import EnginePort
 from clm_tray.core.config import firstrun
-from clm_tray.core.config.settings import PREFIX, LoadedSettings, load_settings
+from clm_tray.core.config.settings import PREFIX
+from clm_tray.core.config.sources import LoadedSettings, load_settings
 from clm_tray.gui.taskrunner import Op
 
 log = logging.getLogger(__name__)

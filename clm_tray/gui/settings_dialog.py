@@ -27,14 +27,11 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from clm_tray.core.config.settings import (
-    FIELDS,
+from clm_tray.core.config.settings import FIELDS, Settings, describe, validate_value
+from clm_tray.core.config.sources import (
     LoadedSettings,
-    Settings,
-    describe,
     load_settings,
     user_config_file,
-    validate_value,
     write_user_settings,
 )
 from clm_tray.core.errors import ClmError

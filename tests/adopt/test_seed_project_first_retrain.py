@@ -58,7 +58,8 @@ class Project:
         import pandas as pd
         import xgboost
 
-        from clm_tray.core.demo.generator import generate, save
+        from clm_tray.core.demo.datafile import save
+        from clm_tray.core.demo.generator import generate
 
         self.root = tmp_path / "quantum_trader"
         self.models = self.root / "ai_engine" / "models"

@@ -2,14 +2,22 @@
 
 from __future__ import annotations
 
+import re
+import shutil
+import subprocess
+import sys
 import threading
+import time
+from pathlib import Path
 
 import httpx
 import numpy as np
 import pytest
 import xgboost
 
-from clm_tray.core.backend.reference_server import main, make_server, ubjson_complete
+from clm_tray.core.backend import reference_server
+from clm_tray.core.backend.reference_server.server import main, make_server
+from clm_tray.core.backend.reference_server.ubjson import ubjson_complete
 
 
 @pytest.fixture
@@ -122,3 +130,37 @@ def test_port_taken_is_one_line_and_exit_2(tmp_path, capsys):
         code = main(["--models-dir", str(tmp_path), "--port", str(taken.getsockname()[1])])
     assert code == 2
     assert "choose another --port" in capsys.readouterr().err
+
+
+def test_the_docker_image_serves_from_the_reference_backend_folder_alone(
+        tmp_path, write_model, port):
+    """installer/Dockerfile.backend copies one folder and runs it as a module: that folder
+    must serve with nothing of clm-tray importable (standard library, numpy, xgboost only)."""
+    dockerfile = Path(__file__).resolve().parents[2] / "installer" / "Dockerfile.backend"
+    text = dockerfile.read_text(encoding="utf-8")
+    source, name = re.search(r"^COPY (\S+?)/? /app/(\w+)/$", text, re.M).groups()
+    assert f'"-m", "{name}"' in text and "WORKDIR /app" in text
+    folder = Path(reference_server.__file__).parent
+    assert folder == dockerfile.parents[1] / source
+    deployed = write_model(tmp_path / "models", seed=1)
+    app = tmp_path / "app"
+    shutil.copytree(folder, app / name, ignore=shutil.ignore_patterns("__pycache__"))
+    without_clm_tray = ("import runpy, sys; sys.modules['clm_tray'] = None; "
+                        f"runpy.run_module({name!r}, run_name='__main__', alter_sys=True)")
+    proc = subprocess.Popen(
+        [sys.executable, "-c", without_clm_tray, "--models-dir", str(tmp_path / "models"),
+         "--port", str(port)], cwd=app, stderr=subprocess.PIPE)
+    try:
+        doc = None
+        deadline = time.monotonic() + 60
+        while doc is None and proc.poll() is None and time.monotonic() < deadline:
+            try:
+                doc = httpx.get(f"http://127.0.0.1:{port}/health", timeout=1).json()
+            except httpx.TransportError:
+                time.sleep(0.1)
+        assert doc is not None, proc.stderr.read().decode() if proc.poll() is not None else ""
+        assert doc["model_sha256"] == deployed.sha256
+    finally:
+        proc.terminate()
+        proc.wait(10)
+        proc.stderr.close()

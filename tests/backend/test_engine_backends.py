@@ -11,7 +11,7 @@ import sys
 
 import pytest
 
-from clm_tray.core.demo.generator import feed
+from clm_tray.core.demo.feed import feed
 from clm_tray.core.fsutil import sha256_file
 
 

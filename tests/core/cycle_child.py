@@ -2,7 +2,7 @@
 
     python cycle_child.py WORKSPACE VERSION STEP
 
-STEP is a journal step (deploy.FAULT_STEPS, through the deployer's step observer), ``restart``
+STEP is a journal step (deploy_steps.FAULT_STEPS, through the deployer's step observer), ``restart``
 (after the old backend was stopped, before the new one starts: the backend is down) or
 ``verify`` (the new backend runs, nobody has checked it). The faults are injected around the
 real functions from here; nothing in production code knows about them.
@@ -22,10 +22,10 @@ def _die(*_args: object, **_kwargs: object) -> None:
 
 def main(argv: list[str]) -> int:
     from clm_tray.core.app.service import Engine
-    from clm_tray.core.backend.factory import health
-    from clm_tray.core.backend.factory import process as process_backend
-    from clm_tray.core.config.settings import load_settings
-    from clm_tray.core.registry import deploy
+    from clm_tray.core.backend import health
+    from clm_tray.core.backend import process as process_backend
+    from clm_tray.core.config.sources import load_settings
+    from clm_tray.core.registry import deploy_steps
 
     workspace, version, step = Path(argv[0]), argv[1], argv[2]
     if step == "restart":
@@ -33,7 +33,7 @@ def main(argv: list[str]) -> int:
     elif step == "verify":
         health.verify_backend = _die  # type: ignore[assignment]
     else:
-        deploy.add_step_observer(lambda reached: _die() if reached == step else None)
+        deploy_steps.add_step_observer(lambda reached: _die() if reached == step else None)
     engine = Engine(load_settings(workspace / ".env", cwd=workspace))
     result = engine.promote(version)
     print(result.outcome, result.reason, flush=True)

@@ -4,7 +4,7 @@
     python deploy_child.py STORE DEPLOY_DIR rollback VERSION|- [KILL_AT_STEP]
     python deploy_child.py STORE - hold-lock
 
-With KILL_AT_STEP (one of deploy.FAULT_STEPS) the child SIGKILLs itself at that step boundary,
+With KILL_AT_STEP (one of deploy_steps.FAULT_STEPS) the child SIGKILLs itself at that step boundary,
 through the deployer's step observer: the fault is injected here, not in production code.
 
 Imports only the store and the deployer (no xgboost), so each child starts fast. The pickle
@@ -20,7 +20,8 @@ import sys
 from pathlib import Path
 
 from clm_tray.core.fsutil import sha256_file
-from clm_tray.core.registry.deploy import Deployer, add_step_observer
+from clm_tray.core.registry.deploy import Deployer
+from clm_tray.core.registry.deploy_steps import add_step_observer
 from clm_tray.core.registry.store import ModelStore
 
 

@@ -21,7 +21,8 @@ from clm_tray.core.fsutil import sha256_file
 from clm_tray.core.registry.adopt import adopt_deployed
 from clm_tray.core.registry.deploy import Deployer
 from clm_tray.core.registry.plan import plan_retrain
-from clm_tray.core.registry.store import ModelStore, ModelVersion
+from clm_tray.core.registry.store import ModelStore
+from clm_tray.core.registry.version import ModelVersion
 
 MTIME = dt.datetime(2026, 11, 30, 5, 0, 0, tzinfo=dt.timezone.utc)
 

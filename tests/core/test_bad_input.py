@@ -70,7 +70,8 @@ def _tiny_model(path: Path, features: list[str], seed: int) -> Path:
 
 @pytest.fixture(scope="module")
 def template(tmp_path_factory: pytest.TempPathFactory):
-    from clm_tray.core.demo.generator import FEATURES, generate, save
+    from clm_tray.core.demo.datafile import save
+    from clm_tray.core.demo.generator import FEATURES, generate
 
     root = tmp_path_factory.mktemp("bad-input-template")
     (root / ".env").write_text(ENV)

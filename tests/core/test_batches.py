@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from clm_tray.core.demo.generator import generate, save
+from clm_tray.core.demo.datafile import save
+from clm_tray.core.demo.generator import generate
 from clm_tray.core.ml import prepared
 from clm_tray.core.ml.batches import PreparedFile, train_streaming
 from clm_tray.core.ml.data import load_dataset

@@ -23,9 +23,10 @@ import pytest
 
 from clm_tray.core.app.service import Engine
 from clm_tray.core.backend.health import probe_health
-from clm_tray.core.config.settings import load_settings
+from clm_tray.core.config.sources import load_settings
 from clm_tray.core.fsutil import sha256_file
-from clm_tray.core.registry.deploy import FAULT_STEPS, Deployer
+from clm_tray.core.registry.deploy import Deployer
+from clm_tray.core.registry.deploy_steps import FAULT_STEPS
 from clm_tray.core.registry.store import ModelStore
 
 pytestmark = pytest.mark.skipif(os.name == "nt", reason="SIGKILL semantics are POSIX")
@@ -149,7 +150,7 @@ def test_status_never_says_healthy_for_a_check_older_than_the_last_deploy(scene)
     engine = scene.engine()
     try:
         assert engine.status().backend.get("ok") is True
-        from clm_tray.core.app.reconcile import mark_folder_changing
+        from clm_tray.core.app.backend_pending import mark_folder_changing
 
         mark_folder_changing(scene.store, engine.history, "the deploy of v9999", engine.clock())
         shown = engine.status()

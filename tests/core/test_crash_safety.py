@@ -22,8 +22,10 @@ import pytest
 
 from clm_tray.core.fsutil import sha256_file
 from clm_tray.core.registry.backups import BACKUP_MANIFEST
-from clm_tray.core.registry.deploy import FAULT_STEPS, Deployer
-from clm_tray.core.registry.store import ModelStore, ModelVersion
+from clm_tray.core.registry.deploy import Deployer
+from clm_tray.core.registry.deploy_steps import FAULT_STEPS
+from clm_tray.core.registry.store import ModelStore
+from clm_tray.core.registry.version import ModelVersion
 
 CHILD = Path(__file__).with_name("deploy_child.py")
 _spec = importlib.util.spec_from_file_location("clm_tray_deploy_child", CHILD)

@@ -68,7 +68,7 @@ def test_same_data_again_is_unchanged_and_forcing_it_stores_no_second_copy(engin
 
 
 def test_new_rows_let_the_shadow_test_decide(engine_factory, small_workspace):
-    from clm_tray.core.demo.generator import feed
+    from clm_tray.core.demo.feed import feed
 
     engine = engine_factory(shadow_min=50)
     engine.retrain()
@@ -103,7 +103,7 @@ def test_auto_promote_off_waits_for_approval_then_promote_deploys(engine_factory
 
 
 def test_rollback_restores_previous_bytes_exactly(engine_factory, small_workspace):
-    from clm_tray.core.demo.generator import feed
+    from clm_tray.core.demo.feed import feed
 
     engine = engine_factory(shadow_min=1, shadow_logloss_tol=10)
     engine.retrain()

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from clm_tray.core.app import events as ev
-from clm_tray.core.config.settings import load_settings
+from clm_tray.core.config.sources import load_settings
 from clm_tray.core.errors import ConfigError, DataError, TrainingCancelled, TrainingError
 from clm_tray.core.fsutil import sha256_file
 from clm_tray.core.ml.training import MODEL_NAME, TrainParams, load_booster, train_in_child
@@ -96,7 +96,8 @@ def doomed_cluster() -> Iterator[Cluster]:
 @pytest.fixture
 def demo_csv(tmp_path: Path) -> Path:
     """The demo generator's data (target derived from 'close'), 8 symbols x 600 bars."""
-    from clm_tray.core.demo.generator import generate, save
+    from clm_tray.core.demo.datafile import save
+    from clm_tray.core.demo.generator import generate
 
     path = tmp_path / "demo.csv"
     save(generate(symbols=8, bars=600, seed=7), path)
@@ -260,7 +261,7 @@ def test_a_local_cycle_never_imports_dask(small_workspace):
 import json, sys
 from pathlib import Path
 from clm_tray.core.app.service import Engine
-from clm_tray.core.config.settings import load_settings
+from clm_tray.core.config.sources import load_settings
 
 ws = Path({str(small_workspace)!r})
 engine = Engine(load_settings(ws / ".env", cwd=ws))

@@ -8,7 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from clm_tray.core.demo import generator as demo
+from clm_tray.core.demo.datafile import save
+from clm_tray.core.demo.generator import FEATURES, generate
 from clm_tray.core.errors import DataError
 from clm_tray.core.ml.data import load_dataset
 
@@ -83,10 +84,10 @@ def test_target_derived_from_close_per_symbol(tmp_path: Path) -> None:
 
 
 def test_derived_target_matches_next_close(tmp_path: Path) -> None:
-    frame = demo.generate(symbols=4, bars=120, seed=3)
-    demo.save(frame, tmp_path / "demo.csv")
+    frame = generate(symbols=4, bars=120, seed=3)
+    save(frame, tmp_path / "demo.csv")
     ds = load_dataset(tmp_path / "demo.csv")
-    assert ds.features == demo.FEATURES
+    assert ds.features == FEATURES
     for symbol, rows in frame.groupby("symbol"):
         expected = (rows["close"].shift(-1) > rows["close"]).astype(int).iloc[:-1].to_numpy()
         got = ds.frame.loc[ds.frame["symbol"] == symbol, "target"].to_numpy()
@@ -243,7 +244,7 @@ def test_reference_size_loads_quickly(tmp_path: Path) -> None:
     import time
 
     path = tmp_path / "demo.csv"
-    demo.save(demo.generate(symbols=91, bars=1500, seed=7), path)
+    save(generate(symbols=91, bars=1500, seed=7), path)
     started = time.perf_counter()
     ds = load_dataset(path)
     elapsed = time.perf_counter() - started

@@ -7,7 +7,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from clm_tray.core.demo.generator import feed, generate, save
+from clm_tray.core.demo.datafile import save
+from clm_tray.core.demo.feed import feed
+from clm_tray.core.demo.generator import generate
 from clm_tray.core.ml import datacache
 from clm_tray.core.ml.data import load_dataset
 

@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 
 from clm_tray.core.app import events as ev
-from clm_tray.core.app.cycle import shadow_against_champion
 from clm_tray.core.app.decide import prune_store
 from clm_tray.core.app.notify_rules import NoticeRules
+from clm_tray.core.app.shadow_step import shadow_against_champion
 from clm_tray.core.app.status import Outcome
 
 

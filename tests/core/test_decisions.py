@@ -77,7 +77,8 @@ def clm_json(ws: Path, *args: str, **env: str) -> tuple[int, dict]:
 
 
 def small_demo(path: Path) -> None:
-    from clm_tray.core.demo.generator import generate, save
+    from clm_tray.core.demo.datafile import save
+    from clm_tray.core.demo.generator import generate
 
     save(generate(symbols=6, bars=400, seed=7), path)
 
@@ -120,7 +121,8 @@ def test_real_prices_without_an_edge_are_not_deployed_and_the_champion_stays(tmp
 
 
 def test_demo_data_with_a_real_edge_passes_the_gate_and_is_deployed(tmp_path):
-    from clm_tray.core.demo.generator import generate, save
+    from clm_tray.core.demo.datafile import save
+    from clm_tray.core.demo.generator import generate
 
     ws = workspace(tmp_path)
     save(generate(symbols=40, bars=500, seed=7), ws / "data" / "train.csv")

@@ -8,7 +8,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from clm_tray.core.demo import generator as demo
+from clm_tray.core.demo.coins import symbol_names
+from clm_tray.core.demo.datafile import save
+from clm_tray.core.demo.feed import feed
+from clm_tray.core.demo.generator import COLUMNS, FEATURES, generate
+from clm_tray.core.demo.sample import write_sample
 from clm_tray.core.errors import DataError
 from clm_tray.core.ml.data import load_dataset
 
@@ -25,33 +29,33 @@ def _psi(expected: np.ndarray, actual: np.ndarray, bins: int = 10) -> float:
 
 
 def test_generate_has_the_documented_columns() -> None:
-    frame = demo.generate(symbols=5, bars=50, seed=1, end=END)
-    assert list(frame.columns) == demo.COLUMNS
-    assert len(demo.FEATURES) == 22 and "target" not in frame.columns
+    frame = generate(symbols=5, bars=50, seed=1, end=END)
+    assert list(frame.columns) == COLUMNS
+    assert len(FEATURES) == 22 and "target" not in frame.columns
     assert len(frame) == 250 and frame["symbol"].nunique() == 5
     assert str(frame["timestamp"].dtype) == "datetime64[ns, UTC]"
     assert frame["timestamp"].max() == END
     assert frame["timestamp"].min() == END - pd.Timedelta(hours=49)
-    assert frame[demo.FEATURES].notna().all().all()
+    assert frame[FEATURES].notna().all().all()
     keys = list(zip(frame["timestamp"], frame["symbol"], strict=True))
     assert keys == sorted(keys)
-    assert demo.symbol_names(3) == ["BTCUSDT", "ETHUSDT", "BNBUSDT"]
-    assert len(set(demo.symbol_names(91))) == 91
-    assert len(set(demo.symbol_names(120))) == 120
+    assert symbol_names(3) == ["BTCUSDT", "ETHUSDT", "BNBUSDT"]
+    assert len(set(symbol_names(91))) == 91
+    assert len(set(symbol_names(120))) == 120
 
 
 def test_generate_is_deterministic_and_end_only_moves_the_clock() -> None:
-    a = demo.generate(symbols=6, bars=80, seed=11, end=END)
-    b = demo.generate(symbols=6, bars=80, seed=11, end=END)
+    a = generate(symbols=6, bars=80, seed=11, end=END)
+    b = generate(symbols=6, bars=80, seed=11, end=END)
     pd.testing.assert_frame_equal(a, b)
-    later = demo.generate(symbols=6, bars=80, seed=11, end=END + pd.Timedelta(days=3))
+    later = generate(symbols=6, bars=80, seed=11, end=END + pd.Timedelta(days=3))
     pd.testing.assert_frame_equal(a.drop(columns="timestamp"), later.drop(columns="timestamp"))
-    other = demo.generate(symbols=6, bars=80, seed=12, end=END)
+    other = generate(symbols=6, bars=80, seed=12, end=END)
     assert not np.allclose(a["close"], other["close"])
 
 
 def test_generate_looks_like_a_market() -> None:
-    frame = demo.generate(symbols=20, bars=400, seed=5, end=END)
+    frame = generate(symbols=20, bars=400, seed=5, end=END)
     assert (frame["high"] >= frame[["open", "close"]].max(axis=1)).all()
     assert (frame["low"] <= frame[["open", "close"]].min(axis=1)).all()
     assert frame["rsi_14"].between(0, 100).all()
@@ -67,7 +71,7 @@ def test_generate_looks_like_a_market() -> None:
 def test_features_are_trailing_windows_of_the_closes() -> None:
     """Features are computed from the current and past bars only (recomputed here from the
     output's own closes), so the label cannot leak into them."""
-    full = demo.generate(symbols=4, bars=200, seed=9, end=END)
+    full = generate(symbols=4, bars=200, seed=9, end=END)
     one_symbol = full[full["symbol"] == "ETHUSDT"].reset_index(drop=True)
     c = one_symbol["close"]
     tail = slice(30, None)
@@ -80,18 +84,18 @@ def test_features_are_trailing_windows_of_the_closes() -> None:
 
 
 def test_save_writes_csv_and_parquet_the_loader_reads(tmp_path: Path) -> None:
-    frame = demo.generate(symbols=3, bars=100, seed=2, end=END)
+    frame = generate(symbols=3, bars=100, seed=2, end=END)
     for name in ("d.csv", "d.parquet"):
-        demo.save(frame, tmp_path / name)
+        save(frame, tmp_path / name)
         ds = load_dataset(tmp_path / name)
-        assert ds.features == demo.FEATURES and len(ds.frame) == 3 * 99
+        assert ds.features == FEATURES and len(ds.frame) == 3 * 99
 
 
 def test_feed_appends_hours_times_symbols_rows_without_gaps(tmp_path: Path) -> None:
     path = tmp_path / "demo.csv"
-    demo.save(demo.generate(symbols=5, bars=150, seed=4, end=END), path)
+    save(generate(symbols=5, bars=150, seed=4, end=END), path)
     header = path.read_text().splitlines()[0]
-    assert demo.feed(path, 24) == 24 * 5
+    assert feed(path, 24) == 24 * 5
     after = pd.read_csv(path)
     assert path.read_text().splitlines()[0] == header and len(after) == 150 * 5 + 24 * 5
     after["timestamp"] = pd.to_datetime(after["timestamp"], utc=True)
@@ -100,7 +104,7 @@ def test_feed_appends_hours_times_symbols_rows_without_gaps(tmp_path: Path) -> N
         assert list(steps) == [pd.Timedelta(hours=1)]
     assert after["timestamp"].max() == END + pd.Timedelta(hours=24)
     assert not after.duplicated(["symbol", "timestamp"]).any()
-    assert after[demo.FEATURES].notna().all().all()
+    assert after[FEATURES].notna().all().all()
     new = after.iloc[750:]
     first = new.groupby("symbol").head(1).set_index("symbol")
     last_old = after.iloc[:750].groupby("symbol").tail(1).set_index("symbol")
@@ -109,27 +113,27 @@ def test_feed_appends_hours_times_symbols_rows_without_gaps(tmp_path: Path) -> N
 
 
 def test_feed_is_deterministic_given_seed_and_rows(tmp_path: Path) -> None:
-    frame = demo.generate(symbols=3, bars=130, seed=4, end=END)
+    frame = generate(symbols=3, bars=130, seed=4, end=END)
     a, b = tmp_path / "a.csv", tmp_path / "b.csv"
-    demo.save(frame, a)
-    demo.save(frame, b)
-    demo.feed(a, 10)
-    demo.feed(b, 10)
+    save(frame, a)
+    save(frame, b)
+    feed(a, 10)
+    feed(b, 10)
     assert a.read_bytes() == b.read_bytes()
 
 
 def test_feed_parquet_rewrites_atomically(tmp_path: Path) -> None:
     path = tmp_path / "demo.parquet"
-    demo.save(demo.generate(symbols=3, bars=130, seed=4, end=END), path)
-    assert demo.feed(path, 5) == 15
+    save(generate(symbols=3, bars=130, seed=4, end=END), path)
+    assert feed(path, 5) == 15
     back = pd.read_parquet(path)
     assert len(back) == 3 * 135 and back["timestamp"].is_monotonic_increasing
 
 
 def test_feed_continues_the_same_process(tmp_path: Path) -> None:
     path = tmp_path / "demo.csv"
-    demo.save(demo.generate(symbols=10, bars=300, seed=6, end=END), path)
-    demo.feed(path, 200)
+    save(generate(symbols=10, bars=300, seed=6, end=END), path)
+    feed(path, 200)
     frame = pd.read_csv(path)
     old, new = frame.iloc[:3000], frame.iloc[3000:]
     for col in ("funding_rate", "shortAccount", "taker_buy_ratio", "volume_z", "oi_change_1"):
@@ -138,8 +142,8 @@ def test_feed_continues_the_same_process(tmp_path: Path) -> None:
 
 def test_feed_shift_moves_the_distribution(tmp_path: Path) -> None:
     path = tmp_path / "demo.csv"
-    demo.save(demo.generate(symbols=10, bars=300, seed=6, end=END), path)
-    demo.feed(path, 100, shift=True)
+    save(generate(symbols=10, bars=300, seed=6, end=END), path)
+    feed(path, 100, shift=True)
     frame = pd.read_csv(path)
     old, new = frame.iloc[:3000], frame.iloc[3000:]
     for col in ("funding_rate", "shortAccount"):
@@ -150,17 +154,17 @@ def test_feed_shift_moves_the_distribution(tmp_path: Path) -> None:
 
 def test_feed_needs_an_existing_demo_file(tmp_path: Path) -> None:
     with pytest.raises(DataError) as info:
-        demo.feed(tmp_path / "missing.csv", 5)
+        feed(tmp_path / "missing.csv", 5)
     assert "missing.csv" in str(info.value) and "\n" not in str(info.value)
     other = tmp_path / "other.csv"
     other.write_text("timestamp,symbol,x\n2025-01-01T00:00:00Z,BTCUSDT,1\n")
     with pytest.raises(DataError):
-        demo.feed(other, 5)
+        feed(other, 5)
 
 
 def test_sample_is_reproducible(tmp_path: Path) -> None:
     committed = Path(__file__).resolve().parents[2] / "data" / "sample.csv"
-    fresh = demo.write_sample(tmp_path / "sample.csv")
+    fresh = write_sample(tmp_path / "sample.csv")
     assert fresh.stat().st_size < 2_000_000
     if committed.exists():
         assert fresh.read_bytes() == committed.read_bytes()
@@ -171,13 +175,13 @@ def test_demo_signal_is_real_but_weak() -> None:
     show as far more). The full-size figure (~55 %) is printed by bench/demo_signal.py."""
     from xgboost import XGBClassifier
 
-    frame = demo.generate(symbols=40, bars=600, seed=7, end=END)
+    frame = generate(symbols=40, bars=600, seed=7, end=END)
     frame["target"] = (frame.groupby("symbol")["close"].shift(-1) > frame["close"]).astype(int)
     frame = frame[frame["timestamp"] < END]
     cut = frame["timestamp"].quantile(0.7)
     train, test = frame[frame["timestamp"] < cut], frame[frame["timestamp"] >= cut]
     model = XGBClassifier(tree_method="hist", n_estimators=60, max_depth=3, learning_rate=0.1,
                           n_jobs=1, random_state=0)
-    model.fit(train[demo.FEATURES], train["target"])
-    accuracy = float((model.predict(test[demo.FEATURES]) == test["target"]).mean())
+    model.fit(train[FEATURES], train["target"])
+    accuracy = float((model.predict(test[FEATURES]) == test["target"]).mean())
     assert 0.515 < accuracy < 0.62

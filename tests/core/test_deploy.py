@@ -13,10 +13,12 @@ import pytest
 
 from clm_tray.core.errors import DeployError, StoreError
 from clm_tray.core.fsutil import sha256_file
-from clm_tray.core.registry import deploy as deploy_module
+from clm_tray.core.registry import deploy_files, deploy_steps
 from clm_tray.core.registry.backups import BACKUP_MANIFEST
-from clm_tray.core.registry.deploy import FAULT_STEPS, Deployer
-from clm_tray.core.registry.store import ModelStore, ModelVersion
+from clm_tray.core.registry.deploy import Deployer
+from clm_tray.core.registry.deploy_steps import FAULT_STEPS
+from clm_tray.core.registry.store import ModelStore
+from clm_tray.core.registry.version import ModelVersion
 
 
 def _versions(store: ModelStore, tmp_path: Path, n: int) -> list[ModelVersion]:
@@ -231,14 +233,14 @@ def test_failure_mid_install_puts_the_old_model_back(
     deployer = Deployer(store, deploy_dir)
     deployer.install(v1, reason="first")
     old_meta = (deploy_dir / "xgb_model.meta.json").read_bytes()
-    real_replace = deploy_module._replace
+    real_replace = deploy_files.replace_file
 
     def replace_then_fail_on_meta(src: Path, dst: Path) -> None:
         if dst.name.endswith(".meta.json") and "v0002" in src.read_text(errors="ignore"):
             raise OSError(28, "No space left on device")
         real_replace(src, dst)
 
-    monkeypatch.setattr(deploy_module, "_replace", replace_then_fail_on_meta)
+    monkeypatch.setattr(deploy_files, "replace_file", replace_then_fail_on_meta)
 
     with pytest.raises(DeployError) as err:
         deployer.install(v2, reason="second")
@@ -361,7 +363,7 @@ def test_fault_steps_are_unique_and_reported_in_order(store: ModelStore, deploy_
                                                       tmp_path: Path) -> None:
     assert len(set(FAULT_STEPS)) == len(FAULT_STEPS)
     seen: list[str] = []
-    remove = deploy_module.add_step_observer(seen.append)
+    remove = deploy_steps.add_step_observer(seen.append)
     try:
         src = tmp_path / "m.ubj"
         for i in range(2):

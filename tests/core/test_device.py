@@ -7,7 +7,7 @@ import shutil
 import pytest
 import xgboost
 
-from clm_tray.core.config.settings import load_settings
+from clm_tray.core.config.sources import load_settings
 from clm_tray.core.errors import ConfigError
 from clm_tray.core.ml.training import TrainParams, make_classifier
 

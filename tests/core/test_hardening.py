@@ -95,7 +95,7 @@ def test_events_logs_and_notifications_carry_no_password(tmp_path: Path) -> None
 
 
 def test_files_that_may_hold_secrets_are_owner_only(tmp_path: Path) -> None:
-    from clm_tray.core.config.settings import write_user_settings
+    from clm_tray.core.config.sources import write_user_settings
 
     path = write_user_settings({"QT_CLM_REDIS_URL": REDIS_URL}, tmp_path / "config.env")
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
@@ -149,7 +149,7 @@ def _raw_request(port: int, head: bytes) -> bytes:
 @pytest.mark.parametrize("length", [b"-1", b"abc", b"1e3", b"+5", b" -0x10"])
 def test_reference_backend_rejects_a_bad_content_length_at_once(tmp_path: Path,
                                                                  length: bytes) -> None:
-    from clm_tray.core.backend.reference_server import make_server
+    from clm_tray.core.backend.reference_server.server import make_server
 
     server = make_server(tmp_path / "empty-models", port=0)
     threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},

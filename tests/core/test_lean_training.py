@@ -13,7 +13,8 @@ import xgboost
 from sklearn.metrics import log_loss as sk_log_loss
 from sklearn.metrics import roc_auc_score as sk_roc_auc
 
-from clm_tray.core.demo.generator import generate, save
+from clm_tray.core.demo.datafile import save
+from clm_tray.core.demo.generator import generate
 from clm_tray.core.ml.data import load_dataset
 from clm_tray.core.ml.metrics import log_loss, roc_auc_score
 from clm_tray.core.ml.training import (

@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 
 from clm_tray.core.app import events as ev
-from clm_tray.core.demo.generator import feed
+from clm_tray.core.demo.feed import feed
 
 
 def test_rows_appended_while_training_are_not_trained_on_and_the_manifest_says_so(

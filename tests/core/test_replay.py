@@ -10,7 +10,9 @@ import pandas as pd
 import pytest
 
 from clm_tray.core.config.settings import Settings
-from clm_tray.core.demo import generator as demo
+from clm_tray.core.demo.datafile import save
+from clm_tray.core.demo.generator import generate
+from clm_tray.core.demo.sample import SAMPLE_END
 from clm_tray.core.ml import replay, replay_training
 from clm_tray.core.ml.data import load_dataset
 
@@ -20,7 +22,7 @@ SMALL = {"n_estimators": 40, "early_stopping": 10, "train_threads": 1}
 @pytest.fixture(scope="module")
 def hourly(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("replay") / "hourly.csv"
-    demo.save(demo.generate(symbols=6, bars=720, end=demo.SAMPLE_END), path)
+    save(generate(symbols=6, bars=720, end=SAMPLE_END), path)
     return path
 
 
@@ -45,7 +47,7 @@ def test_every_model_learns_only_from_rows_whose_next_bar_had_closed(hourly, mon
 
 
 def test_daily_data_is_reported_per_month(tmp_path):
-    frame = demo.generate(symbols=4, bars=700, end=demo.SAMPLE_END)
+    frame = generate(symbols=4, bars=700, end=SAMPLE_END)
     stamps = pd.to_datetime(frame["timestamp"], utc=True)
     hours = ((stamps - stamps.min()) / pd.Timedelta(hours=1)).astype(int)
     frame["timestamp"] = (pd.Timestamp("2023-01-01", tz="UTC")
@@ -70,7 +72,7 @@ def test_the_tray_runs_the_replay_in_its_worker_with_progress_and_cancel(small_w
                                                                            hourly):
     from clm_tray.core.app import events as ev
     from clm_tray.core.app.compose import open_engine
-    from clm_tray.core.config.settings import load_settings
+    from clm_tray.core.config.sources import load_settings
     from clm_tray.core.errors import TrainingCancelled
     from clm_tray.core.ml.replay_result import ReplayResult
 

@@ -18,7 +18,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from clm_tray.core.demo import generator as demo
+from clm_tray.core.demo.datafile import save
+from clm_tray.core.demo.generator import generate
+from clm_tray.core.demo.sample import SAMPLE_END
 from clm_tray.core.ml.data import load_dataset
 
 ENV = """QT_CLM_DATA_PATH=data/train.csv
@@ -41,7 +43,7 @@ def replay_workspace(root: Path) -> Path:
     data = root / "data" / "train.csv"
     data.parent.mkdir(parents=True, exist_ok=True)
     if "csv" not in _CSV:
-        demo.save(demo.generate(symbols=6, bars=720, end=demo.SAMPLE_END), data)
+        save(generate(symbols=6, bars=720, end=SAMPLE_END), data)
         _CSV["csv"] = data.read_bytes()
     data.write_bytes(_CSV["csv"])
     (root / ".env").write_text(ENV)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from clm_tray.core.config.settings import load_settings, user_config_file, write_user_settings
+from clm_tray.core.config.sources import load_settings, user_config_file, write_user_settings
 from clm_tray.core.errors import ConfigError
 
 

@@ -4,7 +4,7 @@ by the training child over its pipe and published as cycle.stage events with tim
 from __future__ import annotations
 
 from clm_tray.core.app import events as ev
-from clm_tray.core.config.settings import load_settings
+from clm_tray.core.config.sources import load_settings
 from clm_tray.core.ml.data import load_dataset
 from clm_tray.core.ml.training import TrainParams, train_in_child
 

@@ -23,7 +23,7 @@ from clm_tray.core.app import events as ev
 from clm_tray.core.app.compose import open_engine
 from clm_tray.core.app.port import EnginePort
 from clm_tray.core.app.status import DriftReport, HealthReport, PerformanceReport
-from clm_tray.core.config.settings import load_settings
+from clm_tray.core.config.sources import load_settings
 from clm_tray.core.errors import DataError, StoreError, WorkerError
 from clm_tray.core.fsutil import sha256_file
 
@@ -215,7 +215,7 @@ def test_the_isolated_caller_never_imports_pandas_xgboost_sklearn_or_scipy(small
 import json, sys
 from pathlib import Path
 from clm_tray.core.app.compose import open_engine
-from clm_tray.core.config.settings import load_settings
+from clm_tray.core.config.sources import load_settings
 
 ws = Path({str(small_workspace)!r})
 engine = open_engine(load_settings(ws / ".env", cwd=ws), "worker")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import socket
 
-from clm_tray.core.config.settings import load_settings
+from clm_tray.core.config.sources import load_settings
 from clm_tray.core.config.workspace import ensure_workspace
 
 

@@ -23,8 +23,8 @@ from PySide6.QtWidgets import QApplication, QMessageBox  # noqa: E402
 
 from clm_tray.core.app import events as ev  # noqa: E402
 from clm_tray.core.app.service import Engine  # noqa: E402
-from clm_tray.core.config.settings import load_settings  # noqa: E402
-from clm_tray.core.demo.generator import feed  # noqa: E402
+from clm_tray.core.config.sources import load_settings  # noqa: E402
+from clm_tray.core.demo.feed import feed  # noqa: E402
 from clm_tray.gui.app import TrayApp, make_application  # noqa: E402
 
 
@@ -84,9 +84,9 @@ def main() -> int:
     # Roll back from the versions tab, answering Yes
     dash.show_view("versions")
     app.controller.refresh()
-    wait(lambda: len(dash.versions_table.keys) == len(engine.versions()), "the versions table")
+    wait(lambda: len(dash.versions.table.keys) == len(engine.versions()), "the versions table")
     previous = next(v.id for v in engine.versions() if v.status == "previous")
-    dash.select_version(previous)
+    dash.versions.select_version(previous)
 
     def yes() -> None:
         box = QApplication.activeModalWidget()
@@ -96,12 +96,12 @@ def main() -> int:
             QTimer.singleShot(20, yes)
 
     QTimer.singleShot(20, yes)
-    dash.rollback_button.click()
+    dash.versions.rollback_button.click()
     wait(lambda: not app.runner.is_busy("rollback"), "the rollback")
-    wait(lambda: dash.done_notice.isVisible(), "the rollback notice")
+    wait(lambda: dash.messages.done_notice.isVisible(), "the rollback notice")
     seen["rolled_back_to"] = engine.store.aliases()["champion"]
     seen["previous"] = previous
-    seen["notice"] = dash.done_notice.text()
+    seen["notice"] = dash.messages.done_notice.text()
     shot("4-rolled-back")
 
     # A failure notification; its "Restart backend" button is clicked on the desktop

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from clm_tray.gui.charts import AccuracyChart, DriftChart, ImportanceChart, nice_axis
+from clm_tray.gui.charts.accuracy import AccuracyChart
+from clm_tray.gui.charts.axes import nice_axis
+from clm_tray.gui.charts.drift import DriftChart
+from clm_tray.gui.charts.importance import ImportanceChart
 
 
 def test_axes_land_on_round_numbers():

@@ -8,7 +8,7 @@ import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QFileDialog
 
-from clm_tray.core.config.settings import load_settings, user_config_file
+from clm_tray.core.config.sources import load_settings, user_config_file
 from clm_tray.core.config.workspace import ensure_workspace
 
 SEED_ENV = """# the trader's own settings
@@ -24,7 +24,8 @@ QT_CLM_RETRAIN_HOURS=12
 def seed_project(tmp_path: Path) -> Path:
     """Laid out like C:\\quantum_trader: .env, data/binance_futures_training_data.csv,
     ai_engine/models/."""
-    from clm_tray.core.demo.generator import generate, save
+    from clm_tray.core.demo.datafile import save
+    from clm_tray.core.demo.generator import generate
 
     root = tmp_path / "quantum_trader"
     (root / "ai_engine" / "models").mkdir(parents=True)
@@ -158,7 +159,7 @@ SWITCH_SCRIPT = """
 import json, sys, time
 from pathlib import Path
 from PySide6.QtWidgets import QApplication
-from clm_tray.core.config.settings import load_settings
+from clm_tray.core.config.sources import load_settings
 from clm_tray.gui.app import TrayApp
 from clm_tray.gui.firstrun_banner import switch_settings
 

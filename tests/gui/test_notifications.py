@@ -45,7 +45,7 @@ def test_deploy_and_failure_each_notify_once_and_repeats_are_throttled(
     failed = notifications.calls[1]
     assert failed.summary == "Retrain failed"
     assert failed.hints.get("urgency") == 2
-    assert app.dashboard is None or "failed" in app.dashboard.banner_text.text()
+    assert app.dashboard is None or "failed" in app.dashboard.messages.banner_text.text()
 
     # the same failure again, inside QT_CLM_NOTIFY_THROTTLE_MINUTES: nothing reaches the desktop
     assert app.controller.retrain()

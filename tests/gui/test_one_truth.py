@@ -51,7 +51,7 @@ def visible_texts(dash, tray_app) -> dict[str, str]:  # noqa: ANN001
     return {
         "cards": "\n".join(cards),
         "header": dash.summary.full_text(),
-        "drift tab": dash.drift_score.text(),
+        "drift tab": dash.drift.score.text(),
         "tray tooltip": tray.icon.toolTip(),
         "tray menu": tray.menu.actions()[0].text(),
     }
@@ -166,9 +166,9 @@ def test_an_error_banner_goes_away_once_a_later_cycle_succeeds(qtbot, make_tray_
     app = make_tray_app()
     dash = app.open_dashboard()
     app.controller.error.emit("Retrain failed: the data file was being written")
-    assert dash.banner.isVisibleTo(dash)
+    assert dash.messages.banner.isVisibleTo(dash)
     assert app.controller.retrain()
     qtbot.waitUntil(lambda: not app.runner.is_busy("retrain"), timeout=120_000)
-    qtbot.waitUntil(lambda: not dash.banner.isVisibleTo(dash), timeout=10_000)
-    assert dash.done_notice.isVisibleTo(dash)
-    assert dash.done_notice.text().startswith("New model v0001")
+    qtbot.waitUntil(lambda: not dash.messages.banner.isVisibleTo(dash), timeout=10_000)
+    assert dash.messages.done_notice.isVisibleTo(dash)
+    assert dash.messages.done_notice.text().startswith("New model v0001")

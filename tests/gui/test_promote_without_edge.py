@@ -29,20 +29,20 @@ def test_promoting_a_no_edge_model_asks_first_and_deploys_only_when_accepted(
 
     app = make_tray_app(engine=engine)
     dash = app.open_dashboard("versions")
-    qtbot.waitUntil(lambda: dash.versions_table.rowCount() == 1, timeout=10_000)
-    dash.select_version(gated.version)
-    assert dash.versions_table.status_of[gated.version] == "no edge"
-    assert dash.promote_button.isEnabled()
+    qtbot.waitUntil(lambda: dash.versions.table.rowCount() == 1, timeout=10_000)
+    dash.versions.select_version(gated.version)
+    assert dash.versions.table.status_of[gated.version] == "no edge"
+    assert dash.versions.promote_button.isEnabled()
 
     seen: list[str] = []
     answer_next_box(QMessageBox.StandardButton.No, seen)
-    dash.promote_button.click()
+    dash.versions.promote_button.click()
     assert seen and gated.version in seen[0] and "Deploy it anyway?" in seen[0]
     assert not app.runner.is_busy("promote")
     assert not (small_workspace / "models" / "xgb_model.ubj").exists()
 
     answer_next_box(QMessageBox.StandardButton.Yes, seen)
-    dash.promote_button.click()
+    dash.versions.promote_button.click()
     qtbot.waitUntil(lambda: not app.runner.is_busy("promote"), timeout=60_000)
     assert engine.store.aliases()["champion"] == gated.version
     assert (small_workspace / "models" / "xgb_model.ubj").is_file()

@@ -7,12 +7,14 @@ from pathlib import Path
 
 from PySide6.QtCore import Qt
 
-from clm_tray.core.demo import generator as demo
+from clm_tray.core.demo.datafile import save
+from clm_tray.core.demo.generator import generate
+from clm_tray.core.demo.sample import SAMPLE_END
 
 
 def _longer_history(workspace: Path) -> None:
     """30 days of hourly bars, so the replay has history to train on and days to score."""
-    demo.save(demo.generate(symbols=6, bars=720, end=demo.SAMPLE_END),
+    save(generate(symbols=6, bars=720, end=SAMPLE_END),
               workspace / "data" / "train.csv")
 
 

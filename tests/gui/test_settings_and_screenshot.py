@@ -7,7 +7,7 @@ import sys
 
 from PySide6.QtGui import QImage
 
-from clm_tray.core.config.settings import user_config_file
+from clm_tray.core.config.sources import user_config_file
 
 
 def test_settings_dialog_saves_to_the_user_file_and_applies_without_restart(

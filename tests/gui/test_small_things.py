@@ -50,7 +50,7 @@ def test_the_demo_data_feed_is_not_shown_as_a_check(qtbot, make_tray_app):
 
 def test_library_warnings_go_to_the_log_file_not_the_terminal(small_workspace, capsys):
     from clm_tray.core.config import logsetup
-    from clm_tray.core.config.settings import load_settings
+    from clm_tray.core.config.sources import load_settings
 
     s = load_settings(small_workspace / ".env", cwd=small_workspace).settings
     names = (logsetup.LOGGER, *logsetup.THIRD_PARTY)

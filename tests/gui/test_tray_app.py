@@ -9,7 +9,7 @@ from PySide6.QtWidgets import QApplication, QMessageBox
 
 from clm_tray.core.app import events as ev
 from clm_tray.core.app.status import Health
-from clm_tray.core.demo.generator import feed
+from clm_tray.core.demo.feed import feed
 
 
 def emit_from_engine_thread(bus: ev.EventBus, kind: str, **data: object) -> None:
@@ -59,7 +59,7 @@ def test_icon_state_follows_engine_events(qtbot, make_tray_app):
 def test_retrain_now_from_menu_runs_a_real_cycle_and_the_dashboard_updates(qtbot, make_tray_app):
     app = make_tray_app()
     dash = app.open_dashboard("versions")
-    assert dash.versions_table.rowCount() == 0
+    assert dash.versions.table.rowCount() == 0
     app.tray.rebuild_menu()
     retrain = app.tray.action("Retrain now")
     assert retrain.isEnabled() and dash.retrain_button.isEnabled()
@@ -75,15 +75,15 @@ def test_retrain_now_from_menu_runs_a_real_cycle_and_the_dashboard_updates(qtbot
     assert app.tray.state == Health.WORKING
 
     qtbot.waitUntil(lambda: not app.runner.is_busy("retrain"), timeout=120_000)
-    qtbot.waitUntil(lambda: dash.versions_table.rowCount() == 1, timeout=10_000)
-    assert dash.versions_table.cell(0, 6) == "champion"
+    qtbot.waitUntil(lambda: dash.versions.table.rowCount() == 1, timeout=10_000)
+    assert dash.versions.table.cell(0, 6) == "champion"
     assert dash.retrain_button.isEnabled()
     assert not dash.progress_strip.isVisible()
-    qtbot.waitUntil(lambda: dash.history_table.rowCount() == 1, timeout=10_000)
-    assert dash.history_table.cell(0, 2) == "deployed"
-    assert len(dash.importance_chart.features) == 22
+    qtbot.waitUntil(lambda: dash.activity.history_table.rowCount() == 1, timeout=10_000)
+    assert dash.activity.history_table.cell(0, 2) == "deployed"
+    assert len(dash.overview.importance_chart.features) == 22
     assert dash.cards.model.headline.text().startswith("v0001")
-    assert "Retraining completed" in dash.log_view.toPlainText()
+    assert "Retraining completed" in dash.activity.log_view.toPlainText()
     qtbot.waitUntil(lambda: app.tray.state == Health.HEALTHY, timeout=10_000)
     assert "Test accuracy" in app.tray.icon.toolTip()
 
@@ -98,13 +98,13 @@ def test_rollback_asks_first_and_only_runs_when_accepted(qtbot, make_tray_app, e
 
     app = make_tray_app(engine=engine)
     dash = app.open_dashboard("versions")
-    qtbot.waitUntil(lambda: dash.versions_table.rowCount() == 2, timeout=10_000)
-    dash.select_version(first_id)
-    assert dash.rollback_button.isEnabled()
+    qtbot.waitUntil(lambda: dash.versions.table.rowCount() == 2, timeout=10_000)
+    dash.versions.select_version(first_id)
+    assert dash.versions.rollback_button.isEnabled()
 
     seen: list[str] = []
     answer_next_box(QMessageBox.StandardButton.No, seen)
-    dash.rollback_button.click()
+    dash.versions.rollback_button.click()
     assert seen and first_id in seen[0]
     assert not app.runner.is_busy("rollback")
     assert engine.store.aliases()["champion"] == second.version
@@ -112,16 +112,16 @@ def test_rollback_asks_first_and_only_runs_when_accepted(qtbot, make_tray_app, e
     delivered: list = []
     app.notifier.delivered.connect(delivered.append)
     answer_next_box(QMessageBox.StandardButton.Yes, seen)
-    dash.rollback_button.click()
+    dash.versions.rollback_button.click()
     assert len(seen) == 2
     qtbot.waitUntil(lambda: not app.runner.is_busy("rollback"), timeout=60_000)
     assert engine.store.aliases()["champion"] == first_id
     # it ends with a visible notice in the window and a notification saying the same
     said = f"Rolled back to {first_id} — backend not checked (files only)"
-    assert dash.done_notice.isVisibleTo(dash) and dash.done_notice.text() == said
+    assert dash.messages.done_notice.isVisibleTo(dash) and dash.messages.done_notice.text() == said
     assert [(n.summary, n.body) for n in delivered] == [
         (f"Rolled back to {first_id}", "backend not checked (files only)")]
-    qtbot.waitUntil(lambda: dash.versions_table.status_of.get(first_id) == "champion",
+    qtbot.waitUntil(lambda: dash.versions.table.status_of.get(first_id) == "champion",
                     timeout=10_000)
 
 
@@ -137,7 +137,8 @@ def test_without_a_tray_the_dashboard_opens_and_closing_asks(qtbot, make_tray_ap
     assert app.tray is None
     dash = app.dashboard
     assert dash is not None and dash.isVisible()
-    assert "No system tray" in dash.notice.text() and dash.notice.isVisibleTo(dash)
+    notice = dash.messages.notice
+    assert "No system tray" in notice.text() and notice.isVisibleTo(dash)
     asked: list[bool] = []
     app.ask_quit = lambda: asked.append(True) or False  # keep running in the background
     dash.close()

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from clm_tray.cli import main
 from clm_tray.core.config import autostart
+from clm_tray.core.config.autostart_xdg import desktop_exec, parse_desktop_exec
 
 
 def test_linux_enable_status_disable_round_trip(home: Path) -> None:
@@ -40,7 +41,7 @@ def test_cli_autostart_round_trip_points_at_the_installed_app(home: Path, capsys
     st = json.loads(capsys.readouterr().out)
     assert st["enabled"] is True and st["location"] == str(entry)
     assert st["command"] == [*autostart.installed_command(), "gui"]
-    assert f"Exec={autostart.desktop_exec(st['command'])}\n" in entry.read_text()
+    assert f"Exec={desktop_exec(st['command'])}\n" in entry.read_text()
 
     assert main(["autostart", "disable"]) == 0
     assert not entry.exists()
@@ -73,7 +74,7 @@ def test_linux_desktop_file_exact_content_with_spaces_and_percent(tmp_path: Path
         b"X-GNOME-Autostart-Delay=5\n"
     )
     exec_line = next(ln for ln in p.content.decode().splitlines() if ln.startswith("Exec="))
-    assert autostart.parse_desktop_exec(exec_line[5:]) == p.command
+    assert parse_desktop_exec(exec_line[5:]) == p.command
 
 
 def test_macos_launch_agent_exact_content(tmp_path: Path) -> None:

@@ -12,7 +12,7 @@ import pytest
 
 from clm_tray.core.app import diagnose
 from clm_tray.core.config import logsetup
-from clm_tray.core.config.settings import load_settings
+from clm_tray.core.config.sources import load_settings
 
 
 @pytest.fixture

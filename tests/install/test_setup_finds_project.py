@@ -8,7 +8,8 @@ from pathlib import Path
 
 from clm_tray.cli import main
 from clm_tray.core.config import firstrun
-from clm_tray.core.config.settings import load_settings, user_config_file
+from clm_tray.core.config.sources import load_settings, user_config_file
+from clm_tray.core.ml import rowcount
 
 SEED_ENV = """\
 # Quantum Trader
@@ -144,9 +145,9 @@ def test_first_run_is_no_user_file_no_env_and_no_variables(tmp_path: Path, home:
 def test_large_csv_rows_are_estimated_from_the_first_megabyte(tmp_path: Path) -> None:
     path = tmp_path / "big.csv"
     line = b"2025-12-11T08:00:00Z,BTCUSDT," + b"0.123456," * 20 + b"1\n"
-    n = firstrun.EXACT_COUNT_BYTES // len(line) + 5000
+    n = rowcount.EXACT_COUNT_BYTES // len(line) + 5000
     path.write_bytes(b"timestamp,symbol," + b"f," * 20 + b"target\n" + line * n)
-    rows, exact = firstrun.count_rows(path)
+    rows, exact = rowcount.count_rows(path)
     assert not exact and abs(rows - n) <= n * 0.01
 
 

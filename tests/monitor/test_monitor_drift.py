@@ -9,10 +9,10 @@ import pandas as pd
 import pytest
 from scipy.stats import ks_2samp
 
+from clm_tray.core.app.status import DriftReport
 from clm_tray.core.errors import DataError
-from clm_tray.core.monitor.checks import (
+from clm_tray.core.monitor.drift import (
     PSI_EPSILON,
-    DriftReport,
     drift_report,
     ks_statistic,
     reference_profile,

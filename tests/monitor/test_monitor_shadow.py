@@ -11,14 +11,10 @@ import xgboost as xgb
 from scipy.stats import binomtest
 from sklearn.metrics import accuracy_score, log_loss, roc_auc_score
 
-from clm_tray.core.monitor.checks import (
-    PerformanceReport,
-    ShadowResult,
-    live_performance,
-    mcnemar_exact,
-    probabilities,
-    shadow_test,
-)
+from clm_tray.core.app.status import PerformanceReport
+from clm_tray.core.monitor.performance import live_performance
+from clm_tray.core.monitor.predictions import probabilities
+from clm_tray.core.monitor.shadow import ShadowResult, mcnemar_exact, shadow_test
 
 
 def _train(frame: pd.DataFrame, features: list[str], rounds: int = 30, depth: int = 3,

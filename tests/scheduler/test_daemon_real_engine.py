@@ -71,7 +71,7 @@ def test_first_run_without_configuration_says_what_is_missing_and_does_not_fail(
     """Nothing set up yet: the age check finds no model, but no failing cycle is recorded and
     no back-off starts; the scheduler says what to set up."""
     from clm_tray.core.app.service import Engine
-    from clm_tray.core.config.settings import load_settings
+    from clm_tray.core.config.sources import load_settings
     from clm_tray.core.schedule.scheduler import Scheduler
 
     loaded = load_settings(environ={"QT_CLM_STORE_DIR": str(tmp_path / "store")}, cwd=tmp_path)

@@ -12,15 +12,10 @@ from dataclasses import asdict
 from typing import Any
 
 from clm_tray.core.app import events as ev
-from clm_tray.core.app.cycle import (
-    CycleContext,
-    deploy_verified,
-    record_action,
-    record_outcome,
-    restart_and_verify,
-)
+from clm_tray.core.app.backend_pending import clear_pending, mark_folder_changing
+from clm_tray.core.app.cycle_run import CycleContext, record_action, record_outcome
+from clm_tray.core.app.deploy_step import deploy_verified, restart_and_verify
 from clm_tray.core.app.readmodels import deployed_meta
-from clm_tray.core.app.reconcile import clear_pending, mark_folder_changing
 from clm_tray.core.app.status import CycleResult, HealthReport, Outcome
 from clm_tray.core.errors import StoreError
 

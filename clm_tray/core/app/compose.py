@@ -20,7 +20,7 @@ from clm_tray.core.app import events as ev
 from clm_tray.core.app.port import MODES, EnginePort, Mode
 from clm_tray.core.app.proxy import WorkerEngine
 from clm_tray.core.app.service import Engine
-from clm_tray.core.config.settings import LoadedSettings
+from clm_tray.core.config.sources import LoadedSettings
 
 
 def open_engine(loaded: LoadedSettings, mode: Mode, *, bus: ev.EventBus | None = None,

@@ -20,12 +20,8 @@ from typing import Any
 
 from clm_tray import __version__
 from clm_tray.core.config.secrets import redact, redact_obj
-from clm_tray.core.config.settings import (
-    LoadedSettings,
-    Settings,
-    user_config_file,
-    var_name,
-)
+from clm_tray.core.config.settings import Settings, var_name
+from clm_tray.core.config.sources import LoadedSettings, user_config_file
 
 PACKAGES = ("xgboost", "pandas", "numpy", "scikit-learn", "scipy", "PySide6-Essentials",
             "PySide6-Addons", "APScheduler", "docker", "pydantic", "platformdirs", "redis",

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from clm_tray.core.app import events as ev
 from clm_tray.core.app import readmodels, startup
-from clm_tray.core.app.cycle import CycleContext
+from clm_tray.core.app.cycle_run import CycleContext
 from clm_tray.core.app.status import (
     BackupRow,
     CycleRecord,
@@ -31,7 +31,8 @@ from clm_tray.core.app.status import (
     SchedulerState,
     VersionRow,
 )
-from clm_tray.core.config.settings import LoadedSettings, Settings
+from clm_tray.core.config.settings import Settings
+from clm_tray.core.config.sources import LoadedSettings
 from clm_tray.core.errors import ConfigError
 from clm_tray.core.registry.history import History
 from clm_tray.core.registry.store import ModelStore

@@ -1,11 +1,12 @@
 """The scheduled checks on the engine's side: drift, live performance, the demo feed, replay.
 
 Each loads the current data and the champion, picks its rows by the one rule in
-``monitor/windows.py``, lets ``monitor/checks.py`` do the arithmetic, and records the report in
-the history database and on the bus (the scheduler decides from what was recorded). An adopted
-champion (deployed before clm-tray, no training data to compare with) is reported as "not
-measured" rather than with invented numbers. Runs where the heavy work runs (``service.Engine``:
-the CLI, a worker process): these functions import pandas and XGBoost.
+``monitor/windows.py``, lets ``monitor/drift.py`` / ``monitor/performance.py`` do the
+arithmetic, and records the report in the history database and on the bus (the scheduler
+decides from what was recorded). An adopted champion (deployed before clm-tray, no training
+data to compare with) is reported as "not measured" rather than with invented numbers. Runs
+where the heavy work runs (``service.Engine``: the CLI, a worker process): these functions
+import pandas and XGBoost.
 """
 
 from __future__ import annotations
@@ -16,7 +17,8 @@ from typing import TYPE_CHECKING, Any
 
 from clm_tray.core.app import actions
 from clm_tray.core.app import events as ev
-from clm_tray.core.app.cycle import CycleContext, shadow_against_champion
+from clm_tray.core.app.cycle_run import CycleContext
+from clm_tray.core.app.shadow_step import shadow_against_champion
 from clm_tray.core.app.status import DriftReport, PerformanceReport
 from clm_tray.core.errors import ConfigError, StoreError
 from clm_tray.core.monitor import windows
@@ -42,7 +44,7 @@ def load_data(ctx: CycleContext) -> Dataset:
 
 def drift(ctx: CycleContext) -> DriftReport:
     """Has the input data moved away from what the champion was trained on?"""
-    from clm_tray.core.monitor.checks import drift_report
+    from clm_tray.core.monitor.drift import drift_report
 
     s = ctx.settings
     adopted = _adopted_champion(ctx)
@@ -63,7 +65,7 @@ def drift(ctx: CycleContext) -> DriftReport:
 def performance(ctx: CycleContext) -> PerformanceReport:
     """Live accuracy of the champion on new rows; re-tests a waiting challenger too."""
     from clm_tray.core.ml.training import load_booster
-    from clm_tray.core.monitor.checks import live_performance
+    from clm_tray.core.monitor.performance import live_performance
 
     s = ctx.settings
     adopted = _adopted_champion(ctx)
@@ -106,7 +108,7 @@ def _retest_challenger(ctx: CycleContext, frame: pd.DataFrame) -> None:
 
 def feed_demo(ctx: CycleContext) -> int:
     """Demo only: append the next hourly bar for every symbol (the data keeps growing)."""
-    from clm_tray.core.demo.generator import feed
+    from clm_tray.core.demo.feed import feed
 
     path = ctx.settings.resolved_data_path
     if path is None:

@@ -37,7 +37,8 @@ if TYPE_CHECKING:
         VersionRow,
     )
     from clm_tray.core.backend.factory import Backend
-    from clm_tray.core.config.settings import LoadedSettings, Settings
+    from clm_tray.core.config.settings import Settings
+    from clm_tray.core.config.sources import LoadedSettings
     from clm_tray.core.ml.replay_result import ReplayResult
     from clm_tray.core.registry.history import History
 

@@ -20,7 +20,7 @@ from clm_tray.core.app import requests as rq
 from clm_tray.core.app.engine_base import EngineBase
 from clm_tray.core.app.status import CycleResult, DriftReport, HealthReport, PerformanceReport
 from clm_tray.core.app.worker import EngineBuilder, run_in_worker
-from clm_tray.core.config.settings import LoadedSettings
+from clm_tray.core.config.sources import LoadedSettings
 from clm_tray.core.errors import WorkerError
 
 if TYPE_CHECKING:

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from clm_tray.core.app import decide, wording
-from clm_tray.core.app.reconcile import backend_view
+from clm_tray.core.app.backend_pending import backend_view
 from clm_tray.core.app.status import (
     IDENTITY_HINT,
     IDENTITY_NOT_REPORTED,
@@ -25,7 +25,8 @@ from clm_tray.core.app.status import (
     SchedulerState,
     VersionRow,
 )
-from clm_tray.core.config.settings import LoadedSettings, Settings
+from clm_tray.core.config.settings import Settings
+from clm_tray.core.config.sources import LoadedSettings
 from clm_tray.core.registry.history import History
 from clm_tray.core.registry.store import ModelStore
 

@@ -1,70 +1,23 @@
 """Never claim a backend state that was not seen after the deploy folder last changed.
 
-Two records make that possible:
-
-- ``backend_pending.json`` in the store: written just before the deploy folder changes
-  (install, rollback, recovery) and removed once the backend has been restarted and its
-  health recorded. A process killed in between leaves it behind, so the next engine start
-  (CLI, daemon or tray) restarts the backend and verifies it serves the champion —
-  ``reconcile_backend`` — and records that as a cycle in history.
-- a ``deploy_folder`` check in history at the same moment, so that ``backend_view`` can tell a
-  health result older than the last change ("unknown — not checked since …") from a current one.
+When ``backend_pending.json`` (backend_pending.py) says a deploy, rollback or recovery changed
+the folder and the process died before the backend was restarted and checked, the next engine
+start (CLI, daemon or tray) calls ``reconcile_backend``: it restarts the backend, verifies it
+serves the champion (or, with no champion of ours, whatever the folder holds) and records that
+as a run in history, like any other action that touches the backend.
 """
 
 from __future__ import annotations
 
 import contextlib
-import os
-from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 from clm_tray.core.app import events as ev
+from clm_tray.core.app.backend_pending import read_pending
+from clm_tray.core.app.cycle_run import record_action, record_outcome
+from clm_tray.core.app.deploy_step import restart_and_verify
 from clm_tray.core.app.status import Outcome
-from clm_tray.core.fsutil import atomic_write_json, read_json
-
-PENDING_FILE = "backend_pending.json"
-FOLDER_CHECK = "deploy_folder"
-
-
-def pending_path(store: Any) -> Path:
-    return Path(store.root) / PENDING_FILE
-
-
-def mark_folder_changing(store: Any, history: Any, what: str, at: float) -> None:
-    """Say, durably, that the backend must be restarted and checked before it is trusted."""
-    atomic_write_json(pending_path(store), {"since": at, "what": what, "pid": os.getpid()})
-    history.add_check(FOLDER_CHECK, {"what": what}, at=at)
-
-
-def clear_pending(store: Any) -> None:
-    with contextlib.suppress(FileNotFoundError):
-        pending_path(store).unlink()
-
-
-def read_pending(store: Any) -> dict[str, Any] | None:
-    try:
-        data = read_json(pending_path(store))
-    except FileNotFoundError:
-        return None
-    except (OSError, ValueError):
-        return {"since": None, "what": "an interrupted deploy"}  # damaged: still reconcile
-    return data if isinstance(data, dict) else {"since": None, "what": "an interrupted deploy"}
-
-
-def backend_view(history: Any) -> dict[str, Any] | None:
-    """The last health result, or an 'unknown' one when the folder changed after it."""
-    health = history.last_check("health")
-    change = history.last_check(FOLDER_CHECK)
-    if change is None or (health is not None and health[0] >= change[0]):
-        return health[1] if health else None
-    at = datetime.fromtimestamp(change[0]).strftime("%Y-%m-%d %H:%M")
-    what = change[1].get("what") or "the last deploy"
-    return {
-        "ok": None, "state": "unknown", "url": (health[1].get("url") if health else None),
-        "reason": f"unknown — not checked since {what} at {at}",
-        "checked_at": health[0] if health else None, "changed_at": change[0],
-    }
+from clm_tray.core.errors import StoreError
 
 
 def reconcile_backend(ctx: Any, backend: Any, deployed_meta: dict[str, Any] | None) -> Any:
@@ -73,9 +26,6 @@ def reconcile_backend(ctx: Any, backend: Any, deployed_meta: dict[str, Any] | No
     Runs at engine start-up under the cycle lock, when ``backend_pending.json`` says a deploy,
     rollback or recovery changed the folder without the backend being checked afterwards.
     """
-    from clm_tray.core.app.cycle import record_action, record_outcome, restart_and_verify
-    from clm_tray.core.errors import StoreError
-
     pending = read_pending(ctx.store) or {}
     what = pending.get("what") or "an interrupted deploy"
 
@@ -110,3 +60,4 @@ class _FolderModel:
     def __init__(self, meta: dict[str, Any]) -> None:
         self.id = str(meta.get("version") or "")
         self.sha256 = meta.get("model_sha256")
+

@@ -18,8 +18,9 @@ from collections.abc import Callable
 from typing import Any
 
 from clm_tray.core.app import events as ev
-from clm_tray.core.app.cycle import CycleContext
-from clm_tray.core.app.reconcile import mark_folder_changing, read_pending, reconcile_backend
+from clm_tray.core.app.backend_pending import mark_folder_changing, read_pending
+from clm_tray.core.app.cycle_run import CycleContext
+from clm_tray.core.app.reconcile import reconcile_backend
 from clm_tray.core.config.settings import Settings
 from clm_tray.core.errors import ClmError, CycleBusy, StoreError
 from clm_tray.core.registry.adopt import adopt_deployed_model

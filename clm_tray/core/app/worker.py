@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from clm_tray.core import supervised
 from clm_tray.core.app import events as ev
-from clm_tray.core.config.settings import LoadedSettings
+from clm_tray.core.config.sources import LoadedSettings
 from clm_tray.core.errors import WorkerError
 
 if TYPE_CHECKING:

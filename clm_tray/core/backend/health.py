@@ -1,30 +1,26 @@
-"""Is the backend serving the model just deployed? Ask its health URL and judge the answer.
+"""Is the backend serving the model just deployed? The rules that judge a health answer.
 
 ``probe_health`` asks once; ``verify_backend`` polls until the URL answers 200 and reports the
 deployed model's sha256 / version, or the deadline passes, and then says in one line why not.
-``verify_deployed`` is that step of the cycle with the settings' URL, keys and deadline.
+``verify_deployed`` is that step of the cycle with the settings' URL, keys and deadline. What
+counts as verified (JSON, the same sha256 / version, a loaded model, our own listener) is
+decided here; the request itself is ``backend.health_probe``.
 """
 
 from __future__ import annotations
 
-import json
 import time
-from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit
-
-import httpx
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from clm_tray.core.app.status import IDENTITY_NOT_REPORTED, HealthReport
+from clm_tray.core.backend.health_probe import ProbeFailure, health_client, probe_once
 from clm_tray.core.config.settings import Settings
 
 if TYPE_CHECKING:
     from clm_tray.core.backend.factory import Backend
 
 SKIPPED_REASON = "QT_CLM_BACKEND=none: files only, backend not checked"
-_LOOPBACK = {"localhost", "127.0.0.1", "::1", "[::1]"}
-_MAX_BODY = 1 << 20  # a health answer is small; never read more than 1 MiB of it
-_MAX_REDIRECTS = 5
 
 
 def skipped_report(url: str = "") -> HealthReport:
@@ -39,123 +35,6 @@ def _short(sha: str) -> str:
     return sha[:12] + "…" if len(sha) > 12 else sha
 
 
-def _lookup(doc: Any, key: str) -> str | None:
-    """``key`` may be dotted (``model.sha256``) for backends that nest their answer."""
-    for part in key.split("."):
-        if not isinstance(doc, Mapping) or part not in doc:
-            return None
-        doc = doc[part]
-    return None if doc is None or isinstance(doc, (dict, list)) else str(doc)
-
-
-def _use_proxy_env(url: str) -> bool:
-    """A local backend is never reached through HTTP(S)_PROXY."""
-    return (urlsplit(url).hostname or "") not in _LOOPBACK
-
-
-class _Failure(Exception):
-    """Why one request got no usable answer: kind is refused / hung / broken."""
-
-    def __init__(self, kind: str, detail: str) -> None:
-        super().__init__(detail)
-        self.kind = kind
-        self.detail = detail
-
-
-def _origin(url: str | httpx.URL) -> tuple[str, str, int | None]:
-    u = httpx.URL(str(url))
-    default = {"http": 80, "https": 443}.get(u.scheme)
-    return u.scheme, (u.host or "").lower(), u.port or default
-
-
-def _get(client: httpx.Client, url: str, timeout: float) -> tuple[int, bytes]:
-    """GET with every phase bounded by ``timeout`` and the whole answer by the same budget.
-
-    Strict on purpose, because a wrong "verified" is worse than none: a redirect is followed
-    only to the same scheme, host and port; an answer over 1 MiB is a failure of its own.
-    """
-    started = time.monotonic()
-    target = url
-    try:
-        for _hop in range(_MAX_REDIRECTS + 1):
-            with client.stream("GET", target, timeout=httpx.Timeout(timeout)) as resp:
-                if resp.is_redirect:
-                    location = resp.headers.get("location", "")
-                    nxt = resp.url.join(location)
-                    if _origin(nxt) != _origin(url):
-                        raise _Failure("redirect", f"redirected to {nxt.scheme}://{nxt.host}"
-                                       f"{':' + str(nxt.port) if nxt.port else ''}; only "
-                                       "redirects to the same scheme, host and port are followed")
-                    target = str(nxt)
-                    continue
-                body = b""
-                for chunk in resp.iter_bytes():
-                    body += chunk
-                    if len(body) > _MAX_BODY:
-                        raise _Failure("oversized", "health answer larger than 1 MiB")
-                    if time.monotonic() - started > timeout:
-                        raise _Failure("hung", "answer still arriving when the time ran out")
-                return resp.status_code, body
-        raise _Failure("redirect", f"more than {_MAX_REDIRECTS} redirects")
-    except httpx.ConnectTimeout as exc:
-        raise _Failure("hung", "connect timed out") from exc
-    except httpx.TimeoutException as exc:
-        raise _Failure("hung", "no reply") from exc
-    except httpx.ConnectError as exc:
-        text = str(exc).lower()
-        detail = "connection refused" if "refused" in text else (str(exc) or "cannot connect")
-        raise _Failure("refused", detail) from exc
-    except httpx.HTTPError as exc:  # protocol errors, closed connections, bad URLs
-        raise _Failure("broken", f"{type(exc).__name__}: {exc}".rstrip(": ")) from exc
-
-
-def _probe(
-    client: httpx.Client, url: str, timeout: float, model_key: str, version_key: str
-) -> tuple[HealthReport, _Failure | None, bool]:
-    """One request; also returns why it got no usable answer (None when it got one) and
-    whether the body was a JSON object (what a model identity can be read from)."""
-    started = time.monotonic()
-    try:
-        status, body = _get(client, url, timeout)
-    except _Failure as failure:
-        if failure.kind == "hung":
-            reason = f"{url} timed out (hung): {failure.detail} within {timeout:.3g} s"
-        elif failure.kind == "refused":
-            reason = f"no answer from {url} ({failure.detail})"
-        elif failure.kind in ("redirect", "oversized"):
-            reason = f"{url}: {failure.detail}; not verified"
-        else:
-            reason = f"{url} gave no usable answer ({failure.detail})"
-        return HealthReport(False, url, None, None, None, None, reason), failure, False
-    latency = round((time.monotonic() - started) * 1000.0, 1)
-    try:
-        doc = json.loads(body.decode("utf-8")) if body else None
-    except (UnicodeDecodeError, ValueError):
-        doc = None
-    sha = _lookup(doc, model_key) if model_key else None
-    version = _lookup(doc, version_key) if version_key else None
-    if status == 200:
-        reason = "healthy"
-    else:
-        said = _lookup(doc, "reason") or _lookup(doc, "error")
-        reason = f"{url} answered HTTP {status}" + (f": {said[:200]}" if said else "")
-    report = HealthReport(status == 200, url, status, latency, sha, version, reason)
-    report.model_loaded = _loaded_flag(doc)
-    return report, None, isinstance(doc, Mapping)
-
-
-_LOADED_KEYS = ("model_loaded", "modelLoaded", "model_ready", "modelReady", "loaded")
-
-
-def _loaded_flag(doc: Any) -> bool | None:
-    """A backend that says nothing about *which* model often says *whether* one is loaded
-    (the seed's ``{"status": "ok", "model_loaded": true}``): False there is never healthy."""
-    if not isinstance(doc, Mapping):
-        return None
-    flags = [doc[k] for k in _LOADED_KEYS if isinstance(doc.get(k), bool)]
-    return all(flags) if flags else None
-
-
 def probe_health(
     url: str,
     *,
@@ -167,8 +46,8 @@ def probe_health(
 ) -> HealthReport:
     """Ask the health URL once: ok means HTTP 200 and, when an expected model is given, that
     the backend reports that model (the same judgement as ``verify_backend``, without waiting)."""
-    with httpx.Client(trust_env=_use_proxy_env(url), follow_redirects=False) as client:
-        report, _failure, is_json = _probe(client, url, timeout, model_key, version_key)
+    with health_client(url) as client:
+        report, _failure, is_json = probe_once(client, url, timeout, model_key, version_key)
     return _judge(_require_json(report, is_json, expect_sha256, expect_version),
                   expect_sha256, expect_version)
 
@@ -250,13 +129,13 @@ def verify_backend(
     started = time.monotonic()
     end = started + deadline
     last: HealthReport | None = None
-    failure: _Failure | None = None
-    with httpx.Client(trust_env=_use_proxy_env(url), follow_redirects=False) as client:
+    failure: ProbeFailure | None = None
+    with health_client(url) as client:
         while True:
             remaining = end - time.monotonic()
             if remaining <= 0 and last is not None:
                 break
-            report, failure, is_json = _probe(
+            report, failure, is_json = probe_once(
                 client, url, max(0.05, min(request_timeout, remaining)), model_key, version_key
             )
             report = _judge(_require_json(report, is_json, expect_sha256, expect_version),

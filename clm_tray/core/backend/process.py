@@ -1,10 +1,10 @@
 """A backend process clm-tray starts, stops and restarts itself, tracked by a pid file so
-any clm-tray process (CLI, tray, daemon) can drive the same one."""
+any clm-tray process (CLI, tray, daemon) can drive the same one. Whether a pid or a port
+listener is that process is asked of ``backend.process_identity``."""
 
 from __future__ import annotations
 
 import os
-import shlex
 import shutil
 import signal
 import subprocess
@@ -15,55 +15,17 @@ from typing import Any
 
 from filelock import FileLock
 
+from clm_tray.core.backend.process_identity import (
+    foreign_listener,
+    same_command,
+    split_command,
+    wait_port_released,
+)
 from clm_tray.core.errors import BackendError
 from clm_tray.core.fsutil import atomic_write_json, read_json
 
 PID_FILE = "backend.pid.json"
 LOCK_FILE = "backend.lock"
-
-
-def split_command(command: str, *, windows: bool | None = None) -> list[str]:
-    """Split a command line the way the user's shell would quote it, without running a shell."""
-    windows = sys.platform.startswith("win") if windows is None else windows
-    try:
-        parts = shlex.split(command, posix=not windows)
-    except ValueError as exc:
-        raise BackendError(
-            f"QT_CLM_BACKEND_COMMAND cannot be split into words ({exc}); check its quotes."
-        ) from exc
-    if windows:
-        parts = [p[1:-1] if len(p) >= 2 and p[0] == p[-1] == '"' else p for p in parts]
-    return parts
-
-
-def _same_command(cmdline: list[str], argv: list[str]) -> bool:
-    """Is ``cmdline`` (as the OS shows it) the command we started as ``argv``?
-
-    The pid and its exact start time already identify the process; this guards the rest.
-    A script run through its shebang shows the interpreter in front, and a process caught
-    mid-exec shows nothing, so: empty, or ``argv[1:]`` at the end and the same program name.
-    """
-    if not cmdline or not argv:
-        return True
-    tail = argv[1:]
-    if tail and cmdline[-len(tail):] != tail:
-        return False
-    program = _program_name(argv[0])
-    return any(_program_name(part) == program for part in cmdline[: len(cmdline) - len(tail)])
-
-
-def _program_name(path: str) -> str:
-    name = Path(path.replace("\\", "/")).name.lower()
-    return name[:-4] if name.endswith(".exe") else name
-
-
-def _children(proc: Any) -> list[Any]:
-    import psutil
-
-    try:
-        return list(proc.children(recursive=True))
-    except psutil.Error:
-        return []
 
 
 class ProcessBackend:
@@ -143,37 +105,7 @@ class ProcessBackend:
         return None
 
     def _foreign_listener(self) -> str | None:
-        """Who else listens on our port ("process 123 (nginx)"), or None when nobody or we do.
-
-        psutil shows the owner where the OS lets it; where it does not (another user's
-        process on macOS), a port that accepts a connection while our process is not running
-        is still reported, as "another process"."""
-        import socket
-
-        import psutil
-
-        if self.port is None:
-            return None
-        ours = self._live_process()
-        family = {ours.pid, *(c.pid for c in _children(ours))} if ours is not None else set()
-        try:
-            listeners = [c for c in psutil.net_connections(kind="tcp") if c.laddr
-                         and c.status == psutil.CONN_LISTEN and c.laddr.port == self.port]
-        except (psutil.AccessDenied, OSError):
-            listeners = []
-        for conn in listeners:
-            if conn.pid is not None and conn.pid not in family:
-                try:
-                    name = psutil.Process(conn.pid).name()
-                except psutil.Error:
-                    name = "?"
-                return f"process {conn.pid} ({name})"
-        if ours is None and not any(c.pid is not None for c in listeners):
-            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-                sock.settimeout(0.5)
-                if sock.connect_ex(("127.0.0.1", self.port)) == 0:
-                    return "another process (its name is not visible to clm-tray)"
-        return None
+        return None if self.port is None else foreign_listener(self.port, self._live_process())
 
     def _lock(self) -> FileLock:
         self.state_dir.mkdir(parents=True, exist_ok=True)
@@ -201,7 +133,7 @@ class ProcessBackend:
             if proc.status() == psutil.STATUS_ZOMBIE:
                 return None
             same_start = abs(proc.create_time() - float(rec.get("create_time", 0))) < 0.05
-            same_cmd = _same_command(proc.cmdline(), rec.get("argv") or [])
+            same_cmd = same_command(proc.cmdline(), rec.get("argv") or [])
         except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
             return None
         return proc if same_start and same_cmd else None
@@ -297,27 +229,11 @@ class ProcessBackend:
                 f"(command: {self.command})."
             )
         self.pid_path.unlink(missing_ok=True)
-        self._wait_port_released(5.0)
+        if self.port is not None:
+            wait_port_released(self.port, 5.0)
         with open(self.log_path, "ab") as log:
             stamp = time.strftime("%Y-%m-%d %H:%M:%S")
             log.write(f"--- {stamp} clm-tray stopped pid {proc.pid}\n".encode())
-
-    def _wait_port_released(self, timeout: float) -> None:
-        """A process already shown as dead (a zombie leader) may still be closing its sockets
-        in its other threads: give the port a moment, so the restart's pre-flight does not take
-        our own dying backend for someone else's program. A port that stays taken is then
-        reported by the pre-flight, naming its owner."""
-        import socket
-
-        if self.port is None:
-            return
-        end = time.monotonic() + timeout
-        while time.monotonic() < end:
-            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-                sock.settimeout(0.5)
-                if sock.connect_ex(("127.0.0.1", self.port)) != 0:
-                    return
-            time.sleep(0.05)
 
     def _signal(self, proc: Any, sig: int) -> None:
         import psutil

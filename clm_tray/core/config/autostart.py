@@ -1,8 +1,8 @@
-"""Start clm-tray at login, using each platform's own mechanism.
+"""Start clm-tray at login, using each platform's own mechanism, behind one small API.
 
-Linux (and other XDG desktops): ``$XDG_CONFIG_HOME/autostart/clm-tray.desktop``.
-macOS: a LaunchAgent ``~/Library/LaunchAgents/com.clmtray.agent.plist``.
-Windows: the per-user Run key ``HKCU\\Software\\Microsoft\\Windows\\CurrentVersion\\Run``.
+Linux (and other XDG desktops): a Desktop Entry (``config.autostart_xdg``); macOS: a
+LaunchAgent (``config.autostart_launchd``); Windows: the per-user Run key
+(``config.autostart_windows``). This module picks the mechanism and says what starts.
 
 ``plan()`` is pure: it says what would be written where for any platform, so the macOS and
 Windows content can be checked on Linux. ``enable()``/``disable()``/``status()`` act on the
@@ -12,22 +12,30 @@ current platform only (``winreg`` is imported only on Windows).
 from __future__ import annotations
 
 import contextlib
-import os
-import plistlib
 import shutil
-import subprocess
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from clm_tray.core.config.autostart_launchd import (
+    launch_agent_file,
+    launch_agent_plist,
+    read_launch_agent,
+)
+from clm_tray.core.config.autostart_windows import (
+    RUN_KEY,
+    RUN_VALUE,
+    delete_run_value,
+    read_run_value,
+    split_command_line,
+    windows_command_line,
+    write_run_value,
+)
+from clm_tray.core.config.autostart_xdg import desktop_entry, desktop_file, read_desktop_entry
 from clm_tray.core.errors import ClmError
 from clm_tray.core.fsutil import atomic_write_bytes
 
 APP_ID = "clm-tray"
-LAUNCH_AGENT_LABEL = "com.clmtray.agent"
-RUN_KEY = r"Software\Microsoft\Windows\CurrentVersion\Run"
-RUN_VALUE = APP_ID
-COMMENT = "Keeps the trading backend's XGBoost model fresh and honest"
 
 LINUX, MACOS, WINDOWS = "linux", "darwin", "win32"
 
@@ -141,113 +149,13 @@ def plan(
     platform = normalise_platform(platform)
     command = [*exe, "gui"]
     if platform == MACOS:
-        path = Path(home) / "Library" / "LaunchAgents" / f"{LAUNCH_AGENT_LABEL}.plist"
-        return AutostartPlan(MACOS, "launch-agent", command, path=path,
+        return AutostartPlan(MACOS, "launch-agent", command, path=launch_agent_file(home),
                              content=launch_agent_plist(command))
     if platform == WINDOWS:
         return AutostartPlan(WINDOWS, "run-key", command, registry_key=RUN_KEY,
                              value_name=RUN_VALUE, value=windows_command_line(command))
-    path = xdg_config_home(home, environ) / "autostart" / f"{APP_ID}.desktop"
-    return AutostartPlan(LINUX, "xdg-autostart", command, path=path,
+    return AutostartPlan(LINUX, "xdg-autostart", command, path=desktop_file(home, environ),
                          content=desktop_entry(command, icon or APP_ID).encode("utf-8"))
-
-
-def xdg_config_home(home: Path, environ: dict[str, str] | None = None) -> Path:
-    """``$XDG_CONFIG_HOME`` when set to an absolute path (the spec ignores relative ones)."""
-    environ = os.environ if environ is None else environ
-    value = environ.get("XDG_CONFIG_HOME", "")
-    if value and Path(value).is_absolute():
-        return Path(value)
-    return Path(home) / ".config"
-
-
-def desktop_entry(command: list[str], icon: str) -> str:
-    return "\n".join([
-        "[Desktop Entry]",
-        "Type=Application",
-        "Name=clm-tray",
-        f"Comment={COMMENT}",
-        f"Exec={desktop_exec(command)}",
-        f"Icon={icon}",
-        "Terminal=false",
-        "Categories=Utility;",
-        "X-GNOME-Autostart-enabled=true",
-        "X-GNOME-Autostart-Delay=5",
-        "",
-    ])
-
-
-_DESKTOP_RESERVED = set(" \t\n\"'\\><~|&;$*?#()`")
-
-
-def desktop_exec(command: list[str]) -> str:
-    """Quote an argument list for a .desktop ``Exec=`` key (Desktop Entry spec, 'Exec key')."""
-    out = []
-    for arg in command:
-        arg = arg.replace("%", "%%")
-        if arg and not (_DESKTOP_RESERVED & set(arg)):
-            out.append(arg)
-            continue
-        escaped = "".join("\\" + c if c in '"`$\\' else c for c in arg)
-        out.append(f'"{escaped}"')
-    return " ".join(out)
-
-
-def parse_desktop_exec(value: str) -> list[str]:
-    """The inverse of ``desktop_exec`` (enough to tell which program an entry starts)."""
-    args: list[str] = []
-    cur: list[str] = []
-    quoted = in_arg = False
-    i = 0
-    while i < len(value):
-        c = value[i]
-        if quoted:
-            if c == "\\" and i + 1 < len(value):
-                i += 1
-                cur.append(value[i])
-            elif c == '"':
-                quoted = False
-            else:
-                cur.append(c)
-        elif c == '"':
-            quoted = in_arg = True
-        elif c in " \t":
-            if in_arg:
-                args.append("".join(cur))
-                cur, in_arg = [], False
-        else:
-            cur.append(c)
-            in_arg = True
-        i += 1
-    if in_arg:
-        args.append("".join(cur))
-    return [a.replace("%%", "%") for a in args]
-
-
-def launch_agent_plist(command: list[str]) -> bytes:
-    return plistlib.dumps({
-        "Label": LAUNCH_AGENT_LABEL,
-        "ProgramArguments": command,
-        "RunAtLoad": True,
-        "KeepAlive": False,
-        "ProcessType": "Interactive",
-    }, sort_keys=True)
-
-
-def windows_command_line(command: list[str]) -> str:
-    """The program path always in double quotes (it may hold spaces), the rest as Windows
-    quotes arguments."""
-    return f'"{command[0]}"' + ("" if len(command) == 1 else " " + subprocess.list2cmdline(
-        command[1:]))
-
-
-def _split_windows(value: str) -> list[str]:
-    value = value.strip()
-    if value.startswith('"'):
-        end = value.find('"', 1)
-        if end > 0:
-            return [value[1:end], *value[end + 1:].split()]
-    return value.split()
 
 
 # ---- the acting part: the current platform ------------------------------------------------
@@ -264,7 +172,7 @@ def enable(exe: list[str] | None = None, home: Path | None = None) -> AutostartP
     p = current_plan(exe, home)
     try:
         if p.platform == WINDOWS:
-            _write_run_value(p.value or "")
+            write_run_value(p.value or "")
         else:
             assert p.path is not None and p.content is not None
             atomic_write_bytes(p.path, p.content)
@@ -279,7 +187,7 @@ def disable(home: Path | None = None) -> bool:
     p = current_plan(exe=["clm-tray"], home=home)
     try:
         if p.platform == WINDOWS:
-            return _delete_run_value()
+            return delete_run_value()
         assert p.path is not None
         if p.path.exists():
             p.path.unlink()
@@ -301,68 +209,15 @@ def status(home: Path | None = None, exe: list[str] | None = None) -> AutostartS
     enabled = False
     note = ""
     if p.platform == WINDOWS:
-        value = _read_run_value()
+        value = read_run_value()
         if value is not None:
-            enabled, command = True, _split_windows(value)
+            enabled, command = True, split_command_line(value)
     elif p.path is not None and p.path.is_file():
-        command, enabled, note = _read_entry(p)
+        read = read_launch_agent if p.platform == MACOS else read_desktop_entry
+        command, enabled, note = read(p.path)
     stale = enabled and bool(command) and command[0] != p.command[0]
     if stale:
         note = note or f"the entry starts {command[0]}, not this installation; run " \
                        "`clm-tray autostart enable` to update it"
     return AutostartStatus(enabled, p.platform, p.mechanism, p.location, command, p.command,
                            stale, note)
-
-
-def _read_entry(p: AutostartPlan) -> tuple[list[str], bool, str]:
-    assert p.path is not None
-    if p.platform == MACOS:
-        try:
-            data = plistlib.loads(p.path.read_bytes())
-        except Exception:  # noqa: BLE001 - any damage means "not ours to trust"
-            return [], False, "the LaunchAgent file is unreadable; enable again to rewrite it"
-        disabled = bool(data.get("Disabled", False))
-        return list(data.get("ProgramArguments", [])), not disabled, \
-            "disabled in the plist" if disabled else ""
-    keys: dict[str, str] = {}
-    for line in p.path.read_text(encoding="utf-8", errors="replace").splitlines():
-        if "=" in line and not line.lstrip().startswith("#"):
-            k, v = line.split("=", 1)
-            keys.setdefault(k.strip(), v.strip())
-    command = parse_desktop_exec(keys.get("Exec", ""))
-    if keys.get("Hidden", "").lower() == "true" or \
-            keys.get("X-GNOME-Autostart-enabled", "true").lower() == "false":
-        return command, False, "switched off in the desktop's startup settings"
-    return command, True, ""
-
-
-def _winreg():  # pragma: no cover - Windows only
-    import winreg
-
-    return winreg
-
-
-def _write_run_value(value: str) -> None:  # pragma: no cover - Windows only
-    winreg = _winreg()
-    with winreg.CreateKey(winreg.HKEY_CURRENT_USER, RUN_KEY) as key:
-        winreg.SetValueEx(key, RUN_VALUE, 0, winreg.REG_SZ, value)
-
-
-def _read_run_value() -> str | None:  # pragma: no cover - Windows only
-    winreg = _winreg()
-    try:
-        with winreg.OpenKey(winreg.HKEY_CURRENT_USER, RUN_KEY) as key:
-            value, _ = winreg.QueryValueEx(key, RUN_VALUE)
-            return str(value)
-    except FileNotFoundError:
-        return None
-
-
-def _delete_run_value() -> bool:  # pragma: no cover - Windows only
-    winreg = _winreg()
-    try:
-        with winreg.OpenKey(winreg.HKEY_CURRENT_USER, RUN_KEY, 0, winreg.KEY_SET_VALUE) as key:
-            winreg.DeleteValue(key, RUN_VALUE)
-            return True
-    except FileNotFoundError:
-        return False

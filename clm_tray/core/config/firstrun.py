@@ -17,18 +17,12 @@ from typing import Any
 
 from dotenv import dotenv_values
 
-from clm_tray.core.config.settings import (
-    PREFIX,
-    PROJECT_DATA,
-    PROJECT_MODELS,
-    LoadedSettings,
-    Settings,
-    write_user_settings,
-)
+from clm_tray.core.config.settings import PREFIX, PROJECT_DATA, PROJECT_MODELS, Settings
+from clm_tray.core.config.sources import LoadedSettings, write_user_settings
+from clm_tray.core.ml.rowcount import count_rows
 
 DEFAULT_CONTAINER = Settings.model_fields["docker_container"].default
 MODEL_SUFFIXES = {".ubj", ".json", ".pkl", ".joblib", ".bin", ".model", ".xgb", ".onnx", ".pt"}
-EXACT_COUNT_BYTES = 8 << 20  # count rows exactly below this size, estimate above
 DOCKER_TIMEOUT = 3.0
 
 
@@ -148,7 +142,7 @@ def detect_project(folder: Path, *, check_docker: bool = True,
 
 def first_retrain_plan(folder: Path) -> list[str]:
     """The dry-run plan (plan.py) for ``folder`` as if it were saved as the project folder."""
-    from clm_tray.core.config.settings import load_settings
+    from clm_tray.core.config.sources import load_settings
     from clm_tray.core.errors import ClmError
     from clm_tray.core.registry.plan import plan_retrain
 
@@ -176,23 +170,6 @@ def _look_at_data(f: ProjectFinding) -> None:
         f.data_rows, f.data_rows_exact = count_rows(f.data_path, f.data_size)
     except OSError:
         f.data_rows = None
-
-
-def count_rows(path: Path, size: int | None = None) -> tuple[int, bool]:
-    """Data rows of a CSV (header excluded): exact for small files, else from the first MB."""
-    size = path.stat().st_size if size is None else size
-    with open(path, "rb") as fh:
-        if size <= EXACT_COUNT_BYTES:
-            data = fh.read()
-            lines = data.count(b"\n") + (1 if data and not data.endswith(b"\n") else 0)
-            return max(0, lines - 1), True
-        head = fh.read(1 << 20)
-    lines = head.count(b"\n")
-    if lines < 2:
-        return 0, False
-    first = head.index(b"\n") + 1
-    per_row = (head.rfind(b"\n") + 1 - first) / (lines - 1)
-    return int((size - first) / per_row), False
 
 
 def _look_at_models(f: ProjectFinding) -> None:

@@ -121,7 +121,7 @@ def own_backend_running(root: Path) -> bool:
     if not (root / ".env").exists():
         return False
     from clm_tray.core.backend.factory import make_backend
-    from clm_tray.core.config.settings import load_settings
+    from clm_tray.core.config.sources import load_settings
 
     try:
         s = load_settings(root / ".env").settings
@@ -132,7 +132,8 @@ def own_backend_running(root: Path) -> bool:
 
 
 def _generate(data: Path, symbols: int, bars: int, seed: int) -> None:
-    from clm_tray.core.demo.generator import generate, save
+    from clm_tray.core.demo.datafile import save
+    from clm_tray.core.demo.generator import generate
 
     save(generate(symbols=symbols, bars=bars, seed=seed), data)
 

@@ -4,8 +4,8 @@ The demo must behave like the trader's real data or nothing downstream is tested
 hourly bars for many USDT perpetuals, volatility that comes in regimes, fat-tailed returns,
 and a weak but real signal (crowd positioning, funding and order flow nudge the next bar), so a
 good model scores a few points above a coin flip out-of-time and a leak stands out.
-`feed` appends the next bars to an existing file so drift, live performance and shadow tests
-get fresh rows; `shift=True` moves the regime so drift and an accuracy drop appear.
+This module is that market process and `generate`, a fresh frame of it; `demo.feed` continues
+a file with it, `demo.datafile` writes it the collector's way.
 
 Every feature at bar t uses only bars <= t; the label (next close > close) is derived by the
 loader, so the generated frame has no target column.
@@ -13,21 +13,15 @@ loader, so the generated frame has no target column.
 
 from __future__ import annotations
 
-import argparse
 import math
-import os
-import zlib
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa
-import pyarrow.csv as pacsv
 from scipy.signal import lfilter
 
+from clm_tray.core.demo.coins import Coins, symbol_names
 from clm_tray.core.errors import DataError
-from clm_tray.core.fsutil import atomic_write_bytes, fsync_dir
 
 FEATURES: list[str] = [
     "ret_1", "ret_3", "ret_6", "ret_12", "ret_24",
@@ -39,72 +33,17 @@ FEATURES: list[str] = [
 PRICE_COLUMNS: list[str] = ["open", "high", "low", "close"]
 COLUMNS: list[str] = ["timestamp", "symbol", *PRICE_COLUMNS, *FEATURES]
 
-SAMPLE_END = pd.Timestamp("2025-12-11 08:00", tz="UTC")  # fixed so data/sample.csv is reproducible
-
-_BASES = (
-    "BTC ETH BNB SOL XRP ADA DOGE AVAX DOT LINK TRX LTC BCH ATOM UNI ETC XLM FIL APT ARB OP NEAR "
-    "ICP AAVE INJ SUI SEI TIA RNDR FET GRT SAND MANA AXS APE GALA CHZ EOS XTZ THETA ALGO EGLD "
-    "FLOW KAVA ZEC DASH NEO IOTA QTUM ONT VET HBAR ENJ CRV SNX COMP MKR YFI SUSHI 1INCH DYDX GMX "
-    "LDO RUNE KSM ZIL BAT ANKR CELO CFX STX IMX WLD ORDI JTO PYTH BLUR MASK LRC ROSE KNC WOO "
-    "STORJ ZRX SKL RSR HOT ONE ICX"
-).split()
-_ANCHOR_PRICES = {"BTC": 62000.0, "ETH": 3100.0, "BNB": 560.0, "SOL": 145.0, "XRP": 0.55}
-
 _WARMUP = 120  # bars simulated before the first output bar so every rolling feature is defined
-_HISTORY = 120  # bars per symbol `feed` reads back to continue the rolling features
 _MARKET_MULT = np.array([0.6, 1.0, 2.1])  # calm / normal / turbulent market volatility
 _MARKET_STAY = np.array([0.992, 0.985, 0.96])  # hourly probability of staying in the regime
 _SYMBOL_MULT = np.array([1.0, 1.8])  # a coin's own quiet / excited state
 _SYMBOL_STAY = np.array([0.99, 0.95])
 _MARKET_VOL = 0.0045  # hourly market-factor volatility in the normal regime
 _SIGNAL = 0.4  # signal strength in units of a bar's idiosyncratic volatility (tuned: ~55 % OOT)
-_DIGITS = 8  # significant digits kept in CSV files
-
-
-def symbol_names(count: int) -> list[str]:
-    """Plausible USDT-perpetual tickers; beyond the built-in list, numbered ones."""
-    names = [f"{b}USDT" for b in _BASES[:count]]
-    names += [f"COIN{i:03d}USDT" for i in range(len(names) + 1, count + 1)]
-    return names
 
 
 @dataclass
-class _Coins:
-    """Per-symbol constants (price level, volatility, liquidity, crowd bias), drawn from the
-    symbol's name alone: any seed and any order of symbols continue the same coins."""
-
-    names: list[str]
-    price: np.ndarray
-    idio_vol: np.ndarray
-    beta: np.ndarray
-    log_volume: np.ndarray
-    log_oi: np.ndarray
-    short_mean: np.ndarray
-    funding_mean: np.ndarray
-
-    @classmethod
-    def make(cls, names: list[str]) -> _Coins:
-        rows = []
-        for name in names:
-            r = np.random.default_rng(zlib.crc32(name.encode()))
-            base = name.removesuffix("USDT")
-            price = _ANCHOR_PRICES.get(base, float(np.exp(r.uniform(np.log(0.02), np.log(400)))))
-            rank_boost = 2.0 if base in _ANCHOR_PRICES else 0.0
-            rows.append((
-                price,
-                r.uniform(0.004, 0.011),
-                r.uniform(0.7, 1.4),
-                r.uniform(np.log(3e5), np.log(4e7)) + rank_boost,
-                r.uniform(np.log(5e6), np.log(4e8)) + rank_boost,
-                r.uniform(0.44, 0.60),
-                r.uniform(0.00003, 0.00015),
-            ))
-        a = np.array(rows, dtype=float).T
-        return cls(names, a[0], a[1], a[2], a[3], a[4], a[5], a[6])
-
-
-@dataclass
-class _Start:
+class Start:
     """Where the process stands before the first simulated bar (arrays are per symbol)."""
 
     close: np.ndarray
@@ -117,10 +56,29 @@ class _Start:
     signal: np.ndarray  # signal computed at the last bar; it moves the next return
 
     @classmethod
-    def fresh(cls, coins: _Coins) -> _Start:
+    def fresh(cls, coins: Coins) -> Start:
         n = len(coins.names)
         return cls(coins.price.copy(), 1, np.zeros(n, dtype=int), np.zeros(n), coins.log_oi.copy(),
                    coins.funding_mean.copy(), _logit(coins.short_mean), np.zeros(n))
+
+    @classmethod
+    def resume(cls, coins: Coins, last: dict[str, np.ndarray]) -> Start:
+        """The state after a file's last bar, read back from that bar's columns (one value per
+        symbol): the regimes are those whose volatility lies nearest the bar's ``vol_24``."""
+        total = np.sqrt((coins.beta * _MARKET_VOL) ** 2 + coins.idio_vol**2)
+        ratio = last["vol_24"] / total
+        market = int(np.argmin(np.abs(_MARKET_MULT - np.nanmedian(ratio))))
+        coin = np.argmin(np.abs(_SYMBOL_MULT[np.newaxis, :] * _MARKET_MULT[market]
+                                - ratio[:, np.newaxis]), axis=1)
+        short = np.clip(last["shortAccount"], 0.01, 0.99)
+        return cls(
+            close=last["close"], market_regime=market, symbol_regime=coin,
+            volume_dev=np.log(last["volume"]) - coins.log_volume,
+            log_oi=np.log(last["open_interest"]), funding=last["funding_rate"],
+            short_logit=_logit(short),
+            signal=signal_of(last["funding_rate"], short, last["taker_buy_ratio"],
+                             last["volume_z"]),
+        )
 
 
 def _logit(p: np.ndarray) -> np.ndarray:
@@ -139,7 +97,7 @@ def _ar1(inputs: np.ndarray, phi: float, start: np.ndarray) -> np.ndarray:
     return out
 
 
-def _regimes(rng: np.random.Generator, steps: int, coins: int, start: _Start,
+def _regimes(rng: np.random.Generator, steps: int, coins: int, start: Start,
              shift: bool) -> tuple[np.ndarray, np.ndarray]:
     """Markov-switching volatility: one market chain shared by all coins plus one per coin."""
     stay = _MARKET_STAY.copy()
@@ -172,7 +130,7 @@ def signal_of(funding: np.ndarray, short: np.ndarray, taker: np.ndarray,
     return -0.5 * s if shift else s
 
 
-def _simulate(coins: _Coins, start: _Start, steps: int, rng: np.random.Generator,
+def _simulate(coins: Coins, start: Start, steps: int, rng: np.random.Generator,
               shift: bool) -> dict[str, np.ndarray]:
     """Raw per-bar series, shape (steps, coins), without the rolling features."""
     n = len(coins.names)
@@ -214,7 +172,7 @@ def _simulate(coins: _Coins, start: _Start, steps: int, rng: np.random.Generator
     }  # fmt: skip
 
 
-def _prices_and_features(coins: _Coins, start: _Start, raw: dict[str, np.ndarray],
+def _prices_and_features(coins: Coins, start: Start, raw: dict[str, np.ndarray],
                          history: dict[str, np.ndarray], rng: np.random.Generator,
                          shift: bool) -> dict[str, np.ndarray]:
     """Walk prices bar by bar (each return needs the previous bar's signal), then compute every
@@ -273,7 +231,15 @@ def _prices_and_features(coins: _Coins, start: _Start, raw: dict[str, np.ndarray
     return result
 
 
-def _to_long(series: dict[str, np.ndarray], names: list[str],
+def simulate_bars(coins: Coins, start: Start, steps: int, rng: np.random.Generator,
+                  shift: bool, history: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Every column of ``steps`` new bars after ``start``, wide (time x symbol); ``history``
+    (earlier bars, may be empty) continues the rolling features across a feed."""
+    raw = _simulate(coins, start, steps, rng, shift)
+    return _prices_and_features(coins, start, raw, history, rng, shift)
+
+
+def to_long(series: dict[str, np.ndarray], names: list[str],
              times: pd.DatetimeIndex) -> pd.DataFrame:
     """Wide (time x symbol) arrays -> rows sorted by (timestamp, symbol)."""
     order = np.argsort(names)
@@ -300,164 +266,13 @@ def generate(symbols: int = 91, bars: int = 1500, seed: int = 7,
     if symbols < 1 or bars < 1:
         raise DataError(f"demo.generate needs symbols >= 1 and bars >= 1, got {symbols} x {bars}.")
     names = symbol_names(symbols)
-    coins = _Coins.make(names)
+    coins = Coins.make(names)
     rng = np.random.default_rng([seed, symbols, bars])
     steps = bars + _WARMUP
-    start = _Start.fresh(coins)
-    raw = _simulate(coins, start, steps, rng, shift=False)
-    series = _prices_and_features(coins, start, raw, {}, rng, shift=False)
+    start = Start.fresh(coins)
+    series = simulate_bars(coins, start, steps, rng, shift=False, history={})
     series = {k: v[_WARMUP:] for k, v in series.items()}
     end_ts = _current_hour() if end is None else pd.Timestamp(end)
     end_ts = end_ts.tz_localize("UTC") if end_ts.tzinfo is None else end_ts.tz_convert("UTC")
     times = pd.date_range(end=end_ts.floor("h"), periods=bars, freq="h")
-    return _to_long(series, names, times)
-
-
-def save(frame: pd.DataFrame, path: Path | str) -> None:
-    """Write demo data atomically as CSV or Parquet (by suffix), in the format `feed` appends."""
-    path = Path(path)
-    if path.suffix.lower() in (".parquet", ".pq"):
-        import io
-
-        buf = io.BytesIO()
-        frame.to_parquet(buf, index=False)
-        atomic_write_bytes(path, buf.getvalue())
-    else:
-        atomic_write_bytes(path, _csv_bytes(frame, header=True))
-
-
-def _csv_bytes(frame: pd.DataFrame, header: bool) -> bytes:
-    """CSV with ISO-8601 UTC timestamps and floats kept to 8 significant digits; written by
-    pyarrow because pandas' float formatting is ~10x slower on the 136,500-row demo."""
-    stamps = frame["timestamp"].dt.tz_convert(None).to_numpy().astype("datetime64[s]")
-    out = {"timestamp": np.char.add(np.datetime_as_string(stamps, unit="s"), "Z")}
-    for col in frame.columns[1:]:
-        values = frame[col].to_numpy()
-        out[col] = _significant(values) if values.dtype.kind == "f" else values
-    table = pa.Table.from_pydict({k: pa.array(v) for k, v in out.items()})
-    sink = pa.BufferOutputStream()
-    pacsv.write_csv(table, sink, pacsv.WriteOptions(include_header=False, quoting_style="none"))
-    head = (",".join(map(str, frame.columns)) + "\n").encode() if header else b""
-    return head + sink.getvalue().to_pybytes()
-
-
-def _significant(values: np.ndarray, digits: int = _DIGITS) -> np.ndarray:
-    """Round to `digits` significant digits so the CSV stays compact."""
-    with np.errstate(divide="ignore", invalid="ignore"):
-        exponent = np.floor(np.log10(np.abs(values)))
-    exponent = np.where(np.isfinite(exponent), exponent, 0.0)
-    scale = 10.0 ** (digits - 1 - exponent)
-    return np.round(values * scale) / scale
-
-
-def _read_existing(path: Path) -> pd.DataFrame:
-    if not path.exists():
-        raise DataError(f"Demo data file {path} does not exist; create it with "
-                        "`clm-tray demo` (or demo.generate + demo.save) before feeding it.")
-    try:
-        if path.suffix.lower() in (".parquet", ".pq"):
-            frame = pd.read_parquet(path)
-        else:
-            frame = pd.read_csv(path)
-        frame["timestamp"] = pd.to_datetime(frame["timestamp"], utc=True, format="ISO8601")
-    except (ValueError, KeyError, OSError) as exc:
-        raise DataError(f"Demo data file {path} cannot be read for feeding ({exc}); "
-                        "regenerate it with `clm-tray demo`.") from exc
-    missing = [c for c in COLUMNS if c not in frame.columns]
-    if missing or frame.empty:
-        raise DataError(f"Demo data file {path} lacks the demo columns {missing or COLUMNS}; "
-                        "feed only appends to files made by the demo generator.")
-    return frame
-
-
-def _resume(frame: pd.DataFrame, coins: _Coins) -> tuple[_Start, dict[str, np.ndarray],
-                                                          pd.Timestamp]:
-    """Recover the process state and the recent history from the file's last bars."""
-    names = coins.names
-    recent = frame[frame["timestamp"] > frame["timestamp"].max() - pd.Timedelta(hours=_HISTORY)]
-    wide = {
-        col: recent.pivot_table(index="timestamp", columns="symbol", values=col)
-        .reindex(columns=names).ffill().bfill().to_numpy()
-        for col in ("close", "high", "low", "volume", "open_interest", "vol_24", "funding_rate",
-                    "shortAccount", "taker_buy_ratio", "volume_z")
-    }
-    last = {k: v[-1] for k, v in wide.items()}
-    total = np.sqrt((coins.beta * _MARKET_VOL) ** 2 + coins.idio_vol**2)
-    ratio = last["vol_24"] / total
-    market = int(np.argmin(np.abs(_MARKET_MULT - np.nanmedian(ratio))))
-    coin = np.argmin(np.abs(_SYMBOL_MULT[np.newaxis, :] * _MARKET_MULT[market]
-                            - ratio[:, np.newaxis]), axis=1)
-    short = np.clip(last["shortAccount"], 0.01, 0.99)
-    start = _Start(
-        close=last["close"], market_regime=market, symbol_regime=coin,
-        volume_dev=np.log(last["volume"]) - coins.log_volume, log_oi=np.log(last["open_interest"]),
-        funding=last["funding_rate"], short_logit=_logit(short),
-        signal=signal_of(last["funding_rate"], short, last["taker_buy_ratio"], last["volume_z"]),
-    )
-    history = {"close": wide["close"], "high": wide["high"], "low": wide["low"],
-               "volume": wide["volume"], "open_interest": wide["open_interest"]}
-    return start, history, frame["timestamp"].max()
-
-
-def feed(path: Path | str, hours: int, shift: bool = False, seed: int = 7) -> int:
-    """Append the next `hours` hourly bars for every symbol in the demo file at `path`, continuing
-    its process; `shift=True` moves the regime (feature levels jump, the edge flips and weakens).
-    Deterministic given (seed, rows already in the file, shift). Returns rows appended."""
-    path = Path(path)
-    if hours < 1:
-        return 0
-    frame = _read_existing(path)
-    names = sorted(frame["symbol"].astype(str).unique())
-    coins = _Coins.make(names)
-    start, history, last_ts = _resume(frame, coins)
-    rng = np.random.default_rng([seed, len(frame), int(shift), 0xFEED])
-    raw = _simulate(coins, start, hours, rng, shift)
-    series = _prices_and_features(coins, start, raw, history, rng, shift)
-    times = pd.date_range(start=last_ts + pd.Timedelta(hours=1), periods=hours, freq="h")
-    chunk = _to_long(series, names, times)
-    extra = [c for c in frame.columns if c not in chunk.columns]
-    for col in extra:
-        chunk[col] = np.nan
-    chunk = chunk[list(frame.columns)]
-    if path.suffix.lower() in (".parquet", ".pq"):
-        frame = frame.astype({c: chunk[c].dtype for c in extra if c in frame})
-        save(pd.concat([frame, chunk], ignore_index=True), path)
-    else:
-        _append_csv(path, _csv_bytes(chunk, header=False))
-    return len(chunk)
-
-
-def _append_csv(path: Path, data: bytes) -> None:
-    """Append rows in place (the collector's way), then fsync so a reader never sees half."""
-    with open(path, "rb+") as fh:
-        fh.seek(0, os.SEEK_END)
-        if fh.tell() > 0:
-            fh.seek(-1, os.SEEK_END)
-            if fh.read(1) != b"\n":
-                data = b"\n" + data
-        fh.write(data)
-        fh.flush()
-        os.fsync(fh.fileno())
-    fsync_dir(path.parent)
-
-
-def write_sample(path: Path | str = "data/sample.csv", symbols: int = 8, bars: int = 400,
-                 seed: int = 7) -> Path:
-    """Regenerate the committed sample (fixed end time, so the bytes are reproducible)."""
-    path = Path(path)
-    save(generate(symbols=symbols, bars=bars, seed=seed, end=SAMPLE_END), path)
-    return path
-
-
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description="Write demo data (default: the data/ sample).")
-    parser.add_argument("path", nargs="?", default="data/sample.csv")
-    parser.add_argument("--symbols", type=int, default=8)
-    parser.add_argument("--bars", type=int, default=400)
-    parser.add_argument("--seed", type=int, default=7)
-    args = parser.parse_args(argv)
-    print(write_sample(args.path, args.symbols, args.bars, args.seed))
-
-
-if __name__ == "__main__":
-    main()
+    return to_long(series, names, times)

@@ -49,7 +49,9 @@ from clm_tray.core.ml.data import Dataset
 from clm_tray.core.ml.replay_result import PolicyResult, ReplayPeriod, ReplayResult
 from clm_tray.core.ml.replay_training import Model, Trainer
 from clm_tray.core.ml.training import _bar_ns
-from clm_tray.core.monitor.checks import drift_report, live_performance, shadow_test
+from clm_tray.core.monitor.drift import drift_report
+from clm_tray.core.monitor.performance import live_performance
+from clm_tray.core.monitor.shadow import shadow_test
 from clm_tray.core.monitor.windows import drift_min_rows
 
 Progress = Callable[[float, str], None]

@@ -26,7 +26,7 @@ from clm_tray.core.errors import DataError, TrainingCancelled
 from clm_tray.core.ml.data import Dataset
 from clm_tray.core.ml.edge import EdgeResult
 from clm_tray.core.ml.training import TrainParams, load_booster, train_and_evaluate
-from clm_tray.core.monitor.checks import reference_profile
+from clm_tray.core.monitor.drift import reference_profile
 
 
 @dataclass

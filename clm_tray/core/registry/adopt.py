@@ -29,7 +29,8 @@ from clm_tray.core.app import events as ev
 from clm_tray.core.errors import StoreError
 from clm_tray.core.fsutil import read_json, sha256_file
 from clm_tray.core.registry.formats import layout_files
-from clm_tray.core.registry.store import ModelStore, ModelVersion
+from clm_tray.core.registry.store import ModelStore
+from clm_tray.core.registry.version import ModelVersion
 
 log = logging.getLogger(__name__)
 
@@ -129,7 +130,7 @@ def shadow_against_adopted(s: Any, candidate: Any, champion: ModelVersion,
     import pandas as pd
 
     from clm_tray.core.ml.training import load_booster
-    from clm_tray.core.monitor.checks import shadow_test
+    from clm_tray.core.monitor.shadow import shadow_test
 
     base = {"decision": "promote", "rows": 0, "champion": champion.id}
     if champion.native is None:

@@ -2,8 +2,8 @@
 
 Before a deploy replaces anything it copies the old files into ``backup_YYYYMMDD_HHMMSS/``
 inside the deploy folder and seals that folder with ``backup_manifest.json`` (written last: no
-manifest = incomplete backup). This module names, seals, lists and prunes those folders; the
-deployer decides when, and what retention must spare.
+manifest = incomplete backup). This module makes, names, seals, lists and prunes those folders;
+the deployer decides when, and what retention must spare.
 """
 
 from __future__ import annotations
@@ -15,7 +15,15 @@ import re
 import shutil
 from pathlib import Path
 
-from clm_tray.core.fsutil import atomic_write_json, fsync_dir, read_json, sha256_file
+from clm_tray.core.errors import DeployError
+from clm_tray.core.fsutil import (
+    atomic_write_json,
+    copy_file_durably,
+    fsync_dir,
+    read_json,
+    sha256_file,
+)
+from clm_tray.core.registry.deploy_steps import fault_point
 
 BACKUP_MANIFEST = "backup_manifest.json"
 TRASH_PREFIX = ".clm-tray-trash-"
@@ -37,6 +45,40 @@ def new_backup_name(deploy_dir: Path) -> str:
     ]
     n = max(taken, default=0) + 1
     return f"backup_{stamp}" if n == 1 else f"backup_{stamp}_{n}"
+
+
+def make_backup(deploy_dir: Path, journal: dict, model_file: str, version: str | None,
+                created: str) -> Path | None:
+    """Copy the files the journal says are about to be replaced into its backup folder, check
+    each copy against the sha256 the journal recorded, and seal it (None: nothing to back up).
+
+    ``version`` is the stored version the files are (None for files clm-tray never knew);
+    ``created`` the ISO time the backup manifest records.
+    """
+    if not journal["backup_dir"]:
+        return None
+    folder = deploy_dir / journal["backup_dir"]
+    folder.mkdir()
+    files: dict[str, dict] = {}
+    for i, (name, expected) in enumerate(journal["replaced"].items()):
+        sha, size = copy_file_durably(deploy_dir / name, folder / name)
+        if sha != expected:
+            raise DeployError(
+                f"{deploy_dir / name} changed while it was being backed up; "
+                "stop whatever else writes to the deploy folder and retry"
+            )
+        files[name] = {"sha256": sha, "size": size}
+        if i == 0:
+            fault_point("backup_partial")
+    seal_backup(
+        folder,
+        created=created,
+        version=version,
+        model_file=model_file,
+        reason=f"before {journal['op']} of {journal['version']}",
+        files=files,
+    )
+    return folder
 
 
 def seal_backup(
@@ -71,6 +113,7 @@ def list_backups(deploy_dir: Path, model_file: str) -> list[dict]:
 
 
 def describe_backup(folder: Path, model_file: str) -> dict:
+    """One backup as a row: name, path, when, which version, the model's sha256 and size."""
     info: dict = {"name": folder.name, "path": folder, "created": None, "version": None,
                   "sha256": None, "size": None}
     manifest: dict = {}

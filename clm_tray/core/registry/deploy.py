@@ -23,92 +23,50 @@ that layout without writing its replacement; only a rollback to an *adopted* ver
 that were there before clm-tray) removes the files clm-tray added, so the folder holds exactly
 the adopted files again. clm-tray writes pickles and never loads one.
 
-The backup folders live in ``backups.py``, the journal file in ``deploy_journal.py`` and the
-deploy folder's own chores (log line, temp names, leftovers) in ``deploy_folder.py``; the
-public names are re-exported here, so callers import from ``clm_tray.core.registry.deploy`` alone.
+This module is the transaction (``Deployer``). What it writes and how each file lands is
+``deploy_files.py``; rolling an interrupted deploy forward or back ``deploy_recovery.py``; the
+backup folders ``backups.py``, the journal file ``deploy_journal.py``, the step boundaries a
+crash test can hook ``deploy_steps.py`` and the folder's chores (log line, temp names,
+leftovers) ``deploy_folder.py``.
 """
 
 from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import hashlib
-import json
 import os
-import shutil
-import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import NoReturn
 
 from clm_tray.core.errors import ClmError, DeployError, StoreError
-from clm_tray.core.fsutil import fsync_dir, read_json, sha256_file
-from clm_tray.core.registry.backups import (
-    BACKUP_MANIFEST,
-    list_backups,
-    new_backup_name,
-    prune_backups,
-    seal_backup,
+from clm_tray.core.fsutil import read_json, sha256_file
+from clm_tray.core.registry.backups import list_backups, make_backup, new_backup_name, prune_backups
+from clm_tray.core.registry.deploy_files import (
+    PlannedFile,
+    now_iso,
+    plan_files,
+    replace_files,
+    stale_files,
 )
-from clm_tray.core.registry.deploy_folder import (
-    append_log,
-    ensure_deploy_folder,
-    remove_leftovers,
-    temp_path,
-)
+from clm_tray.core.registry.deploy_folder import append_log, ensure_deploy_folder, remove_leftovers
 from clm_tray.core.registry.deploy_journal import (
     check_targets,
     clear_journal,
-    move_journal_aside,
     read_journal,
-    targets_in_place,
     untrusted_reason,
     write_journal,
 )
-from clm_tray.core.registry.store import (
-    ModelStore,
-    ModelVersion,
-    copy_file_durably,
-    write_file_durably,
-)
-
-# Step boundaries where a crash test may kill the deploying process, in the order they occur.
-FAULT_STEPS: tuple[str, ...] = (
-    "journal_written",  # journal on disk, nothing else done
-    "backup_partial",  # first file copied into the backup folder, backup not sealed
-    "backup_done",  # backup sealed with its manifest
-    "temp_written_model",  # each new file written + fsynced under its temp name
-    "temp_written_pickle",
-    "temp_written_meta",
-    "replaced_model",  # each os.replace done
-    "replaced_pickle",
-    "meta_written",  # the meta JSON replaced: every new file is in place
-    "before_aliases",  # files re-hashed, about to move champion/previous
-    "aliases_set",
-    "before_journal_cleared",
-)
-
-
-# Observers of the step boundaries above, called in order with the step's name. Production
-# adds none; crash tests add one (``add_step_observer``) that kills the process at a step.
-_step_observers: list[Callable[[str], None]] = []
-
-
-def add_step_observer(observer: Callable[[str], None]) -> Callable[[], None]:
-    """Call ``observer(step)`` at every step boundary; returns the function that removes it."""
-    _step_observers.append(observer)
-    return lambda: _step_observers.remove(observer)
-
-
-def fault_point(step: str) -> None:
-    """A step boundary of the journaled path (FAULT_STEPS): tell the observers, if any."""
-    for observer in list(_step_observers):
-        observer(step)
+from clm_tray.core.registry.deploy_recovery import reject_journal, resolve_interrupted
+from clm_tray.core.registry.deploy_steps import fault_point
+from clm_tray.core.registry.formats import model_bytes
+from clm_tray.core.registry.store import ModelStore
+from clm_tray.core.registry.version import ModelVersion
 
 
 @dataclass
 class DeployResult:
+    """What an install or rollback did: the version now deployed, its backup, the files."""
+
     version: str
     sha256: str
     backup_dir: Path | None
@@ -161,9 +119,12 @@ class Deployer:
             try:
                 journal = read_journal(self.store.journal_path)
             except DeployError:
-                self._reject_journal("cannot be read or is not a deploy journal")
+                reject_journal(self.store, self.deploy_dir,
+                               "cannot be read or is not a deploy journal")
             if journal is not None:
-                self._check_journal_paths(journal)
+                problem = untrusted_reason(journal, self.deploy_dir)
+                if problem:
+                    reject_journal(self.store, self.deploy_dir, problem)
             if journal is None:
                 removed = remove_leftovers(self.deploy_dir)
                 if removed:
@@ -197,7 +158,8 @@ class Deployer:
             self.recover()
             self.store.verify(version)
             ensure_deploy_folder(self.deploy_dir)
-            plan = self._plan(version)  # [(name, role, bytes | Path, sha256)]
+            plan = plan_files(version, self.deploy_dir, self.model_file, self.write_pickle,
+                              self._model_bytes)
             before = self.store.aliases()
             after = dict(before)
             after["champion"] = version.id
@@ -206,7 +168,7 @@ class Deployer:
             if after["challenger"] == version.id:
                 after["challenger"] = None
             wanted = {name for name, *_ in plan}
-            stale = self._stale(version, wanted)
+            stale = stale_files(version, self.deploy_dir, self.model_file, wanted)
             replaced = {
                 name: sha256_file(self.deploy_dir / name)
                 for name in [*wanted, *stale]
@@ -216,7 +178,7 @@ class Deployer:
                 "op": op,
                 "version": version.id,
                 "reason": reason,
-                "started_at": _now_iso(),
+                "started_at": now_iso(),
                 "pid": os.getpid(),
                 "deploy_dir": str(self.deploy_dir.resolve()),
                 "model_file": self.model_file,
@@ -236,11 +198,13 @@ class Deployer:
                 ) from exc
             try:
                 fault_point("journal_written")
-                backup = self._make_backup(journal, before["champion"])
+                backup = make_backup(self.deploy_dir, journal, self.model_file,
+                                     self._backed_up_version(journal, before["champion"]),
+                                     created=now_iso())
                 fault_point("backup_done")
                 journal["step"] = "install"
                 write_journal(self.store.journal_path, journal)
-                self._replace_files(plan, stale)
+                replace_files(self.deploy_dir, plan, stale)
                 check_targets(journal)
                 journal["step"] = "aliases"
                 write_journal(self.store.journal_path, journal)
@@ -269,104 +233,28 @@ class Deployer:
                 previous=after["previous"],
             )
 
-    def _plan(self, version: ModelVersion) -> list[tuple[str, str, bytes | Path, str]]:
-        """What to write, in order: model, pickle / other formats, meta JSON last.
-
-        The version's own files first (an adopted version: exactly its files); then any format
-        the folder needs that the version does not carry, made from its native model.
-        """
-        from clm_tray.core.registry.formats import extra_formats
-
-        plan: list[tuple[str, str, bytes | Path, str]] = []
-        for name, source, sha in version.deploy_files(self.model_file):
-            if self.write_pickle is False and name == self.pickle_file and not version.adopted:
-                continue
-            role = "model" if name == self.model_file else (
-                "pickle" if name == self.pickle_file else "format")
-            plan.append((name, role, source, sha))
-        if not version.adopted:
-            have = {name for name, *_ in plan}
-            stem = Path(self.model_file).stem
-            for suffix in extra_formats(self.deploy_dir, self.model_file, self.write_pickle):
-                name = f"{stem}{suffix}"
-                if name in have:
-                    continue
-                data = (self._pickle_bytes(version.model_path) if suffix == ".pkl"
-                        else self._format_bytes(version.model_path, suffix))
-                plan.append((name, "pickle" if suffix == ".pkl" else "format", data,
-                             _sha256_bytes(data)))
-        plan.sort(key=lambda p: ("model", "pickle", "format").index(p[1]))
-        meta = {
-            "version": version.id,
-            "model_sha256": version.sha256,
-            "features": version.features,
-            "trained_at": version.trained_at.isoformat(timespec="seconds"),
-            "deployed_at": _now_iso(),
-            "files": {name: sha for name, _r, _s, sha in plan},
-        }
-        if version.adopted:
-            meta["adopted"] = True
-        data = (json.dumps(meta, indent=2, sort_keys=True) + "\n").encode("utf-8")
-        plan.append((self.meta_file, "meta", data, _sha256_bytes(data)))
-        return plan
-
-    def _stale(self, version: ModelVersion, wanted: set[str]) -> list[str]:
-        """Files to remove: only when an adopted version comes back, the model files
-        clm-tray added since (they are backed up first), so the folder holds exactly the
-        adopted files again. Installing a trained version never removes anything."""
-        if not version.adopted:
-            return []
-        from clm_tray.core.registry.formats import WRITABLE
-
-        stem = Path(self.model_file).stem
-        ours = {self.model_file, *(f"{stem}{suffix}" for suffix in WRITABLE)}
-        return sorted(n for n in ours - wanted if (self.deploy_dir / n).is_file())
+    def _model_bytes(self, model_path: Path, suffix: str) -> bytes:
+        """The new model in another format the folder needs (formats.py)."""
+        if suffix == ".pkl":
+            return self._pickle_bytes(model_path)
+        return model_bytes(model_path, suffix)
 
     def _pickle_bytes(self, model_path: Path) -> bytes:
         """A pickled XGBClassifier for old backends; written only, never loaded by clm-tray."""
-        return self._format_bytes(model_path, ".pkl")
+        return model_bytes(model_path, ".pkl")
 
-    def _format_bytes(self, model_path: Path, suffix: str) -> bytes:
-        from clm_tray.core.registry.formats import model_bytes
-
-        return model_bytes(model_path, suffix)
-
-    def _remember_deployed(self, version: ModelVersion, plan: list) -> None:
+    def _remember_deployed(self, version: ModelVersion, plan: list[PlannedFile]) -> None:
         """Note the bytes each file got, so adoption knows them as ours (never a hand copy)."""
         files = {name: sha for name, role, _s, sha in plan if role != "meta"}
         with contextlib.suppress(ClmError, OSError):
             self.store.annotate(version.id, "deployed_files", files)
 
-    def _make_backup(self, journal: dict, old_champion: str | None) -> Path | None:
-        """Copy the files about to be replaced into a new backup folder and seal it."""
-        if not journal["backup_dir"]:
+    def _backed_up_version(self, journal: dict, hint: str | None) -> str | None:
+        """Which stored version the files about to be backed up are (None for files clm-tray
+        never knew, or when nothing is replaced)."""
+        shas = set(journal["replaced"].values())
+        if not shas:
             return None
-        folder = self.deploy_dir / journal["backup_dir"]
-        folder.mkdir()
-        files: dict[str, dict] = {}
-        for i, (name, expected) in enumerate(journal["replaced"].items()):
-            sha, size = copy_file_durably(self.deploy_dir / name, folder / name)
-            if sha != expected:
-                raise DeployError(
-                    f"{self.deploy_dir / name} changed while it was being backed up; "
-                    "stop whatever else writes to the deploy folder and retry"
-                )
-            files[name] = {"sha256": sha, "size": size}
-            if i == 0:
-                fault_point("backup_partial")
-        seal_backup(
-            folder,
-            created=_now_iso(),
-            version=self._backed_up_version(files, old_champion),
-            model_file=self.model_file,
-            reason=f"before {journal['op']} of {journal['version']}",
-            files=files,
-        )
-        return folder
-
-    def _backed_up_version(self, files: dict[str, dict], hint: str | None) -> str | None:
-        """Which stored version the backed-up files are (None for files clm-tray never knew)."""
-        shas = {f["sha256"] for f in files.values()}
         meta = self.deployed_meta() or {}
         for vid in (meta.get("version"), hint):
             if not vid:
@@ -379,97 +267,14 @@ class Deployer:
                     return str(vid)
         return None
 
-    def _replace_files(self, plan: list, stale: list[str]) -> None:
-        temps = []
-        for name, role, source, sha in plan:
-            tmp = temp_path(self.deploy_dir, name)
-            if isinstance(source, Path):
-                got, _size = copy_file_durably(source, tmp)
-            else:
-                write_file_durably(tmp, source)
-                got = _sha256_bytes(source)
-            if got != sha:
-                raise DeployError(
-                    f"{source if isinstance(source, Path) else name} changed while it was being "
-                    "copied; run `clm-tray versions` and retry"
-                )
-            temps.append((name, role, tmp))
-            fault_point(f"temp_written_{role}")
-        for name, role, tmp in temps:
-            if role == "meta":
-                for gone in stale:
-                    with contextlib.suppress(FileNotFoundError):
-                        os.unlink(self.deploy_dir / gone)
-                    fsync_dir(self.deploy_dir)
-                    fault_point("replaced_pickle")
-            _replace(tmp, self.deploy_dir / name)
-            fsync_dir(self.deploy_dir)
-            fault_point("meta_written" if role == "meta" else f"replaced_{role}")
-
     # ---- recovery -------------------------------------------------------------------------
 
-    def _check_journal_paths(self, journal: dict) -> None:
-        problem = untrusted_reason(journal, self.deploy_dir)
-        if problem:
-            self._reject_journal(problem)
-
-    def _reject_journal(self, problem: str) -> NoReturn:
-        """Move an untrusted journal aside (never delete it) and say so in one line."""
-        aside = move_journal_aside(self.store.journal_path)
-        raise DeployError(
-            f"{self.store.journal_path.name} {problem}; it was not trusted and was moved to "
-            f"{aside} with nothing changed — check {self.deploy_dir} holds one complete model"
-        )
-
     def _resolve(self, journal: dict, *, force_back: bool) -> str:
-        """Roll an interrupted deploy forward (all new files in place) or back (restore)."""
-        folder = Path(journal["deploy_dir"])
-        op, vid = journal.get("op", "deploy"), journal.get("version")
-        forward = not force_back and targets_in_place(folder, journal["targets"])
-        if forward:
-            self.store.set_aliases(**journal["aliases_after"])
-            outcome = (
-                f"finished the interrupted {op} of {vid} in {folder} "
-                "(every new file was already in place)"
-            )
-        else:
-            self._restore(folder, journal)
-            self.store.set_aliases(**journal["aliases_before"])
-            kept = journal["aliases_before"].get("champion") or "the model that was there"
-            outcome = f"undid the interrupted {op} of {vid} in {folder}; {kept} is still deployed"
-        remove_leftovers(folder)
-        clear_journal(self.store.journal_path)
-        if forward and folder == self.deploy_dir.resolve():
+        """Roll an interrupted deploy forward or back (deploy_recovery.py), then prune."""
+        outcome, forward = resolve_interrupted(self.store, journal, force_back=force_back)
+        if forward and Path(journal["deploy_dir"]) == self.deploy_dir.resolve():
             self._apply_retention()
         return outcome
-
-    def _restore(self, folder: Path, journal: dict) -> None:
-        """Put back every replaced file from the sealed backup; drop files that were new."""
-        replaced: dict[str, str] = journal.get("replaced") or {}
-        backup = folder / journal["backup_dir"] if journal.get("backup_dir") else None
-        sealed = backup is not None and (backup / BACKUP_MANIFEST).is_file()
-        if replaced and not sealed:
-            # Files are replaced only after the backup is sealed: nothing was touched yet.
-            if backup is not None:
-                shutil.rmtree(backup, ignore_errors=True)
-        for name, sha in replaced.items() if sealed else ():
-            live = folder / name
-            if live.is_file() and sha256_file(live) == sha:
-                continue
-            source = backup / name  # type: ignore[operator]
-            if not source.is_file() or sha256_file(source) != sha:
-                raise DeployError(
-                    f"cannot undo the interrupted deploy: {source} is missing or damaged; "
-                    f"restore {live} by hand from another backup_* folder"
-                )
-            tmp = temp_path(folder, name)
-            copy_file_durably(source, tmp)
-            _replace(tmp, live)
-        for name in journal["targets"]:
-            if name not in replaced:
-                with contextlib.suppress(FileNotFoundError):
-                    os.unlink(folder / name)
-        fsync_dir(folder)
 
     # ---- retention ------------------------------------------------------------------------
 
@@ -494,23 +299,3 @@ class Deployer:
             journal_backup=journal.get("backup_dir") if journal else None,
             previous_id=previous,
         )
-
-
-def _replace(src: Path, dst: Path) -> None:
-    """os.replace, retried briefly: on Windows a reader holding the file blocks the rename."""
-    for attempt in range(10):
-        try:
-            os.replace(src, dst)
-            return
-        except PermissionError:
-            if os.name != "nt" or attempt == 9:
-                raise
-            time.sleep(0.2)
-
-
-def _sha256_bytes(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
-
-
-def _now_iso() -> str:
-    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")

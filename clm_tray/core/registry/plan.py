@@ -15,8 +15,16 @@ from pathlib import Path
 from clm_tray.core.config.settings import Settings
 from clm_tray.core.errors import ConfigError
 from clm_tray.core.fsutil import sha256_file
-from clm_tray.core.registry.formats import WRITABLE, check_model_file, extra_formats, layout_files
-from clm_tray.core.registry.store import ModelStore, parse_version_id
+from clm_tray.core.ml.rowcount import count_rows
+from clm_tray.core.registry.formats import (
+    LAYOUT_SUFFIXES,
+    WRITABLE,
+    check_model_file,
+    extra_formats,
+    layout_files,
+)
+from clm_tray.core.registry.store import ModelStore
+from clm_tray.core.registry.version import parse_version_id
 
 
 @dataclass
@@ -72,8 +80,6 @@ class RetrainPlan:
 def plan_retrain(s: Settings) -> RetrainPlan:
     """What a retrain with settings ``s`` would do, read from the folders as they are now."""
     from clm_tray.core.backend.factory import make_backend
-    from clm_tray.core.config.firstrun import count_rows
-
     deploy_dir, data = s.resolved_deploy_dir, s.resolved_data_path
     plan = RetrainPlan(str(deploy_dir) if deploy_dir else None, str(data) if data else None,
                        None)
@@ -141,13 +147,11 @@ def plan_retrain(s: Settings) -> RetrainPlan:
 
 def _other_models(folder: Path, layout: set[str], model_file: str) -> list[str]:
     """Model-looking files named unlike the model: a deploy leaves them alone, say so."""
-    from clm_tray.core.config.firstrun import MODEL_SUFFIXES
-
     if not folder.is_dir():
         return []
     meta = f"{Path(model_file).stem}.meta.json"
     return sorted(p.name for p in folder.iterdir()
-                  if p.is_file() and p.suffix.lower() in MODEL_SUFFIXES
+                  if p.is_file() and p.suffix.lower() in LAYOUT_SUFFIXES
                   and p.name not in layout and p.name != meta
                   and not p.name.endswith(".meta.json") and not p.name.startswith("."))
 

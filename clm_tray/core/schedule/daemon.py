@@ -148,7 +148,7 @@ def _run_once(engine: EnginePort, scheduler: Scheduler, stop: threading.Event, p
 def main(argv: list[str] | None = None) -> int:
     """``python -m clm_tray.core.schedule.daemon [--once]`` for the environment's workspace."""
     from clm_tray.core.app.compose import open_engine
-    from clm_tray.core.config.settings import load_settings
+    from clm_tray.core.config.sources import load_settings
 
     args = list(sys.argv[1:] if argv is None else argv)
     engine = open_engine(load_settings(), "worker")

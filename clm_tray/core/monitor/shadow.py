@@ -1,0 +1,132 @@
+"""May a freshly trained candidate replace the champion? The shadow test.
+
+Both models predict the same new labelled rows that neither trained on; the exact McNemar
+test on their paired right/wrong outcomes says whether the candidate is significantly worse,
+and log loss catches a candidate that is right as often but overconfident. Too few rows means
+"wait", never a guess. ``ShadowResult`` is plain data (``to_dict()`` is JSON-able) for the
+version's notes, history and ``--json``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from clm_tray.core.monitor.predictions import (
+    Model,
+    clipped_log_loss,
+    labelled_rows,
+    probabilities,
+)
+
+MCNEMAR_ALPHA = 0.05
+
+
+@dataclass
+class ShadowResult:
+    """The shadow test's verdict and the paired figures it rests on."""
+
+    rows: int
+    candidate_accuracy: float | None
+    champion_accuracy: float | None
+    candidate_only: int  # b: candidate right, champion wrong
+    champion_only: int  # c: champion right, candidate wrong
+    p_value: float  # exact two-sided McNemar
+    candidate_log_loss: float | None
+    champion_log_loss: float | None
+    decision: str  # "promote" | "reject" | "wait"
+    reason: str
+    min_rows: int = 0  # rows a verdict needs (the user is told how many more)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> ShadowResult:
+        return cls(**dict(d))
+
+
+def mcnemar_exact(b: int, c: int) -> float:
+    """Exact two-sided McNemar p-value for discordant counts b and c (1.0 when both are 0).
+
+    Under "both models are equally good" each discordant pair is a fair coin, so the p-value
+    is the two-sided binomial test of min(b, c) successes in b + c trials with p = 0.5.
+    """
+    b, c = int(b), int(c)
+    if b < 0 or c < 0:
+        raise ValueError("discordant counts must be >= 0")
+    if b + c == 0:
+        return 1.0
+    from scipy.stats import binomtest  # only when deciding: scipy.stats costs ~0.5 s to import
+
+    return float(min(1.0, binomtest(min(b, c), b + c, 0.5, alternative="two-sided").pvalue))
+
+
+def shadow_test(
+    candidate: Model,
+    champion: Model | None,
+    frame: pd.DataFrame,
+    features: list[str],
+    target: str,
+    min_rows: int,
+    logloss_tol: float,
+    *,
+    alpha: float = MCNEMAR_ALPHA,
+) -> ShadowResult:
+    """Decide whether a candidate may replace the champion, on rows both could be judged on.
+
+    The caller selects ``frame``: labelled rows newer than the champion's training data that the
+    candidate did not use for training (its train, validation or early-stopping rows), so
+    neither model has seen them. Models are Boosters or callables ``fn(frame, features)``
+    returning P(target = 1).
+
+    Decision: fewer than ``min_rows`` rows -> "wait" (the candidate stays challenger). Otherwise
+    "promote" unless the candidate is significantly worse (c > b and exact McNemar p < alpha)
+    or its log loss exceeds the champion's by more than ``logloss_tol`` -> "reject".
+    ``champion=None`` (nothing deployed yet) -> "promote".
+    """
+    labelled, y = labelled_rows(frame, target)
+    rows = int(y.size)
+    if champion is None:
+        cand_acc = cand_loss = None
+        if rows:
+            p = probabilities(candidate, labelled, features)
+            cand_acc = float(np.mean((p >= 0.5) == y))
+            cand_loss = clipped_log_loss(y, p)
+        return ShadowResult(rows, cand_acc, None, 0, 0, 1.0, cand_loss, None, "promote",
+                            "promote: no champion yet", min_rows=int(min_rows))
+    if rows == 0:
+        return ShadowResult(0, None, None, 0, 0, 1.0, None, None, "wait",
+                            f"wait: no new labelled rows yet (QT_CLM_SHADOW_MIN={min_rows})",
+                            min_rows=int(min_rows))
+    p_cand = probabilities(candidate, labelled, features)
+    p_champ = probabilities(champion, labelled, features)
+    cand_right = (p_cand >= 0.5).astype(np.int64) == y
+    champ_right = (p_champ >= 0.5).astype(np.int64) == y
+    b = int(np.sum(cand_right & ~champ_right))
+    c = int(np.sum(champ_right & ~cand_right))
+    p_value = mcnemar_exact(b, c)
+    cand_acc, champ_acc = float(cand_right.mean()), float(champ_right.mean())
+    cand_loss, champ_loss = clipped_log_loss(y, p_cand), clipped_log_loss(y, p_champ)
+    figures = (f"accuracy {cand_acc:.3f} vs champion {champ_acc:.3f} on {rows} rows "
+               f"(b={b}, c={c}, McNemar p={p_value:.3g}), "
+               f"log loss {cand_loss:.4f} vs {champ_loss:.4f}")
+    if rows < min_rows:
+        decision = "wait"
+        why = f"only {rows} shadow rows, QT_CLM_SHADOW_MIN={min_rows}"
+    elif c > b and p_value < alpha:
+        decision, why = "reject", f"candidate significantly worse (p < {alpha:g})"
+    elif cand_loss > champ_loss + logloss_tol:
+        decision, why = "reject", f"candidate log loss worse by more than {logloss_tol:g}"
+    else:
+        decision, why = "promote", "candidate not worse"
+    return ShadowResult(
+        rows=rows, candidate_accuracy=cand_acc, champion_accuracy=champ_acc, candidate_only=b,
+        champion_only=c, p_value=p_value, candidate_log_loss=cand_loss,
+        champion_log_loss=champ_loss, decision=decision, reason=f"{decision}: {why}; {figures}",
+        min_rows=int(min_rows),
+    )
