@@ -14,12 +14,13 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from clm_tray.cli.common import add_json_flag, load, print_json, say, to_jsonable
+from clm_tray.cli.common import add_json_flag, load, print_json, say
 from clm_tray.core.app import events as ev
 from clm_tray.core.app.status import Outcome
 from clm_tray.core.config.secrets import redact
 from clm_tray.core.config.settings import FIELDS, describe
 from clm_tray.core.config.sources import LoadedSettings, load_settings
+from clm_tray.core.serialize import to_jsonable
 
 _STOP_SIGNALS = tuple(getattr(signal, n) for n in ("SIGINT", "SIGTERM") if hasattr(signal, n))
 

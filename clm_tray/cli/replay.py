@@ -69,7 +69,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
         show.end()
         engine.close()
     if args.json:
-        print_json(result.to_dict())
+        print_json(result)  # {"rows", "baseline_accuracy", "policies": [...], ...}
     else:
         _print(result)
     return 0

@@ -21,6 +21,7 @@ from clm_tray.core.app import events as ev
 from clm_tray.core.config.secrets import redact
 from clm_tray.core.registry.history import BASE_SCHEMA, SCHEMA_VERSION, History
 from clm_tray.core.registry.store import ModelStore, sweep_store_leftovers
+from clm_tray.core.serialize import dumps
 
 PASSWORD = "s3cr/et:p@ss#w?rd"
 REDIS_URL = f"redis://default:{PASSWORD}@127.0.0.1:9/0"
@@ -80,7 +81,7 @@ def test_events_logs_and_notifications_carry_no_password(tmp_path: Path) -> None
     bus = ev.EventBus()
     event = bus.emit(ev.CYCLE_FINISHED, level="error", ok=False, outcome="failed",
                      reason=f"Redis at {REDIS_URL} is unreachable")
-    assert "s3cr" not in json.dumps(event.to_dict())
+    assert "s3cr" not in dumps(event)
     notice = NoticeRules().notice_for(event)
     assert notice is not None and "s3cr" not in notice.body
     assert "s3cr" not in NoticeRules().error_notice("Restart", f"no {REDIS_URL}").body

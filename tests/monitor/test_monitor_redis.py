@@ -17,6 +17,7 @@ from clm_tray.core.app.redis_mirror import (
     read_events,
 )
 from clm_tray.core.errors import ConfigError
+from clm_tray.core.serialize import to_jsonable
 
 pytestmark = pytest.mark.redis
 STREAM = "clm:test"
@@ -51,7 +52,7 @@ def test_every_event_reaches_the_stream_in_order(redis_server):
     stored = _stream_events(redis_server)
     assert [e["data"]["stage"] for e in stored] == [f"s{i}" for i in range(25)]
     assert stored[0]["kind"] == "cycle.stage" and stored[0]["level"] == "info"
-    assert [e.to_dict() for e in bus.recent()] == stored
+    assert [to_jsonable(e) for e in bus.recent()] == stored
     client = redis_server.client()
     _, fields = client.xrange(STREAM, count=1)[0]
     assert fields["kind"] == "cycle.stage" and fields["level"] == "info"
@@ -110,7 +111,7 @@ def test_killed_redis_falls_back_to_memory_once_and_flushes_after_restart(redis_
     assert [s for s in stages if s] == [f"during{i}" for i in range(20)] + ["after0", "after1"]
     assert stored[-1]["kind"] == BUS_INFO and "reachable again" in stored[-1]["data"]["message"]
     # the buffered events went to Redis exactly as they were published
-    published = [e.to_dict() for e in bus.recent()][5:]
+    published = [to_jsonable(e) for e in bus.recent()][5:]
     assert stored == published
     assert mirror.connected and mirror.pending == 0
     assert len([e for e in bus.recent() if e.kind == BUS_WARNING]) == 1

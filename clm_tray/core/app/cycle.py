@@ -26,6 +26,7 @@ from clm_tray.core.errors import BackendError, ClmError, ConfigError, TrainingCa
 from clm_tray.core.fsutil import sha256_file
 from clm_tray.core.registry.adopt import adopt_deployed_model, shadow_against_adopted
 from clm_tray.core.registry.history import History
+from clm_tray.core.serialize import to_jsonable
 
 if TYPE_CHECKING:  # the cycle's parts import pandas when they run, never at import
     import pandas as pd
@@ -212,8 +213,8 @@ def _retrain_locked(
         # 3b. Edge gate: no deploy without an edge over guessing (the first model included)
         edge = decide.edge_verdict(result.edge, s)
         if edge is not None:
-            metrics["edge"] = edge.to_dict()
-            ctx.store.annotate(version.id, "edge", edge.to_dict())
+            metrics["edge"] = to_jsonable(edge)
+            ctx.store.annotate(version.id, "edge", metrics["edge"])
         if s.edge_gate and edge is not None and not edge.passed and not result.leakage:
             ctx.store.annotate(version.id, "status", "no edge")
             return record_outcome(run, Outcome.NO_EDGE, decide.no_edge_reason(edge, champion_id),

@@ -14,7 +14,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 log = logging.getLogger(__name__)
@@ -44,18 +44,6 @@ class Event:
     data: dict[str, Any] = field(default_factory=dict)
     level: str = "info"
     ts: float = field(default_factory=time.time)
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> Event:
-        return cls(
-            kind=str(d["kind"]),
-            data=dict(d.get("data") or {}),
-            level=str(d.get("level", "info")),
-            ts=float(d.get("ts", time.time())),
-        )
 
 
 Subscriber = Callable[[Event], None]

@@ -6,7 +6,7 @@ in a bounded in-memory buffer, and tries Redis again at most every ``retry_secon
 next publish). On reconnect the buffer is flushed in order and one info event says so.
 
 Stream entries have three fields: ``kind``, ``level`` and ``event`` (the JSON of
-``Event.to_dict()``); ``event`` is the one readers decode. The stream is capped with
+``serialize.to_jsonable(event)``); ``event`` is the one readers decode. The stream is capped with
 ``XADD ... MAXLEN ~ maxlen``.
 """
 
@@ -27,6 +27,7 @@ from redis.retry import Retry
 from clm_tray.core.app.events import BUS_WARNING, Event, EventBus
 from clm_tray.core.config.secrets import redact
 from clm_tray.core.errors import ClmError, ConfigError
+from clm_tray.core.serialize import dumps, from_jsonable
 
 log = logging.getLogger(__name__)
 
@@ -62,7 +63,7 @@ def _fields(event: Event) -> dict[str, str]:
     return {
         "kind": event.kind,
         "level": event.level,
-        "event": json.dumps(event.to_dict(), default=str),
+        "event": dumps(event, sort_keys=False),
     }
 
 
@@ -200,7 +201,7 @@ class RedisMirror:
 
 def _decode(fields: dict[str, Any]) -> Event | None:
     try:
-        return Event.from_dict(json.loads(fields["event"]))
+        return from_jsonable(Event, json.loads(fields["event"]))
     except (KeyError, TypeError, ValueError):
         return None
 

@@ -13,7 +13,7 @@ import hashlib
 import io
 import warnings as _warnings
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -41,9 +41,6 @@ class DataFingerprint:
     start: str  # ISO-8601 UTC
     end: str
     sha256: str
-
-    def to_dict(self) -> dict:
-        return asdict(self)
 
 
 @dataclass

@@ -24,8 +24,8 @@ EdgeResult without it) and Qt-free: training runs it in the child; the replay re
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, replace
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # numpy is imported where the test runs, so the tray's process never needs it
     import numpy as np
@@ -46,16 +46,6 @@ class EdgeResult:
     rows: int = 0  # test rows behind the figures
     bandwidth: int = 0  # Newey-West lags used
     statistic: float | None = None  # Diebold-Mariano statistic (logs only); None: no variance
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready form for the version manifest and the history."""
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> EdgeResult:
-        """Inverse of :meth:`to_dict`; ignores keys a newer version may have added."""
-        known = {f for f in cls.__dataclass_fields__}
-        return cls(**{k: v for k, v in data.items() if k in known})
 
     def judged(self, p_max: float, min_edge_points: float) -> EdgeResult:
         """The same evidence under other limits: the p-value does not depend on them, so

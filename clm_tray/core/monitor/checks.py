@@ -11,7 +11,8 @@ scheduler, the retrain cycle, the CLI and the GUI all see the same figures:
 - ``shadow_test``: on the same new rows, is a freshly trained candidate at least as good as
   the champion? Exact McNemar test on paired outcomes plus log loss.
 
-Results are dataclasses of floats, ints, strings and bools (``to_dict()`` is JSON-able) so they
+Results are dataclasses of floats, ints, strings and bools (``serialize.to_jsonable`` makes
+them JSON) so they
 go unchanged into the history database, events and ``--json`` output.
 """
 
@@ -19,7 +20,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -378,13 +379,6 @@ class ShadowResult:
     decision: str  # "promote" | "reject" | "wait"
     reason: str
     min_rows: int = 0  # rows a verdict needs (the user is told how many more)
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> ShadowResult:
-        return cls(**dict(d))
 
 
 def mcnemar_exact(b: int, c: int) -> float:

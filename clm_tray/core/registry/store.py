@@ -42,6 +42,7 @@ from filelock import FileLock, Timeout
 
 from clm_tray.core.errors import CycleBusy, StoreError
 from clm_tray.core.fsutil import atomic_write_json, fsync_dir, read_json, sha256_file
+from clm_tray.core.serialize import dumps, to_jsonable
 
 MODEL_FILE = "model.ubj"
 MANIFEST_FILE = "manifest.json"
@@ -59,17 +60,6 @@ _READ_ONLY = stat.S_IRUSR | stat.S_IRGRP | stat.S_IROTH
 # every other thread and process.
 _cycle_locks: dict[str, FileLock] = {}
 _cycle_locks_guard = threading.Lock()
-
-
-def _json_default(obj: Any) -> Any:
-    """Make numpy scalars/arrays, datetimes and paths JSON-friendly without importing numpy."""
-    if hasattr(obj, "tolist"):
-        return obj.tolist()
-    if hasattr(obj, "item"):
-        return obj.item()
-    if isinstance(obj, (dt.datetime, dt.date)):
-        return obj.isoformat()
-    return str(obj)
 
 
 def _utc(now: dt.datetime | None) -> dt.datetime:
@@ -287,7 +277,7 @@ class ModelStore:
         for _attempt in range(1000):
             vid = make_id(self._next_sequence())
             body["id"] = vid
-            text = json.dumps(body, indent=2, sort_keys=True, default=_json_default) + "\n"
+            text = dumps(body, indent=2) + "\n"
             write_file_durably(tmp / MANIFEST_FILE, text.encode("utf-8"))
             fsync_dir(tmp)
             target = self.versions_dir / vid
@@ -462,7 +452,7 @@ class ModelStore:
         """Record a later finding about a version (shadow result, decision) beside it."""
         version = self.get(id)
         notes = self.notes(version.id)
-        notes[key] = json.loads(json.dumps(value, default=_json_default))
+        notes[key] = to_jsonable(value)
         atomic_write_json(version.path / NOTES_FILE, notes)
 
     def notes(self, id: str) -> dict:

@@ -19,8 +19,9 @@ from datetime import datetime, timezone, tzinfo
 from pathlib import Path
 from typing import Any
 
-from clm_tray.core.app.status import JobState, SchedulerState
+from clm_tray.core.app.status import SchedulerState
 from clm_tray.core.fsutil import atomic_write_json, read_json
+from clm_tray.core.serialize import from_jsonable
 
 TICK_SECONDS = 60.0
 STALE_TICKS = 4  # a state file not refreshed for this many ticks belongs to a dead scheduler
@@ -89,14 +90,6 @@ def pid_alive(pid: int | None) -> bool:
     return True
 
 
-def state_from_dict(d: dict[str, Any]) -> SchedulerState:
-    known = set(SchedulerState.__dataclass_fields__)
-    jobs = [JobState(**{k: v for k, v in j.items() if k in JobState.__dataclass_fields__})
-            for j in d.get("jobs") or []]
-    return SchedulerState(**{k: v for k, v in d.items() if k in known and k != "jobs"},
-                          jobs=jobs)
-
-
 def read_state(path: Path, clock: Callable[[], float] = time.time,
                tick_seconds: float = TICK_SECONDS) -> SchedulerState | None:
     """The state another process's scheduler last wrote, or None when there is none.
@@ -106,7 +99,7 @@ def read_state(path: Path, clock: Callable[[], float] = time.time,
     """
     try:
         raw = read_json(Path(path))
-        state = state_from_dict(raw)
+        state = from_jsonable(SchedulerState, raw)
     except (OSError, ValueError, TypeError):
         return None
     now = clock()
