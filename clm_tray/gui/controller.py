@@ -107,7 +107,7 @@ def done_line(what: str, result: CycleResult) -> str:
         return f"Rolled back to {result.version} — {verified_text(result.health)}"
     if what == "Promote":
         return f"Promoted {result.version} — {verified_text(result.health)}"
-    if result.outcome == "deployed":
+    if result.outcome == Outcome.DEPLOYED:
         return f"New model {result.version} in use — {verified_text(result.health)}"
     return f"{what}: {result.outcome} — {result.reason}"
 

@@ -21,6 +21,7 @@ from clm_tray.core.app import decide
 from clm_tray.core.app import events as ev
 from clm_tray.core.app.reconcile import clear_pending, mark_folder_changing
 from clm_tray.core.app.status import IDENTITY_NOT_REPORTED, CycleResult, Outcome
+from clm_tray.core.app.wording import pct
 from clm_tray.core.config.settings import Settings
 from clm_tray.core.errors import BackendError, ClmError, ConfigError, TrainingCancelled
 from clm_tray.core.fsutil import sha256_file
@@ -207,7 +208,7 @@ def _retrain_locked(
                 version, metrics, None, ok=True)
         ctx.bus.emit(ev.CYCLE_STAGE, stage="version", progress=PROGRESS_AT["version"],
                      cycle=run.cycle_id,
-                     message=f"{version.id}: test accuracy {metrics['test_accuracy']:.1%}",
+                     message=f"{version.id}: test accuracy {pct(metrics['test_accuracy'])}",
                      version=version.id)
 
         # 3b. Edge gate: no deploy without an edge over guessing (the first model included)

@@ -148,7 +148,7 @@ class CycleRecord:
 @dataclass
 class CycleResult:
     ok: bool
-    outcome: str
+    outcome: Outcome
     reason: str
     version: str | None = None
     metrics: dict[str, Any] = field(default_factory=dict)

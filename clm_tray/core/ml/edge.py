@@ -27,6 +27,8 @@ import math
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
+from clm_tray.core.app.wording import pct
+
 if TYPE_CHECKING:  # numpy is imported where the test runs, so the tray's process never needs it
     import numpy as np
 
@@ -86,10 +88,6 @@ def _normal_sf(z: float) -> float:
     return 0.5 * math.erfc(z / math.sqrt(2.0))
 
 
-def _pct(x: float) -> str:
-    return f"{x * 100:.1f} %"
-
-
 def edge_test(correct: np.ndarray, majority_correct: np.ndarray, timestamps: np.ndarray, *,
               majority_label: str, p_max: float = 0.05,
               min_edge_points: float = 0.0) -> EdgeResult:
@@ -138,7 +136,7 @@ def edge_test(correct: np.ndarray, majority_correct: np.ndarray, timestamps: np.
             p_value = 0.0
 
     passed = _passes(p_value, edge, p_max, min_edge_points)
-    reason = f"{_pct(accuracy)} vs {_pct(baseline)} by {label}"
+    reason = f"{pct(accuracy)} vs {pct(baseline)} by {label}"
     return EdgeResult(accuracy=accuracy, baseline=baseline, baseline_label=label,
                       edge=accuracy - baseline, p_value=float(p_value), bars=bars,
                       passed=passed, reason=reason, rows=rows, bandwidth=lags,

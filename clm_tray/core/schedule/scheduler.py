@@ -28,13 +28,13 @@ from typing import Any
 
 from clm_tray.core.app import events as ev
 from clm_tray.core.app.status import CycleRecord, JobState, Outcome, SchedulerState
+from clm_tray.core.app.wording import interval
 from clm_tray.core.errors import ClmError, CycleBusy
 from clm_tray.core.fsutil import atomic_write_json
 from clm_tray.core.schedule.state import (
     _DISABLED,
     TICK_SECONDS,
     _drift_text,
-    _hours,
     _perf_text,
     _perf_why,
     _report_dict,
@@ -461,7 +461,7 @@ class Scheduler:
         self.paused_info(now)
         if woke:
             log.info("woke from sleep (the clock jumped %s); checking what is due",
-                     _hours(now - previous))  # type: ignore[operator]
+                     interval(now - previous))  # type: ignore[operator]
             if self.running:  # catch up in a worker, so the tick (heartbeat) never blocks
                 self._aps.add_job(self.run_due, trigger="date", id="catch-up",
                                   replace_existing=True, coalesce=True, max_instances=1,
@@ -560,7 +560,7 @@ class Scheduler:
     def _plan_text(self) -> str:
         if not self.settings.enabled:
             return _DISABLED
-        return ", ".join(f"{n} every {_hours(self.interval(n))}" for n in self.jobs())
+        return ", ".join(f"{n} every {interval(self.interval(n))}" for n in self.jobs())
 
     # ---- state ----------------------------------------------------------------------------
     def _on_event(self, event: ev.Event) -> None:
