@@ -154,17 +154,17 @@ def _progress_printer(enabled: bool) -> Any:
     def show(e: ev.Event) -> None:
         if not enabled:
             return
-        if e.kind == ev.CYCLE_STAGE and e.data.get("rounds_total"):
+        p = e.payload
+        if isinstance(p, ev.CycleStage) and p.rounds_total:
             # boosting rounds: a line every 2 s and the last, not one per report
-            done = e.data.get("rounds_done") == e.data.get("rounds_total")
+            done = p.rounds_done == p.rounds_total
             if not done and time.monotonic() - last_round_line[0] < 2.0:
                 return
             last_round_line[0] = time.monotonic()
-        if e.kind == ev.CYCLE_STAGE:
-            pct = int(100 * float(e.data.get("progress", 0)))
-            sys.stderr.write(f"  [{pct:3d}%] {e.data.get('stage')}: {e.data.get('message', '')}\n")
-        elif e.kind == ev.BACKEND_HEALTH and not e.data.get("skipped"):
-            sys.stderr.write(f"  backend: {e.data.get('reason', '')}\n")
+        if isinstance(p, ev.CycleStage):
+            sys.stderr.write(f"  [{int(100 * p.progress):3d}%] {p.stage}: {p.message}\n")
+        elif isinstance(p, ev.BackendHealth) and not p.skipped:
+            sys.stderr.write(f"  backend: {p.reason}\n")
         sys.stderr.flush()
 
     return show

@@ -34,15 +34,16 @@ class _Progress:
         self.last = -1
 
     def __call__(self, event: ev.Event) -> None:
-        if event.kind != ev.REPLAY_PROGRESS:
+        p = event.payload
+        if not isinstance(p, ev.ReplayProgress):
             return
-        pct = int(float(event.data.get("progress") or 0.0) * 100)
-        text = f"replay {pct:3d} % — {event.data.get('message', '')}"
+        percent = int(p.progress * 100)
+        text = f"replay {percent:3d} % — {p.message}"
         if self.tty:
             sys.stderr.write("\r" + text[:110].ljust(110))
-        elif pct // 10 != self.last // 10:
+        elif percent // 10 != self.last // 10:
             sys.stderr.write(text + "\n")
-        self.last = pct
+        self.last = percent
         sys.stderr.flush()
 
     def end(self) -> None:

@@ -137,10 +137,11 @@ class ReplayView(QWidget):
                             else f"Replay failed: {describe_error(exc)}")
 
     def _on_event(self, event: ev.Event) -> None:
-        if event.kind != ev.REPLAY_PROGRESS or self._cancel is None:
+        p = event.payload
+        if not isinstance(p, ev.ReplayProgress) or self._cancel is None:
             return
-        self.progress_bar.setValue(int(round(float(event.data.get("progress") or 0) * 100)))
-        self.status.setText(f"Replaying… {event.data.get('message', '')}")
+        self.progress_bar.setValue(int(round(p.progress * 100)))
+        self.status.setText(f"Replaying… {p.message}")
 
     # ---- the result ---------------------------------------------------------------------
     def show_result(self, result: Any) -> None:

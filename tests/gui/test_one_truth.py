@@ -111,12 +111,12 @@ def test_a_rollback_reads_as_a_rollback_in_header_strip_tooltip_and_menu(qtbot, 
     dash = app.open_dashboard()
     bus = app.controller.engine.bus
 
-    def emit(kind: str, **data: object) -> None:
-        emit_from_engine_thread(bus, kind, **data)
+    def emit(payload: ev.Payload) -> None:
+        emit_from_engine_thread(bus, payload)
 
-    emit(ev.CYCLE_STARTED, trigger="rollback", cycle=9)
-    emit(ev.CYCLE_STAGE, stage="verify", progress=0.86, message="polling the health URL "
-         + "x" * 400)
+    emit(ev.CycleStarted(trigger="rollback", cycle=9))
+    emit(ev.CycleStage(stage="verify", progress=0.86, message="polling the health URL "
+                       + "x" * 400))
     line = "Rolling back — checking the backend (86 %)"
     qtbot.waitUntil(lambda: dash.stage_label.full_text() == line, timeout=5000)
     assert dash.summary.full_text() == line
@@ -125,9 +125,9 @@ def test_a_rollback_reads_as_a_rollback_in_header_strip_tooltip_and_menu(qtbot, 
     assert app.tray.menu.actions()[0].text() == line
     assert dash.cancel_button.isVisible()
 
-    emit(ev.CYCLE_STARTED, trigger="manual", cycle=10)
-    emit(ev.CYCLE_STAGE, stage="train", progress=0.39, message="round 120 of 300",
-         rounds_done=120, rounds_total=300, seconds_left=21.0)
+    emit(ev.CycleStarted(trigger="manual", cycle=10))
+    emit(ev.CycleStage(stage="train", progress=0.39, message="round 120 of 300",
+                       rounds_done=120, rounds_total=300, seconds_left=21.0))
     line = "Retraining — training (39 %) · round 120 of 300 · about 21 s left"
     qtbot.waitUntil(lambda: dash.stage_label.full_text() == line, timeout=5000)
     assert dash.summary.full_text() == line and line in app.tray.icon.toolTip()

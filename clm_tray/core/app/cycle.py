@@ -70,10 +70,8 @@ class _Run:
         self._close_stage()
         self._stage, self._t0 = name, time.perf_counter()
         progress = PROGRESS_AT.get(name, 0.0)
-        self.ctx.bus.emit(
-            ev.CYCLE_STAGE, stage=name, progress=round(progress, 3), message=message,
-            cycle=self.cycle_id,
-        )
+        self.ctx.bus.emit(ev.CycleStage(stage=name, progress=round(progress, 3),
+                                        message=message, cycle=self.cycle_id))
 
     def train_rounds(self, done: int, total: int) -> None:
         """A boosting-round report from the training child: progress and time left, as an
@@ -86,11 +84,11 @@ class _Run:
         share = min(1.0, done / max(1, total))
         span = PROGRESS_AT["version"] - PROGRESS_AT["train"]
         left = elapsed / done * (total - done) if done else None
-        self.ctx.bus.emit(
-            ev.CYCLE_STAGE, stage="train", progress=round(PROGRESS_AT["train"] + span * share, 3),
+        self.ctx.bus.emit(ev.CycleStage(
+            stage="train", progress=round(PROGRESS_AT["train"] + span * share, 3),
             message=f"round {done} of {total}", rounds_done=done, rounds_total=total,
             seconds_left=None if left is None else round(left, 1), cycle=self.cycle_id,
-        )
+        ))
 
     def _close_stage(self) -> None:
         if self._stage:
@@ -139,7 +137,7 @@ def _retrain_locked(
     adopt_deployed_model(ctx)
     champion_id = ctx.store.aliases().get("champion")
     run = _Run(ctx, ctx.history.start_cycle(trigger, champion_id, at=ctx.clock()))
-    ctx.bus.emit(ev.CYCLE_STARTED, trigger=trigger, cycle=run.cycle_id, champion=champion_id)
+    ctx.bus.emit(ev.CycleStarted(trigger=trigger, cycle=run.cycle_id, champion=champion_id))
     version = None
     metrics: dict[str, Any] = {}
     try:
@@ -156,8 +154,8 @@ def _retrain_locked(
                                encoding=s.data_encoding or None,
                                cache_dir=ctx.store.root / "cache")
         for w in dataset.warnings:
-            ctx.bus.emit(ev.CYCLE_STAGE, level="warning", stage="load", message=w,
-                         cycle=run.cycle_id, progress=0.0)
+            ctx.bus.emit(ev.CycleStage(stage="load", message=w, cycle=run.cycle_id, progress=0.0),
+                         level="warning")
         params = TrainParams.from_settings(s)
         same = None if force else decide.unchanged_since(
             ctx.store, decide.training_key(dataset, params))
@@ -206,10 +204,10 @@ def _retrain_locked(
                 run, Outcome.UNCHANGED, f"the new model is identical to "
                 f"{decide.short_id(champion_id)}, which is deployed — nothing to do",
                 version, metrics, None, ok=True)
-        ctx.bus.emit(ev.CYCLE_STAGE, stage="version", progress=PROGRESS_AT["version"],
-                     cycle=run.cycle_id,
-                     message=f"{version.id}: test accuracy {pct(metrics['test_accuracy'])}",
-                     version=version.id)
+        ctx.bus.emit(ev.CycleStage(
+            stage="version", progress=PROGRESS_AT["version"], cycle=run.cycle_id,
+            message=f"{version.id}: test accuracy {pct(metrics['test_accuracy'])}",
+            version=version.id))
 
         # 3b. Edge gate: no deploy without an edge over guessing (the first model included)
         edge = decide.edge_verdict(result.edge, s)
@@ -235,8 +233,8 @@ def _retrain_locked(
                            ok=True, leakage=result.leakage)
         if decision == "wait":
             ctx.store.set_aliases(challenger=version.id)
-            ctx.bus.emit(ev.CHALLENGER_WAITING, version=version.id, reason=shadow["reason"],
-                         shadow=shadow)
+            ctx.bus.emit(ev.ChallengerWaiting(version=version.id, reason=shadow["reason"],
+                                              shadow=shadow))
             return record_outcome(run, Outcome.WAITING, shadow["reason"], version, metrics, shadow,
                                   ok=True)
         if not deploy:
@@ -245,7 +243,7 @@ def _retrain_locked(
         if not s.auto_promote and trigger != "promote":
             ctx.store.set_aliases(challenger=version.id)
             reason = "passed the shadow test; QT_CLM_AUTO_PROMOTE=false, waiting for approval"
-            ctx.bus.emit(ev.CHALLENGER_WAITING, version=version.id, reason=reason)
+            ctx.bus.emit(ev.ChallengerWaiting(version=version.id, reason=reason))
             return record_outcome(run, Outcome.AWAITING_APPROVAL, reason, version, metrics, shadow,
                                   ok=True)
 
@@ -299,11 +297,10 @@ def deploy_verified(
     if health.ok:
         ctx.store.annotate(version.id, "deployed_at", ctx.clock())
         unidentified = health.identity == IDENTITY_NOT_REPORTED
-        ctx.bus.emit(ev.MODEL_DEPLOYED, version=version.id, sha256=version.sha256,
-                     test_accuracy=metrics.get("test_accuracy"),
-                     backup=str(result.backup_dir) if result.backup_dir else None,
-                     verified=not health.skipped and not unidentified,
-                     identity=health.identity)
+        ctx.bus.emit(ev.ModelDeployed(
+            version=version.id, sha256=version.sha256, test_accuracy=metrics.get("test_accuracy"),
+            backup=str(result.backup_dir) if result.backup_dir else None,
+            verified=not health.skipped and not unidentified, identity=health.identity))
         note = ""
         if health.skipped:
             note = f" ({health.reason})"
@@ -329,8 +326,8 @@ def deploy_verified(
     # The failed version is not a model to roll back to: `previous` is what it was before.
     ctx.store.set_aliases(previous=previous_before)
     health2 = restart_and_verify(ctx, run, backend, prev, "rollback")
-    ctx.bus.emit(ev.MODEL_ROLLED_BACK, level="error", version=prev.id, from_version=version.id,
-                 reason=failed_reason, verified=health2.ok)
+    ctx.bus.emit(ev.ModelRolledBack(version=prev.id, from_version=version.id,
+                                    reason=failed_reason, verified=health2.ok), level="error")
     if health2.ok:
         return record_outcome(run, Outcome.ROLLED_BACK_AFTER_FAILURE,
                        f"backend did not load {version.id} ({failed_reason}); "
@@ -371,11 +368,11 @@ def restart_and_verify(ctx: CycleContext, run: _Run, backend: Any, version: Any,
             was, now = before or "not running", after or "not running"
             health.reason = (f"the backend did not restart after the install ({was} → {now}); "
                              "restart it by hand")
-    report = asdict(health)
+    report = to_jsonable(health)
     run.attempts.append({"attempt": attempt, "version": version.id, **report})
     ctx.history.add_check("health", report, at=ctx.clock())
     clear_pending(ctx.store)  # restarted and seen: healthy or not, the state is now known
-    ctx.bus.emit(ev.BACKEND_HEALTH, level="info" if health.ok else "error", **report)
+    ctx.bus.emit(ev.BackendHealth.of(health), level="info" if health.ok else "error")
     return health
 
 
@@ -492,15 +489,12 @@ def record_outcome(
         stages=run.stages, shadow=shadow, attempts=run.attempts, at=ctx.clock(),
     )
     _log_line(ctx, outcome, reason)
-    ctx.bus.emit(
-        ev.CYCLE_FINISHED, level="error" if outcome.failed else "info", outcome=outcome.value,
-        reason=reason,
-        version=vid, ok=ok, cycle=run.cycle_id,
-        test_accuracy=metrics.get("test_accuracy"),
-    )
+    ctx.bus.emit(ev.CycleFinished(outcome=outcome, reason=reason, version=vid, ok=ok,
+                                  cycle=run.cycle_id, test_accuracy=metrics.get("test_accuracy")),
+                 level="error" if outcome.failed else "info")
     return CycleResult(
         ok=ok, outcome=outcome, reason=reason, version=vid, metrics=metrics,
-        stages=run.stages, shadow=shadow, health=asdict(health) if health else None,
+        stages=run.stages, shadow=shadow, health=to_jsonable(health) if health else None,
         leakage=leakage, history_id=run.cycle_id,
     )
 
@@ -528,7 +522,7 @@ def record_action(ctx: CycleContext, trigger: str, fn: Callable[[_Run], CycleRes
         adopt_deployed_model(ctx)
         champion_id = ctx.store.aliases().get("champion")
         run = _Run(ctx, ctx.history.start_cycle(trigger, champion_id, at=ctx.clock()))
-        ctx.bus.emit(ev.CYCLE_STARTED, trigger=trigger, cycle=run.cycle_id, champion=champion_id)
+        ctx.bus.emit(ev.CycleStarted(trigger=trigger, cycle=run.cycle_id, champion=champion_id))
         try:
             return fn(run)
         except ClmError as exc:

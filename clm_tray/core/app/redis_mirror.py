@@ -24,14 +24,13 @@ import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from clm_tray.core.app.events import BUS_WARNING, Event, EventBus
+from clm_tray.core.app.events import BusInfo, BusWarning, Event, EventBus
 from clm_tray.core.config.secrets import redact
 from clm_tray.core.errors import ClmError, ConfigError
 from clm_tray.core.serialize import dumps, from_jsonable
 
 log = logging.getLogger(__name__)
 
-BUS_INFO = "bus.info"  # message (e.g. Redis reachable again)
 SOCKET_TIMEOUT = 0.5
 RETRY_SECONDS = 5.0
 FLUSH_BATCH = 500
@@ -136,7 +135,7 @@ class RedisMirror:
             if ok:
                 self._down, self._dropped = False, 0
                 announce = (
-                    (BUS_INFO, "info",
+                    (BusInfo, "info",
                      f"Redis at {self.url} reachable again; buffered events sent"
                      + (f", {dropped} dropped (buffer full)" if dropped else ""))
                     if was_down else None
@@ -146,16 +145,16 @@ class RedisMirror:
                 self._down = True
                 announce = (
                     None if was_down else
-                    (BUS_WARNING, "warning", f"Redis at {self.url} unreachable; "
+                    (BusWarning, "warning", f"Redis at {self.url} unreachable; "
                      "events stay in memory")
                 )
         if announce is not None:
             self._announce(*announce)
 
-    def _announce(self, kind: str, level: str, message: str) -> None:
+    def _announce(self, kind: type[BusWarning], level: str, message: str) -> None:
         self._local.busy = True
         try:
-            self._bus.emit(kind, level, message=message, url=self.url, stream=self.stream)
+            self._bus.emit(kind(message=message, url=self.url, stream=self.stream), level)
         finally:
             self._local.busy = False
         with self._lock:

@@ -29,6 +29,7 @@ from typing import Any
 
 from clm_tray.core import errors
 from clm_tray.core.app import events as ev
+from clm_tray.core.app.status import Outcome
 from clm_tray.core.config.sources import LoadedSettings
 from clm_tray.core.errors import ClmError, WorkerError
 from clm_tray.core.serialize import from_jsonable, to_jsonable, to_plain
@@ -162,15 +163,16 @@ class _OpenCycles:
         self.open: dict[Any, ev.Event] = {}
 
     def see(self, event: ev.Event) -> None:
-        if event.kind == ev.CYCLE_STARTED:
-            self.open[event.data.get("cycle")] = event
-        elif event.kind == ev.CYCLE_FINISHED:
-            self.open.pop(event.data.get("cycle"), None)
+        p = event.payload
+        if isinstance(p, ev.CycleStarted):
+            self.open[p.cycle] = event
+        elif isinstance(p, ev.CycleFinished):
+            self.open.pop(p.cycle, None)
 
     def finish_unfinished(self, bus: ev.EventBus, reason: str) -> None:
         for cycle in list(self.open):
-            bus.emit(ev.CYCLE_FINISHED, level="error", outcome="failed", reason=reason,
-                     version=None, ok=False, cycle=cycle, test_accuracy=None)
+            bus.emit(ev.CycleFinished(outcome=Outcome.FAILED, reason=reason, cycle=cycle),
+                     level="error")
         self.open.clear()
 
 
