@@ -398,8 +398,8 @@ class Controller(QObject):
                 self.info.emit("Nothing to restart: no backend is set up (files only)")
             elif report.ok:
                 lat = report.latency_ms
-                body = "healthy" + (f", answers in {lat:.0f} ms"
-                                    if isinstance(lat, (int, float)) else "")
+                body = "healthy" + (f", answers in {wording.latency(lat)}"
+                                    if lat is not None else "")
                 self.info.emit(f"Backend restarted — {body}")
                 self.notifier.action_done("Backend restarted", body, "overview")
             else:

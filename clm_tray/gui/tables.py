@@ -10,7 +10,7 @@ from PySide6.QtGui import QBrush, QColor
 from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QTableWidget, QTableWidgetItem
 
 from clm_tray.core.app.status import BackupRow, CycleRecord, Outcome, VersionRow
-from clm_tray.core.app.wording import pct, shadow_words, size, when
+from clm_tray.core.app.wording import decimal, pct, shadow_words, size, when
 
 LONG_CELL = 48  # a longer cell text is also its tooltip (a narrow column elides it)
 
@@ -134,7 +134,7 @@ class VersionsTable(DataTable):
                 tips[(r, 8)] = detail
             status = v.status + (" (leak?)" if v.leakage else "")
             rows.append([v.id, when(v.trained_at), pct(v.test_accuracy),
-                         pct(v.train_accuracy), "–" if v.auc is None else f"{v.auc:.3f}",
+                         pct(v.train_accuracy), decimal(v.auc),
                          pct(v.baseline), status, size(v.size or None), shadow])
             colors.append(CHAMPION if v.status == "champion" else
                           CHALLENGER if v.status == "challenger" else None)

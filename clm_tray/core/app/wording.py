@@ -58,6 +58,11 @@ def score(x: object) -> str:
     return decimal(x, 3)
 
 
+def latency(ms: object) -> str:
+    """How fast the backend answered: '12 ms'."""
+    return f"{ms:.0f} ms" if isinstance(ms, (int, float)) and not isinstance(ms, bool) else DASH
+
+
 def size(n: float | None) -> str:
     """A file size: '512 B', '1.4 MB'."""
     if n is None:
