@@ -14,12 +14,14 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from clm_tray.cli.common import add_json_flag, load, print_json, say, to_jsonable
+from clm_tray.cli.common import add_json_flag, load, print_json, say
 from clm_tray.core.app import events as ev
 from clm_tray.core.app.status import Outcome
+from clm_tray.core.app.wording import ago, clock, decimal, pct
 from clm_tray.core.config.secrets import redact
 from clm_tray.core.config.settings import FIELDS, describe
 from clm_tray.core.config.sources import LoadedSettings, load_settings
+from clm_tray.core.serialize import to_jsonable
 
 _STOP_SIGNALS = tuple(getattr(signal, n) for n in ("SIGINT", "SIGTERM") if hasattr(signal, n))
 
@@ -93,14 +95,6 @@ def make_engine(loaded: LoadedSettings, bus: ev.EventBus | None = None,
     return Engine(loaded, bus=bus, isolate=isolate)
 
 
-def _pct(x: Any) -> str:
-    return f"{x:.1%}" if isinstance(x, (int, float)) else "–"
-
-
-def _num(x: Any, fmt: str = ".3f") -> str:
-    return format(x, fmt) if isinstance(x, (int, float)) else "–"
-
-
 # ---- status -------------------------------------------------------------------------------
 def cmd_status(args: argparse.Namespace) -> int:
     engine = make_engine(load(args))
@@ -125,16 +119,16 @@ def cmd_status(args: argparse.Namespace) -> int:
         say(f"champion:   {c.id} (trained {c.trained_at})")
         say(f"age:        {st.age_hours:.1f} h ({'fresh' if st.fresh else 'STALE'}, "
             f"limit {st.retrain_hours:g} h)")
-        say(f"accuracy:   train {_pct(c.train_accuracy)}  test {_pct(c.test_accuracy)}  "
-            f"AUC {_num(c.auc)}  baseline {_pct(c.baseline)}")
+        say(f"accuracy:   train {pct(c.train_accuracy)}  test {pct(c.test_accuracy)}  "
+            f"AUC {decimal(c.auc)}  baseline {pct(c.baseline)}")
     elif st.age_hours is not None:
         say(f"deployed:   a model not trained by clm-tray, {st.age_hours:.1f} h old")
     else:
         say("champion:   none yet — run `clm-tray retrain`")
     if st.challenger:
-        say(f"challenger: {st.challenger.id} (test {_pct(st.challenger.test_accuracy)})")
+        say(f"challenger: {st.challenger.id} (test {pct(st.challenger.test_accuracy)})")
     if last:
-        say(f"last cycle: {last.outcome} ({_ago(last.finished_at or last.started_at)}, "
+        say(f"last cycle: {last.outcome} ({ago(last.finished_at or last.started_at)}, "
             f"trigger {last.trigger}) {last.reason}")
     if st.backend:
         b = st.backend
@@ -142,26 +136,15 @@ def cmd_status(args: argparse.Namespace) -> int:
             say(f"backend:    {b.get('reason')}")
         else:
             word = "skipped" if b.get("skipped") else ("healthy" if b.get("ok") else "UNHEALTHY")
-            say(f"backend:    {word} (checked {_ago(b.get('checked_at'))}) — "
+            say(f"backend:    {word} (checked {ago(b.get('checked_at'))}) — "
                 f"{b.get('reason') or b.get('url')}")
     sch = st.scheduler
     if sch.running:
-        nxt = ", ".join(f"{j.name} {_clock(j.next_run)}" for j in sch.jobs if j.next_run)
+        nxt = ", ".join(f"{j.name} {clock(j.next_run)}" for j in sch.jobs if j.next_run)
         say(f"scheduler:  running ({sch.owner}) — next: {nxt or 'none'}")
     else:
         say("scheduler:  not running (start `clm-tray run` or the tray app)")
     return code
-
-
-def _ago(ts: float | None) -> str:
-    if not ts:
-        return "never"
-    mins = (time.time() - ts) / 60
-    return f"{mins:.0f} min ago" if mins < 120 else f"{mins / 60:.1f} h ago"
-
-
-def _clock(ts: float | None) -> str:
-    return datetime.fromtimestamp(ts).strftime("%H:%M") if ts else "–"
 
 
 # ---- retrain and friends ------------------------------------------------------------------
@@ -171,17 +154,17 @@ def _progress_printer(enabled: bool) -> Any:
     def show(e: ev.Event) -> None:
         if not enabled:
             return
-        if e.kind == ev.CYCLE_STAGE and e.data.get("rounds_total"):
+        p = e.payload
+        if isinstance(p, ev.CycleStage) and p.rounds_total:
             # boosting rounds: a line every 2 s and the last, not one per report
-            done = e.data.get("rounds_done") == e.data.get("rounds_total")
+            done = p.rounds_done == p.rounds_total
             if not done and time.monotonic() - last_round_line[0] < 2.0:
                 return
             last_round_line[0] = time.monotonic()
-        if e.kind == ev.CYCLE_STAGE:
-            pct = int(100 * float(e.data.get("progress", 0)))
-            sys.stderr.write(f"  [{pct:3d}%] {e.data.get('stage')}: {e.data.get('message', '')}\n")
-        elif e.kind == ev.BACKEND_HEALTH and not e.data.get("skipped"):
-            sys.stderr.write(f"  backend: {e.data.get('reason', '')}\n")
+        if isinstance(p, ev.CycleStage):
+            sys.stderr.write(f"  [{int(100 * p.progress):3d}%] {p.stage}: {p.message}\n")
+        elif isinstance(p, ev.BackendHealth) and not p.skipped:
+            sys.stderr.write(f"  backend: {p.reason}\n")
         sys.stderr.flush()
 
     return show
@@ -194,9 +177,9 @@ def _print_result(res: Any, as_json: bool) -> int:
         m = res.metrics or {}
         say(f"{res.outcome}: {res.reason}")
         if m:
-            say(f"  version {res.version}: train {_pct(m.get('train_accuracy'))}  "
-                f"test {_pct(m.get('test_accuracy'))}  AUC {_num(m.get('auc'))}  "
-                f"baseline {_pct(m.get('baseline_accuracy'))}  "
+            say(f"  version {res.version}: train {pct(m.get('train_accuracy'))}  "
+                f"test {pct(m.get('test_accuracy'))}  AUC {decimal(m.get('auc'))}  "
+                f"baseline {pct(m.get('baseline_accuracy'))}  "
                 f"({m.get('test_rows', '?')} out-of-time test rows)")
         edge = m.get("edge") if isinstance(m.get("edge"), dict) else None
         if edge:
@@ -207,8 +190,8 @@ def _print_result(res: Any, as_json: bool) -> int:
         if res.shadow and res.shadow.get("rows"):
             s = res.shadow
             say(f"  shadow test on {s['rows']} new rows: candidate "
-                f"{_pct(s.get('candidate_accuracy'))} vs champion "
-                f"{_pct(s.get('champion_accuracy'))}, McNemar p={_num(s.get('p_value'))}")
+                f"{pct(s.get('candidate_accuracy'))} vs champion "
+                f"{pct(s.get('champion_accuracy'))}, McNemar p={decimal(s.get('p_value'))}")
     if res.outcome == Outcome.CANCELLED:
         if not as_json:
             sys.stderr.write(f"clm-tray: {res.outcome}: {res.reason}\n")
@@ -293,14 +276,14 @@ def cmd_versions(args: argparse.Namespace) -> int:
             sh = r.shadow
             shadow = f"  shadow: {sh['decision']}"
             if sh.get("rows"):
-                shadow += (f" ({sh['rows']} rows, {_pct(sh.get('candidate_accuracy'))} vs "
-                           f"{_pct(sh.get('champion_accuracy'))}, p={_num(sh.get('p_value'))})")
+                shadow += (f" ({sh['rows']} rows, {pct(sh.get('candidate_accuracy'))} vs "
+                           f"{pct(sh.get('champion_accuracy'))}, p={decimal(sh.get('p_value'))})")
         leak = "  LEAKAGE?" if r.leakage else ""
         if r.adopted:
             say(f"{r.id}  {r.status:<10} adopted: {', '.join(r.files)} "
                 f"({r.size / 1024:.0f} KiB), accuracy not measured")
             continue
-        say(f"{r.id}  {r.status:<10} test {_pct(r.test_accuracy)}  AUC {_num(r.auc)}  "
+        say(f"{r.id}  {r.status:<10} test {pct(r.test_accuracy)}  AUC {decimal(r.auc)}  "
             f"{r.size / 1024:.0f} KiB{leak}{shadow}")
     return 0
 
@@ -318,7 +301,7 @@ def cmd_history(args: argparse.Namespace) -> int:
         dur = f"{r.duration_s:.1f}s" if r.duration_s is not None else "…"
         shadow = ""
         if r.shadow and r.shadow.get("rows"):
-            shadow = f" [shadow p={_num(r.shadow.get('p_value'))}]"
+            shadow = f" [shadow p={decimal(r.shadow.get('p_value'))}]"
         say(f"{when}  {r.trigger:<10} {r.outcome:<20} {dur:>7}  {r.version or ''} "
             f"{r.reason}{shadow}")
     return 0

@@ -107,7 +107,7 @@ def done_line(what: str, result: CycleResult) -> str:
         return f"Rolled back to {result.version} — {verified_text(result.health)}"
     if what == "Promote":
         return f"Promoted {result.version} — {verified_text(result.health)}"
-    if result.outcome == "deployed":
+    if result.outcome == Outcome.DEPLOYED:
         return f"New model {result.version} in use — {verified_text(result.health)}"
     return f"{what}: {result.outcome} — {result.reason}"
 
@@ -289,8 +289,9 @@ class Controller(QObject):
         self.schedule_refresh()
 
     def _on_cycle_started(self, event: ev.Event) -> None:
+        p = event.payload
         self.cycle_running = True
-        self.work = str(event.data.get("trigger") or "")
+        self.work = p.trigger if isinstance(p, ev.CycleStarted) else ""
         self.stage = ("starting", 0.0, "")
         self.seconds_left = None
         self.running_changed.emit(True)
@@ -298,15 +299,15 @@ class Controller(QObject):
         self.health_changed.emit(self.health)
 
     def _on_stage(self, event: ev.Event) -> None:
-        d = event.data
-        stage, message = str(d.get("stage") or ""), str(d.get("message") or "")
-        progress = float(d.get("progress") or 0.0)
+        p = event.payload
+        if not isinstance(p, ev.CycleStage):
+            return
+        stage, message, progress = p.stage, p.message, p.progress
         if stage == "recover" and not self.cycle_running:
             return
         if event.level == "warning":  # a data warning: no new stage, the bar stays
             stage, progress = self.stage[0] or stage, self.stage[1]
-        left = d.get("seconds_left")
-        self.seconds_left = float(left) if isinstance(left, (int, float)) else None
+        self.seconds_left = p.seconds_left
         self.stage = (stage, progress, message)
         self.progress.emit(stage, progress, message)
         self.health_changed.emit(self.health)
@@ -397,8 +398,8 @@ class Controller(QObject):
                 self.info.emit("Nothing to restart: no backend is set up (files only)")
             elif report.ok:
                 lat = report.latency_ms
-                body = "healthy" + (f", answers in {lat:.0f} ms"
-                                    if isinstance(lat, (int, float)) else "")
+                body = "healthy" + (f", answers in {wording.latency(lat)}"
+                                    if lat is not None else "")
                 self.info.emit(f"Backend restarted — {body}")
                 self.notifier.action_done("Backend restarted", body, "overview")
             else:

@@ -17,7 +17,6 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import asdict
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -53,6 +52,7 @@ from clm_tray.core.config.settings import Settings
 from clm_tray.core.config.sources import LoadedSettings
 from clm_tray.core.errors import ClmError, ConfigError, CycleBusy, StoreError
 from clm_tray.core.registry.history import History
+from clm_tray.core.serialize import to_jsonable
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -133,8 +133,7 @@ class Engine:
         folder last changed is restarted and verified (reconcile.py)."""
         for message in self.history.warnings:  # already logged by History
             self.startup_warnings.append(message)
-            self.bus.emit(ev.CYCLE_STAGE, level="warning", stage="recover", message=message,
-                          progress=0.0)
+            self.bus.emit(ev.CycleStage(stage="recover", message=message), level="warning")
         if self.settings.resolved_deploy_dir is None:
             return
         try:
@@ -149,8 +148,7 @@ class Engine:
                 self.history.close_dangling("the process running this cycle stopped")
                 if note and not note.startswith("removed "):
                     log.warning("recovered an interrupted deploy: %s", note)
-                    self.bus.emit(ev.CYCLE_STAGE, level="warning", stage="recover",
-                                  message=note, progress=0.0)
+                    self.bus.emit(ev.CycleStage(stage="recover", message=note), level="warning")
                     mark_folder_changing(self.store, self.history, "the recovery at start-up",
                                          self.clock())
                 if read_pending(self.store) is not None:
@@ -164,8 +162,7 @@ class Engine:
         """A problem found at start-up: one line in the log and on the bus, kept for the CLI."""
         log.error("%s", message)
         self.startup_warnings.append(message)
-        self.bus.emit(ev.CYCLE_STAGE, level="error", stage="recover", message=message,
-                      progress=0.0)
+        self.bus.emit(ev.CycleStage(stage="recover", message=message), level="error")
 
     def _adopt(self) -> None:
         """The model already deployed (the old scripts' pickle) becomes a stored version before
@@ -230,9 +227,10 @@ class Engine:
             result = deployer.rollback(target, reason="manual rollback")
             version = self.store.get(result.version)
             health = restart_and_verify(ctx, run, backend, version, "rollback")
-            self.bus.emit(ev.MODEL_ROLLED_BACK, level="info" if health.ok else "error",
-                          version=version.id, from_version=result.previous,
-                          reason="manual rollback", verified=health.ok and not health.skipped)
+            self.bus.emit(ev.ModelRolledBack(version=version.id, from_version=result.previous,
+                                             reason="manual rollback",
+                                             verified=health.ok and not health.skipped),
+                          level="info" if health.ok else "error")
             outcome = Outcome.ROLLED_BACK if health.ok else Outcome.FAILED
             reason = f"rolled back to {version.id}" + (
                 "" if health.ok and not health.skipped else f" ({health.reason})")
@@ -289,9 +287,8 @@ class Engine:
         return report
 
     def _record_health(self, report: Any) -> None:
-        d = asdict(report)
-        self.history.add_check("health", d, at=self.clock())
-        self.bus.emit(ev.BACKEND_HEALTH, level="info" if report.ok else "error", **d)
+        self.history.add_check("health", to_jsonable(report), at=self.clock())
+        self.bus.emit(ev.BackendHealth.of(report), level="info" if report.ok else "error")
 
     # ---- monitoring ---------------------------------------------------------------------
     def _load_data(self) -> Any:
@@ -340,8 +337,7 @@ class Engine:
         if adopted is not None:
             report = DriftReport(0.0, s.drift_threshold, False, 0, "", "", enough=False,
                                  reason=_not_measured(adopted), checked_at=self.clock())
-            self._record_check("drift", report, ev.DRIFT_CHECKED, level="info",
-                               version=adopted.id)
+            self._record_check("drift", ev.DriftChecked.of(report, version=adopted.id), "info")
             return report
         champion, m, frame = self._champion_and_data()
         ts = frame["timestamp"]
@@ -352,8 +348,8 @@ class Engine:
             current = frame[ts > pd.Timestamp(m["data_last_timestamp"])]
         report = drift_report(reference, current, m["reference_profile"], m["importance"],
                               s.drift_threshold, min_rows=max(s.shadow_min, DRIFT_MIN_ROWS))
-        self._record_check("drift", report, ev.DRIFT_CHECKED,
-                           level="warning" if report.drifted else "info", version=champion.id)
+        self._record_check("drift", ev.DriftChecked.of(report, version=champion.id),
+                           "warning" if report.drifted else "info")
         return report
 
     def performance(self) -> Any:
@@ -370,8 +366,8 @@ class Engine:
         if adopted is not None:
             report = PerformanceReport(0, None, None, None, None, None, None, False, False,
                                        _not_measured(adopted), self.clock())
-            self._record_check("performance", report, ev.PERFORMANCE_CHECKED, level="info",
-                               version=adopted.id)
+            self._record_check("performance",
+                               ev.PerformanceChecked.of(report, version=adopted.id), "info")
             return report
         champion, m, frame = self._champion_and_data()
         new = frame[frame["timestamp"] > pd.Timestamp(m["data_last_timestamp"])]
@@ -380,8 +376,8 @@ class Engine:
             m["metrics"]["test_accuracy"], m["metrics"]["baseline_accuracy"],
             s.shadow_min, s.perf_drop,
         )
-        self._record_check("performance", report, ev.PERFORMANCE_CHECKED,
-                           level="warning" if report.degraded else "info", version=champion.id)
+        self._record_check("performance", ev.PerformanceChecked.of(report, version=champion.id),
+                           "warning" if report.degraded else "info")
         self._retest_challenger(frame)
         return report
 
@@ -399,14 +395,14 @@ class Engine:
             if self.settings.auto_promote:
                 self.promote(cid)
             else:
-                self.bus.emit(ev.CHALLENGER_WAITING, version=cid,
-                              reason="passed the shadow test; waiting for approval")
+                self.bus.emit(ev.ChallengerWaiting(
+                    version=cid, reason="passed the shadow test; waiting for approval"))
 
-    def _record_check(self, kind: str, report: Any, event: str, level: str,
-                      **extra: Any) -> None:
-        d = {**asdict(report), **extra}
-        self.history.add_check(kind, d, at=self.clock())
-        self.bus.emit(event, level=level, **d)
+    def _record_check(self, kind: str, checked: ev.Payload, level: str) -> None:
+        """A check's report (with the version it was measured for) into history and onto the
+        bus: the same fields in both."""
+        self.history.add_check(kind, to_jsonable(checked), at=self.clock())
+        self.bus.emit(checked, level=level)
 
     def feed_demo(self) -> int:
         """Demo only: append the next hourly bar for every symbol (the data keeps growing)."""
@@ -418,7 +414,7 @@ class Engine:
         if path is None:
             return 0
         n = feed(path, hours=1)
-        self.bus.emit(ev.DEMO_FED, rows=n)
+        self.bus.emit(ev.DemoFed(rows=n))
         return n
 
     def replay(self, start: str | None = None, cancel: threading.Event | None = None) -> Any:
@@ -430,7 +426,7 @@ class Engine:
         from clm_tray.core.ml.replay import run_replay
 
         def progress(done: float, message: str) -> None:
-            self.bus.emit(ev.REPLAY_PROGRESS, progress=round(done, 3), message=message)
+            self.bus.emit(ev.ReplayProgress(progress=round(done, 3), message=message))
 
         return run_replay(self._load_data(), self.settings, start=start, progress=progress,
                           cancel=cancel)
@@ -503,11 +499,11 @@ class Engine:
         deployed: set[str] = set()
         rolled_back: set[str] = set()
         for c in self.history.cycles(1000):
-            if c.outcome == "deployed" and c.version:
+            if c.outcome == Outcome.DEPLOYED and c.version:
                 deployed.add(c.version)
-            elif c.outcome == "failed, rolled back" and c.version:
+            elif c.outcome == Outcome.ROLLED_BACK_AFTER_FAILURE and c.version:
                 rolled_back.add(c.version)
-            elif c.outcome == "rolled back" and c.champion_before:
+            elif c.outcome == Outcome.ROLLED_BACK and c.champion_before:
                 rolled_back.add(c.champion_before)
         champion = self.store.aliases().get("champion")
 

@@ -19,8 +19,6 @@ caller sets the worker's stop flag, which the running cycle's training watches.
 from __future__ import annotations
 
 import contextlib
-import dataclasses
-import enum
 import logging
 import multiprocessing
 import signal
@@ -31,8 +29,10 @@ from typing import Any
 
 from clm_tray.core import errors
 from clm_tray.core.app import events as ev
+from clm_tray.core.app.status import Outcome
 from clm_tray.core.config.sources import LoadedSettings
 from clm_tray.core.errors import ClmError, WorkerError
+from clm_tray.core.serialize import from_jsonable, to_jsonable, to_plain
 
 log = logging.getLogger(__name__)
 
@@ -47,8 +47,6 @@ POLL_SECONDS = 0.05
 #: When the caller itself is interrupted: how long the worker gets to stop its cycle (which
 #: stops the training process) before it is terminated.
 STOP_GRACE_SECONDS = 10.0
-#: Modules whose objects must not travel back: unpickling them would import them here.
-_HEAVY_MODULES = ("numpy", "pandas", "xgboost", "sklearn", "scipy", "pyarrow")
 
 
 def run_in_worker(
@@ -95,7 +93,7 @@ def run_in_worker(
                 break  # the worker ended without answering
             kind = message[0]
             if kind == "event":
-                event = ev.Event.from_dict(message[1])
+                event = from_jsonable(ev.Event, message[1])
                 cycles.see(event)
                 bus.publish(event)
             elif kind == "log":
@@ -165,15 +163,16 @@ class _OpenCycles:
         self.open: dict[Any, ev.Event] = {}
 
     def see(self, event: ev.Event) -> None:
-        if event.kind == ev.CYCLE_STARTED:
-            self.open[event.data.get("cycle")] = event
-        elif event.kind == ev.CYCLE_FINISHED:
-            self.open.pop(event.data.get("cycle"), None)
+        p = event.payload
+        if isinstance(p, ev.CycleStarted):
+            self.open[p.cycle] = event
+        elif isinstance(p, ev.CycleFinished):
+            self.open.pop(p.cycle, None)
 
     def finish_unfinished(self, bus: ev.EventBus, reason: str) -> None:
         for cycle in list(self.open):
-            bus.emit(ev.CYCLE_FINISHED, level="error", outcome="failed", reason=reason,
-                     version=None, ok=False, cycle=cycle, test_accuracy=None)
+            bus.emit(ev.CycleFinished(outcome=Outcome.FAILED, reason=reason, cycle=cycle),
+                     level="error")
         self.open.clear()
 
 
@@ -206,7 +205,7 @@ class _PipeMirror:
         self.outbox = outbox
 
     def publish(self, event: ev.Event) -> None:
-        self.outbox.send(("event", plain(event.to_dict())))
+        self.outbox.send(("event", to_jsonable(event)))
 
     def close(self) -> None:
         pass
@@ -263,7 +262,7 @@ def _worker_main(loaded: LoadedSettings, method: str, args: tuple[Any, ...],
             result = getattr(engine, method)(*args, **kwargs)
         finally:
             engine.close()
-        outbox.send(("result", plain(result)))
+        outbox.send(("result", to_plain(result)))
     except ClmError as exc:
         outbox.send(("error", _error_name(exc), str(exc)))
     except BaseException as exc:  # a bug: logged in full here, one line for the caller
@@ -294,25 +293,3 @@ def _error_name(exc: ClmError) -> str:
         if cls.__module__ == errors.__name__:
             return cls.__name__
     return ClmError.__name__
-
-
-def plain(obj: Any) -> Any:
-    """``obj`` with numpy / pandas values turned into Python ones, so the caller can unpickle
-    it without importing them. Dataclasses and enums from ``status.py`` stay what they are."""
-    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
-        values = {f.name: plain(getattr(obj, f.name)) for f in dataclasses.fields(obj) if f.init}
-        return dataclasses.replace(obj, **values)
-    if isinstance(obj, enum.Enum):
-        return obj
-    if isinstance(obj, dict):
-        return {plain(k): plain(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple, set, frozenset)):
-        items = [plain(v) for v in obj]
-        return items if isinstance(obj, list) else tuple(items)
-    if type(obj).__module__.split(".")[0] in _HEAVY_MODULES:
-        for convert in ("item", "tolist", "isoformat"):
-            if hasattr(obj, convert):
-                with contextlib.suppress(Exception):
-                    return plain(getattr(obj, convert)())
-        return str(obj)
-    return obj

@@ -28,13 +28,13 @@ from typing import Any
 
 from clm_tray.core.app import events as ev
 from clm_tray.core.app.status import CycleRecord, JobState, Outcome, SchedulerState
+from clm_tray.core.app.wording import interval
 from clm_tray.core.errors import ClmError, CycleBusy
 from clm_tray.core.fsutil import atomic_write_json
 from clm_tray.core.schedule.state import (
     _DISABLED,
     TICK_SECONDS,
     _drift_text,
-    _hours,
     _perf_text,
     _perf_why,
     _report_dict,
@@ -382,7 +382,7 @@ class Scheduler:
         if self._due_announced != t.kind:  # announce once per reason, not every half hour
             self._due_announced = t.kind
             log.warning("retrain due, not started: %s", text)
-            self.engine.bus.emit(RETRAIN_DUE, level="warning", trigger=t.text, reason=text)
+            self.engine.bus.emit(ev.RetrainDue(trigger=t.text, reason=text), level="warning")
         return CheckOutcome("retrain", now, f"not started: {text}", trigger=t)
 
     def _retrain(self, t: Trigger, now: float) -> CheckOutcome:
@@ -461,7 +461,7 @@ class Scheduler:
         self.paused_info(now)
         if woke:
             log.info("woke from sleep (the clock jumped %s); checking what is due",
-                     _hours(now - previous))  # type: ignore[operator]
+                     interval(now - previous))  # type: ignore[operator]
             if self.running:  # catch up in a worker, so the tick (heartbeat) never blocks
                 self._aps.add_job(self.run_due, trigger="date", id="catch-up",
                                   replace_existing=True, coalesce=True, max_instances=1,
@@ -560,22 +560,23 @@ class Scheduler:
     def _plan_text(self) -> str:
         if not self.settings.enabled:
             return _DISABLED
-        return ", ".join(f"{n} every {_hours(self.interval(n))}" for n in self.jobs())
+        return ", ".join(f"{n} every {interval(self.interval(n))}" for n in self.jobs())
 
     # ---- state ----------------------------------------------------------------------------
     def _on_event(self, event: ev.Event) -> None:
-        if event.kind == ev.CYCLE_STARTED:
+        p = event.payload
+        if isinstance(p, ev.CycleStarted):
             self._cycle_stage, self._cycle_progress = "starting", 0.0
-        elif event.kind == ev.CYCLE_STAGE:
-            stage = str(event.data.get("stage") or self._cycle_stage or "working")
+        elif isinstance(p, ev.CycleStage):
+            stage = p.stage or self._cycle_stage or "working"
             if stage == "recover" and not self._in_cycle and not self._cycle_stage:
                 return  # a recovery note at start-up, not a running cycle
-            progress = float(event.data.get("progress") or 0.0)
+            progress = p.progress
             if stage == self._cycle_stage and abs(progress - self._cycle_progress) < 0.05:
                 self._cycle_progress = progress
                 return
             self._cycle_stage, self._cycle_progress = stage, progress
-        elif event.kind == ev.CYCLE_FINISHED:
+        elif isinstance(p, ev.CycleFinished):
             self._cycle_stage, self._cycle_progress = "", 0.0
         else:
             return
@@ -638,4 +639,4 @@ class Scheduler:
             if changed:
                 self._last_emitted = comparable
         if changed:
-            self.engine.bus.emit(ev.SCHEDULER_STATE, state=d)
+            self.engine.bus.emit(ev.SchedulerStateChanged(state=st))
