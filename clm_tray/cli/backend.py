@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 from clm_tray.cli.common import add_json_flag, load, open_cli_engine, print_json, say
+from clm_tray.core.app.wording import latency
 from clm_tray.core.errors import BackendError
 
 
@@ -35,8 +36,8 @@ def _show(report, as_json: bool) -> int:
         say(f"skipped: {report.reason}")
     else:
         word = "healthy" if report.ok else "UNHEALTHY"
-        latency = f"{report.latency_ms:.0f} ms" if report.latency_ms is not None else "–"
-        say(f"{word}: {report.url} ({latency}) model {report.reported_version or '?'} "
+        say(f"{word}: {report.url} ({latency(report.latency_ms)}) model "
+            f"{report.reported_version or '?'} "
             f"{(report.reported_sha256 or '')[:16]} {report.reason}".rstrip())
     return 0 if report.ok else 1
 

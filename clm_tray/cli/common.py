@@ -4,20 +4,17 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import dataclasses
 import json
 import signal
 import sys
 import threading
 from collections.abc import Iterator
-from datetime import date, datetime
-from enum import Enum
-from pathlib import Path
 from typing import Any
 
 from clm_tray.core.app.port import EnginePort, Mode
 from clm_tray.core.config.secrets import redact, redact_obj
 from clm_tray.core.config.sources import LoadedSettings, load_settings
+from clm_tray.core.serialize import to_jsonable
 
 _STOP_SIGNALS = tuple(getattr(signal, n) for n in ("SIGINT", "SIGTERM") if hasattr(signal, n))
 
@@ -60,36 +57,9 @@ def cancel_on_signals() -> Iterator[threading.Event]:
             signal.signal(sig, handler)
 
 
-def pct(x: Any) -> str:
-    """An accuracy for the plain output: one decimal, "–" when unknown."""
-    return f"{x:.1%}" if isinstance(x, (int, float)) else "–"
-
-
-def num(x: Any, fmt: str = ".3f") -> str:
-    return format(x, fmt) if isinstance(x, (int, float)) else "–"
-
-
-def to_jsonable(obj: Any) -> Any:
-    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
-        return {k: to_jsonable(v) for k, v in dataclasses.asdict(obj).items()}
-    if isinstance(obj, dict):
-        return {str(k): to_jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple, set)):
-        return [to_jsonable(v) for v in obj]
-    if isinstance(obj, (datetime, date)):
-        return obj.isoformat()
-    if isinstance(obj, Path):
-        return str(obj)
-    if isinstance(obj, Enum):
-        return obj.value
-    if hasattr(obj, "item") and callable(obj.item):  # numpy scalars
-        return obj.item()
-    return obj
-
-
 def print_json(obj: Any) -> None:
     """`--json` output is always exactly one JSON object on stdout."""
-    sys.stdout.write(json.dumps(redact_obj(to_jsonable(obj)), sort_keys=True, default=str) + "\n")
+    sys.stdout.write(json.dumps(redact_obj(to_jsonable(obj)), sort_keys=True) + "\n")
     sys.stdout.flush()
 
 

@@ -16,15 +16,14 @@ from clm_tray.cli.common import (
     add_json_flag,
     cancel_on_signals,
     load,
-    num,
     open_cli_engine,
-    pct,
     print_json,
     say,
 )
 from clm_tray.core.app import events as ev
 from clm_tray.core.app.port import EnginePort
 from clm_tray.core.app.status import CycleResult, Outcome
+from clm_tray.core.app.wording import decimal, pct
 from clm_tray.core.config.secrets import redact
 
 
@@ -57,18 +56,17 @@ def progress_printer(enabled: bool) -> Callable[[ev.Event], None]:
     def show(e: ev.Event) -> None:
         if not enabled:
             return
-        if e.kind == ev.CYCLE_STAGE and e.data.get("rounds_total"):
+        p = e.payload
+        if isinstance(p, ev.CycleStage) and p.rounds_total:
             # boosting rounds: a line every 2 s and the last, not one per report
-            done = e.data.get("rounds_done") == e.data.get("rounds_total")
+            done = p.rounds_done == p.rounds_total
             if not done and time.monotonic() - last_round_line[0] < 2.0:
                 return
             last_round_line[0] = time.monotonic()
-        if e.kind == ev.CYCLE_STAGE:
-            progress = int(100 * float(e.data.get("progress", 0)))
-            sys.stderr.write(f"  [{progress:3d}%] {e.data.get('stage')}: "
-                             f"{e.data.get('message', '')}\n")
-        elif e.kind == ev.BACKEND_HEALTH and not e.data.get("skipped"):
-            sys.stderr.write(f"  backend: {e.data.get('reason', '')}\n")
+        if isinstance(p, ev.CycleStage):
+            sys.stderr.write(f"  [{int(100 * p.progress):3d}%] {p.stage}: {p.message}\n")
+        elif isinstance(p, ev.BackendHealth) and not p.skipped:
+            sys.stderr.write(f"  backend: {p.reason}\n")
         sys.stderr.flush()
 
     return show
@@ -83,7 +81,7 @@ def print_result(res: CycleResult, as_json: bool) -> int:
         say(f"{res.outcome}: {res.reason}")
         if m:
             say(f"  version {res.version}: train {pct(m.get('train_accuracy'))}  "
-                f"test {pct(m.get('test_accuracy'))}  AUC {num(m.get('auc'))}  "
+                f"test {pct(m.get('test_accuracy'))}  AUC {decimal(m.get('auc'))}  "
                 f"baseline {pct(m.get('baseline_accuracy'))}  "
                 f"({m.get('test_rows', '?')} out-of-time test rows)")
         edge = m.get("edge") if isinstance(m.get("edge"), dict) else None
@@ -96,7 +94,7 @@ def print_result(res: CycleResult, as_json: bool) -> int:
             s = res.shadow
             say(f"  shadow test on {s['rows']} new rows: candidate "
                 f"{pct(s.get('candidate_accuracy'))} vs champion "
-                f"{pct(s.get('champion_accuracy'))}, McNemar p={num(s.get('p_value'))}")
+                f"{pct(s.get('champion_accuracy'))}, McNemar p={decimal(s.get('p_value'))}")
     if res.outcome == Outcome.CANCELLED:
         if not as_json:
             sys.stderr.write(f"clm-tray: {res.outcome}: {res.reason}\n")

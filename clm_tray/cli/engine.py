@@ -5,21 +5,13 @@ registration of the cycle commands (cycle.py: retrain, rollback, promote) and th
 from __future__ import annotations
 
 import argparse
-import time
 from datetime import datetime
 
 from clm_tray.cli import cycle, demo
-from clm_tray.cli.common import (
-    add_json_flag,
-    load,
-    num,
-    open_cli_engine,
-    pct,
-    print_json,
-    say,
-    to_jsonable,
-)
+from clm_tray.cli.common import add_json_flag, load, open_cli_engine, print_json, say
+from clm_tray.core.app.wording import ago, clock, decimal, pct
 from clm_tray.core.config.settings import FIELDS, describe
+from clm_tray.core.serialize import to_jsonable
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -70,7 +62,7 @@ def cmd_status(args: argparse.Namespace) -> int:
         say(f"age:        {st.age_hours:.1f} h ({'fresh' if st.fresh else 'STALE'}, "
             f"limit {st.retrain_hours:g} h)")
         say(f"accuracy:   train {pct(c.train_accuracy)}  test {pct(c.test_accuracy)}  "
-            f"AUC {num(c.auc)}  baseline {pct(c.baseline)}")
+            f"AUC {decimal(c.auc)}  baseline {pct(c.baseline)}")
     elif st.age_hours is not None:
         say(f"deployed:   a model not trained by clm-tray, {st.age_hours:.1f} h old")
     else:
@@ -78,7 +70,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     if st.challenger:
         say(f"challenger: {st.challenger.id} (test {pct(st.challenger.test_accuracy)})")
     if last:
-        say(f"last cycle: {last.outcome} ({_ago(last.finished_at or last.started_at)}, "
+        say(f"last cycle: {last.outcome} ({ago(last.finished_at or last.started_at)}, "
             f"trigger {last.trigger}) {last.reason}")
     if st.backend:
         b = st.backend
@@ -86,26 +78,15 @@ def cmd_status(args: argparse.Namespace) -> int:
             say(f"backend:    {b.get('reason')}")
         else:
             word = "skipped" if b.get("skipped") else ("healthy" if b.get("ok") else "UNHEALTHY")
-            say(f"backend:    {word} (checked {_ago(b.get('checked_at'))}) — "
+            say(f"backend:    {word} (checked {ago(b.get('checked_at'))}) — "
                 f"{b.get('reason') or b.get('url')}")
     sch = st.scheduler
     if sch.running:
-        nxt = ", ".join(f"{j.name} {_clock(j.next_run)}" for j in sch.jobs if j.next_run)
+        nxt = ", ".join(f"{j.name} {clock(j.next_run)}" for j in sch.jobs if j.next_run)
         say(f"scheduler:  running ({sch.owner}) — next: {nxt or 'none'}")
     else:
         say("scheduler:  not running (start `clm-tray run` or the tray app)")
     return code
-
-
-def _ago(ts: float | None) -> str:
-    if not ts:
-        return "never"
-    mins = (time.time() - ts) / 60
-    return f"{mins:.0f} min ago" if mins < 120 else f"{mins / 60:.1f} h ago"
-
-
-def _clock(ts: float | None) -> str:
-    return datetime.fromtimestamp(ts).strftime("%H:%M") if ts else "–"
 
 
 # ---- reading ----------------------------------------------------------------------------
@@ -125,13 +106,13 @@ def cmd_versions(args: argparse.Namespace) -> int:
             shadow = f"  shadow: {sh['decision']}"
             if sh.get("rows"):
                 shadow += (f" ({sh['rows']} rows, {pct(sh.get('candidate_accuracy'))} vs "
-                           f"{pct(sh.get('champion_accuracy'))}, p={num(sh.get('p_value'))})")
+                           f"{pct(sh.get('champion_accuracy'))}, p={decimal(sh.get('p_value'))})")
         leak = "  LEAKAGE?" if r.leakage else ""
         if r.adopted:
             say(f"{r.id}  {r.status:<10} adopted: {', '.join(r.files)} "
                 f"({r.size / 1024:.0f} KiB), accuracy not measured")
             continue
-        say(f"{r.id}  {r.status:<10} test {pct(r.test_accuracy)}  AUC {num(r.auc)}  "
+        say(f"{r.id}  {r.status:<10} test {pct(r.test_accuracy)}  AUC {decimal(r.auc)}  "
             f"{r.size / 1024:.0f} KiB{leak}{shadow}")
     return 0
 
@@ -149,7 +130,7 @@ def cmd_history(args: argparse.Namespace) -> int:
         dur = f"{r.duration_s:.1f}s" if r.duration_s is not None else "…"
         shadow = ""
         if r.shadow and r.shadow.get("rows"):
-            shadow = f" [shadow p={num(r.shadow.get('p_value'))}]"
+            shadow = f" [shadow p={decimal(r.shadow.get('p_value'))}]"
         say(f"{when}  {r.trigger:<10} {r.outcome:<20} {dur:>7}  {r.version or ''} "
             f"{r.reason}{shadow}")
     return 0

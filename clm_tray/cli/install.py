@@ -97,7 +97,7 @@ def cmd_autostart_status(args: argparse.Namespace) -> int:
 
 
 def _dict(obj: object) -> dict:
-    from clm_tray.cli.common import to_jsonable
+    from clm_tray.core.serialize import to_jsonable
 
     return to_jsonable(obj)
 

@@ -6,6 +6,7 @@ import argparse
 from datetime import datetime, timedelta
 
 from clm_tray.cli.common import add_json_flag, load, open_cli_engine, print_json, say
+from clm_tray.core.app.wording import decimal, pct
 from clm_tray.core.errors import ConfigError
 
 
@@ -62,9 +63,9 @@ def cmd_performance(args: argparse.Namespace) -> int:
     if not r.enough:
         say(r.reason)
         return 0
-    auc = f"{r.auc:.3f}" if r.auc is not None else "–"
-    say(f"live accuracy {r.accuracy:.1%} on {r.rows:,} new rows (test {r.test_accuracy:.1%}, "
-        f"baseline {r.baseline:.1%}), AUC {auc}, log loss {r.log_loss:.4f}")
+    auc = decimal(r.auc)
+    say(f"live accuracy {pct(r.accuracy)} on {r.rows:,} new rows (test {pct(r.test_accuracy)}, "
+        f"baseline {pct(r.baseline)}), AUC {auc}, log loss {r.log_loss:.4f}")
     say("DEGRADED: " + r.reason if r.degraded else "within tolerance")
     return 0
 

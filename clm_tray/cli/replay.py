@@ -19,6 +19,7 @@ from clm_tray.cli.common import (
     say,
 )
 from clm_tray.core.app import events as ev
+from clm_tray.core.app.wording import pct
 from clm_tray.core.errors import TrainingCancelled
 
 
@@ -39,15 +40,16 @@ class _Progress:
         self.last = -1
 
     def __call__(self, event: ev.Event) -> None:
-        if event.kind != ev.REPLAY_PROGRESS:
+        p = event.payload
+        if not isinstance(p, ev.ReplayProgress):
             return
-        pct = int(float(event.data.get("progress") or 0.0) * 100)
-        text = f"replay {pct:3d} % — {event.data.get('message', '')}"
+        percent = int(p.progress * 100)
+        text = f"replay {percent:3d} % — {p.message}"
         if self.tty:
             sys.stderr.write("\r" + text[:110].ljust(110))
-        elif pct // 10 != self.last // 10:
+        elif percent // 10 != self.last // 10:
             sys.stderr.write(text + "\n")
-        self.last = pct
+        self.last = percent
         sys.stderr.flush()
 
     def end(self) -> None:
@@ -75,14 +77,10 @@ def cmd_replay(args: argparse.Namespace) -> int:
         show.end()
         engine.close()
     if args.json:
-        print_json(result.to_dict())
+        print_json(result)  # {"rows", "baseline_accuracy", "policies": [...], ...}
     else:
         _print(result)
     return 0
-
-
-def _pct(x: float) -> str:
-    return f"{x * 100:.1f} %"
 
 
 def _print(r: Any) -> None:
@@ -94,9 +92,9 @@ def _print(r: Any) -> None:
         f"{'rejected':>10}  rule")
     for p in r.policies:
         judged = p.name == "configured"
-        say(f"{p.name:<12}{_pct(p.accuracy):>10}{p.retrains:>10}{p.deploys:>9}"
+        say(f"{p.name:<12}{pct(p.accuracy):>10}{p.retrains:>10}{p.deploys:>9}"
             f"{p.gated if judged else '–':>9}{p.rejected if judged else '–':>10}  {p.rule}")
-    say(f"{'baseline':<12}{_pct(r.baseline_accuracy):>10}  ({r.baseline_label})")
+    say(f"{'baseline':<12}{pct(r.baseline_accuracy):>10}  ({r.baseline_label})")
     if cfg.triggers:
         why = ", ".join(f"{k} {v}" for k, v in cfg.triggers.items())
         say(f"The configured policy retrained because of: {why}.")
@@ -109,6 +107,6 @@ def _print(r: Any) -> None:
     by_name = {p.name: p.periods for p in r.policies}
     for i, period in enumerate(cfg.periods):
         say(f"{period.start[:10 if r.period == 'day' else 7]:<12}"
-            f"{_pct(period.accuracy):>12}{_pct(by_name['never'][i].accuracy):>9}"
-            f"{_pct(by_name['always'][i].accuracy):>9}{_pct(period.baseline):>10}"
+            f"{pct(period.accuracy):>12}{pct(by_name['never'][i].accuracy):>9}"
+            f"{pct(by_name['always'][i].accuracy):>9}{pct(period.baseline):>10}"
             f"{period.rows:>8,}")

@@ -10,6 +10,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from clm_tray.core.serialize import dumps
+
 
 def fsync_dir(folder: Path) -> None:
     """Make a rename durable (no-op where directories cannot be opened, e.g. Windows)."""
@@ -55,7 +57,7 @@ def atomic_write_text(path: Path, text: str, *, private: bool = False) -> None:
 
 
 def atomic_write_json(path: Path, obj: Any) -> None:
-    atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=True, default=str) + "\n")
+    atomic_write_text(path, dumps(obj, indent=2) + "\n")
 
 
 def read_json(path: Path) -> Any:

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from PySide6.QtCore import QUrl
 from PySide6.QtWidgets import QMessageBox, QWidget
 
+from clm_tray.core.app import wording
 from clm_tray.core.app.port import EnginePort
 from clm_tray.core.app.status import CycleResult, HealthReport, Outcome
 from clm_tray.core.config.sources import LoadedSettings
@@ -44,7 +45,7 @@ def done_line(what: str, result: CycleResult) -> str:
         return f"Rolled back to {result.version} — {verified_text(result.health)}"
     if what == "Promote":
         return f"Promoted {result.version} — {verified_text(result.health)}"
-    if result.outcome == "deployed":
+    if result.outcome == Outcome.DEPLOYED:
         return f"New model {result.version} in use — {verified_text(result.health)}"
     return f"{what}: {result.outcome} — {result.reason}"
 
@@ -150,8 +151,8 @@ class UserActions:
                 self.info.emit("Nothing to restart: no backend is set up (files only)")
             elif report.ok:
                 lat = report.latency_ms
-                body = "healthy" + (f", answers in {lat:.0f} ms"
-                                    if isinstance(lat, (int, float)) else "")
+                body = "healthy" + (f", answers in {wording.latency(lat)}"
+                                    if lat is not None else "")
                 self.info.emit(f"Backend restarted — {body}")
                 self.notifier.action_done("Backend restarted", body, "overview")
             else:

@@ -17,7 +17,7 @@ from PySide6.QtWidgets import (
 )
 
 from clm_tray.core.app.status import Health, JobState
-from clm_tray.core.app.wording import clock, pct
+from clm_tray.core.app.wording import clock, latency, pct
 from clm_tray.gui.snapshot import Snapshot
 
 MAX_VALUE_CHARS = 64  # longer values (error texts) are cut here; the full text is the tooltip
@@ -209,9 +209,8 @@ class HeaderCards(QWidget):
             self.backend.set_rows(f.backend, [("Why", str(b.get("reason", "")))], "idle",
                                   tips={"Why": f.backend_detail})
             return
-        lat = b.get("latency_ms")
         self.backend.set_rows(f.backend, [
-            ("Answers in", f"{lat:.0f} ms" if isinstance(lat, (int, float)) else "–"),
+            ("Answers in", latency(b.get("latency_ms"))),
             ("Serving", str(b.get("reported_version") or
                             (b.get("reported_sha256") or "?")[:12])),
             ("Address", str(b.get("url", ""))),

@@ -209,8 +209,9 @@ class Controller(QObject, UserActions):
         self.schedule_refresh()
 
     def _on_cycle_started(self, event: ev.Event) -> None:
+        p = event.payload
         self.cycle_running = True
-        self.work = str(event.data.get("trigger") or "")
+        self.work = p.trigger if isinstance(p, ev.CycleStarted) else ""
         self.stage = ("starting", 0.0, "")
         self.seconds_left = None
         self.running_changed.emit(True)
@@ -218,15 +219,15 @@ class Controller(QObject, UserActions):
         self.health_changed.emit(self.health)
 
     def _on_stage(self, event: ev.Event) -> None:
-        d = event.data
-        stage, message = str(d.get("stage") or ""), str(d.get("message") or "")
-        progress = float(d.get("progress") or 0.0)
+        p = event.payload
+        if not isinstance(p, ev.CycleStage):
+            return
+        stage, message, progress = p.stage, p.message, p.progress
         if stage == "recover" and not self.cycle_running:
             return
         if event.level == "warning":  # a data warning: no new stage, the bar stays
             stage, progress = self.stage[0] or stage, self.stage[1]
-        left = d.get("seconds_left")
-        self.seconds_left = float(left) if isinstance(left, (int, float)) else None
+        self.seconds_left = p.seconds_left
         self.stage = (stage, progress, message)
         self.progress.emit(stage, progress, message)
         self.health_changed.emit(self.health)

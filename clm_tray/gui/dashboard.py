@@ -25,6 +25,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from clm_tray.core.app.wording import when
 from clm_tray.gui.cards import HeaderCards
 from clm_tray.gui.controller import Controller
 from clm_tray.gui.dashboard_tabs import ActivityTab, DriftTab, OverviewTab, Step, VersionsTab
@@ -33,7 +34,6 @@ from clm_tray.gui.icons import app_icon
 from clm_tray.gui.message_bars import MessageBars
 from clm_tray.gui.replay_view import ReplayView
 from clm_tray.gui.snapshot import Snapshot
-from clm_tray.gui.tables import when_text
 from clm_tray.gui.widgets import ElidedLabel
 
 VIEWS = ("overview", "drift", "versions", "activity", "replay")
@@ -206,7 +206,7 @@ class Dashboard(QMainWindow):
             self.pause_button.setText(pause_text)
         if self.firstrun_banner.isVisibleTo(self) and not self.firstrun_banner.needed():
             self.firstrun_banner.hide()  # set up meanwhile (Settings…, another instance)
-        self.statusBar().showMessage(f"Updated {when_text(snap.taken_at)[11:]}"
+        self.statusBar().showMessage(f"Updated {when(snap.taken_at)[11:]}"
                                      f" · {st.workspace or ''}".rstrip(" ·"), 0)
 
     def _show_lists(self, snap: Snapshot) -> None:

@@ -27,6 +27,7 @@ from PySide6.QtWidgets import (
 )
 
 from clm_tray.core.app import events as ev
+from clm_tray.core.app.wording import pct
 from clm_tray.gui.taskrunner import Op, describe_error
 
 # (policy name, legend text, colour, pen style); "baseline" is the always-guess line
@@ -37,10 +38,6 @@ LINES = (("configured", "Your policy", "#2f6fd6", Qt.PenStyle.SolidLine),
 INTRO = ("Replays your data's history as if clm-tray had been running: your retraining "
          "policy, never retraining and always retraining, each scored on the rows that "
          "arrived after its deploys. Nothing is deployed or saved.")
-
-
-def _pct(x: float) -> str:
-    return f"{x * 100:.1f} %"
 
 
 class ReplayView(QWidget):
@@ -140,10 +137,11 @@ class ReplayView(QWidget):
                             else f"Replay failed: {describe_error(exc)}")
 
     def _on_event(self, event: ev.Event) -> None:
-        if event.kind != ev.REPLAY_PROGRESS or self._cancel is None:
+        p = event.payload
+        if not isinstance(p, ev.ReplayProgress) or self._cancel is None:
             return
-        self.progress_bar.setValue(int(round(float(event.data.get("progress") or 0) * 100)))
-        self.status.setText(f"Replaying… {event.data.get('message', '')}")
+        self.progress_bar.setValue(int(round(p.progress * 100)))
+        self.status.setText(f"Replaying… {p.message}")
 
     # ---- the result ---------------------------------------------------------------------
     def show_result(self, result: Any) -> None:
@@ -155,11 +153,11 @@ class ReplayView(QWidget):
                             f"in {result.seconds:.0f} s.")
         gain = (cfg.accuracy - never.accuracy) * 100
         self.verdict.setText(
-            f"Your policy: {_pct(cfg.accuracy)} ({cfg.retrains} retrains after the first "
+            f"Your policy: {pct(cfg.accuracy)} ({cfg.retrains} retrains after the first "
             f"model, {cfg.deploys} deployed; {cfg.gated} candidates had no edge, "
             f"{cfg.rejected} were rejected) — never retraining "
-            f"{_pct(never.accuracy)}, always retraining {_pct(result.policy('always').accuracy)}"
-            f", {result.baseline_label} {_pct(result.baseline_accuracy)}. Retraining as "
+            f"{pct(never.accuracy)}, always retraining {pct(result.policy('always').accuracy)}"
+            f", {result.baseline_label} {pct(result.baseline_accuracy)}. Retraining as "
             f"configured {'paid' if gain > 0 else 'did not pay'}: {gain:+.1f} points.")
         times = [datetime.fromisoformat(p.start).timestamp() * 1000 for p in cfg.periods]
         values: list[float] = []

@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
 from typing import Any
 
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QBrush, QColor
 from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QTableWidget, QTableWidgetItem
 
-from clm_tray.core.app.status import BackupRow, CycleRecord, VersionRow
-from clm_tray.core.app.wording import pct, shadow_words
+from clm_tray.core.app.status import BackupRow, CycleRecord, Outcome, VersionRow
+from clm_tray.core.app.wording import decimal, pct, shadow_words, size, when
 
 LONG_CELL = 48  # a longer cell text is also its tooltip (a narrow column elides it)
 
@@ -19,24 +18,6 @@ OVER = QColor("#f8d7d7")
 CHAMPION = QColor("#dff0e3")
 CHALLENGER = QColor("#fff1cc")
 FAILED = QColor("#f8d7d7")
-
-
-def size_text(n: int | None) -> str:
-    if not n:
-        return "–"
-    for unit in ("B", "KB", "MB", "GB"):
-        if n < 1024 or unit == "GB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024  # type: ignore[assignment]
-    return str(n)
-
-
-def when_text(ts: float | str | None) -> str:
-    if ts is None or ts == "":
-        return "–"
-    if isinstance(ts, (int, float)):
-        return datetime.fromtimestamp(ts).strftime("%Y-%m-%d %H:%M")
-    return str(ts).replace("T", " ")[:16]
 
 
 class DataTable(QTableWidget):
@@ -152,9 +133,9 @@ class VersionsTable(DataTable):
             if detail:
                 tips[(r, 8)] = detail
             status = v.status + (" (leak?)" if v.leakage else "")
-            rows.append([v.id, when_text(v.trained_at), pct(v.test_accuracy),
-                         pct(v.train_accuracy), "–" if v.auc is None else f"{v.auc:.3f}",
-                         pct(v.baseline), status, size_text(v.size), shadow])
+            rows.append([v.id, when(v.trained_at), pct(v.test_accuracy),
+                         pct(v.train_accuracy), decimal(v.auc),
+                         pct(v.baseline), status, size(v.size or None), shadow])
             colors.append(CHAMPION if v.status == "champion" else
                           CHALLENGER if v.status == "challenger" else None)
             self.status_of[v.id] = v.status
@@ -166,7 +147,7 @@ class BackupsTable(DataTable):
         super().__init__(["Backup", "Created", "Version", "Size", "sha256"], stretch=4)
 
     def show_backups(self, backups: list[BackupRow]) -> None:
-        rows = [[b.name, when_text(b.created), b.version or "?", size_text(b.size),
+        rows = [[b.name, when(b.created), b.version or "?", size(b.size or None),
                  (b.sha256 or "")[:16]] for b in sorted(backups, key=lambda b: b.name,
                                                         reverse=True)]
         self.fill(rows, [r[0] for r in rows])
@@ -183,10 +164,11 @@ class HistoryTable(DataTable):
         for r, h in enumerate(history):
             dur = "running" if h.finished_at is None else (
                 f"{h.duration_s:.1f} s" if h.duration_s is not None else "–")
-            said = shadow_words(h.shadow)[0] if h.outcome in ("waiting", "rejected") else ""
+            compared = h.outcome in (Outcome.WAITING, Outcome.REJECTED)
+            said = shadow_words(h.shadow)[0] if compared else ""
             if said:
                 tips[(r, 5)] = h.reason  # the test's figures, for whoever wants them
-            rows.append([when_text(h.started_at), h.trigger, h.outcome or "running", dur,
+            rows.append([when(h.started_at), h.trigger, h.outcome or "running", dur,
                          h.version or "–", said or h.reason])
             colors.append(FAILED if h.failed else None)
         self.fill(rows, [str(h.id) for h in history], colors, tips)

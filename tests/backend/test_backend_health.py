@@ -14,6 +14,7 @@ from clm_tray.core.backend.health import (
     verify_deployed,
 )
 from clm_tray.core.config.settings import Settings
+from clm_tray.core.serialize import to_jsonable
 
 SHA_A = "a" * 64
 SHA_B = "b" * 64
@@ -119,7 +120,7 @@ def test_probe_records_status_latency_and_reported_model(health_peer, send):
     assert report.reported_sha256 == SHA_A and report.reported_version == "v1"
     assert 0 <= report.latency_ms < 2000
     assert report.checked_at <= time.time()
-    assert report.to_dict()["url"] == url
+    assert to_jsonable(report)["url"] == url
 
 
 def test_backend_none_skips_verification_and_says_so():

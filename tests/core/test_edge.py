@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from clm_tray.core.ml.edge import EdgeResult, edge_test, long_run_variance, newey_west_bandwidth
+from clm_tray.core.serialize import dumps, from_jsonable
 
 
 def panel(bars: int, symbols: int) -> np.ndarray:
@@ -124,7 +125,7 @@ def test_no_test_rows_is_no_edge_and_the_result_round_trips_through_json() -> No
     rng = np.random.default_rng(7)
     ts = panel(50, 2)
     result = edge_test(rng.random(100) < 0.6, rng.random(100) < 0.5, ts, majority_label="up")
-    assert EdgeResult.from_dict(json.loads(json.dumps(result.to_dict()))) == result
+    assert from_jsonable(EdgeResult, json.loads(dumps(result))) == result
 
 
 def test_mismatched_lengths_are_a_programming_error() -> None:

@@ -18,9 +18,11 @@ import pytest
 
 from clm_tray.cli import main as cli_main
 from clm_tray.core.app import events as ev
+from clm_tray.core.app.status import Outcome
 from clm_tray.core.config.secrets import redact
 from clm_tray.core.registry.history import BASE_SCHEMA, SCHEMA_VERSION, History
 from clm_tray.core.registry.store import ModelStore, sweep_store_leftovers
+from clm_tray.core.serialize import dumps
 
 PASSWORD = "s3cr/et:p@ss#w?rd"
 REDIS_URL = f"redis://default:{PASSWORD}@127.0.0.1:9/0"
@@ -78,9 +80,9 @@ def test_events_logs_and_notifications_carry_no_password(tmp_path: Path) -> None
     from clm_tray.core.config.settings import Settings
 
     bus = ev.EventBus()
-    event = bus.emit(ev.CYCLE_FINISHED, level="error", ok=False, outcome="failed",
-                     reason=f"Redis at {REDIS_URL} is unreachable")
-    assert "s3cr" not in json.dumps(event.to_dict())
+    event = bus.emit(ev.CycleFinished(ok=False, outcome=Outcome.FAILED,
+                                      reason=f"Redis at {REDIS_URL} is unreachable"), "error")
+    assert "s3cr" not in dumps(event)
     notice = NoticeRules().notice_for(event)
     assert notice is not None and "s3cr" not in notice.body
     assert "s3cr" not in NoticeRules().error_notice("Restart", f"no {REDIS_URL}").body

@@ -6,10 +6,12 @@ from __future__ import annotations
 from clm_tray.core.app import events as ev
 from clm_tray.core.app import wording
 from clm_tray.core.app.notify_rules import ERROR, NoticeRules
+from clm_tray.core.app.status import Outcome
 
 
-def event(kind: str, level: str = "info", **data: object) -> ev.Event:
-    return ev.Event(kind=kind, level=level, data=data)
+def event(payload: ev.Payload, level: str = "info") -> ev.Event:
+    """The event as a subscriber gets it: published on a bus, read back from its data."""
+    return ev.EventBus().emit(payload, level)
 
 
 def test_numbers_read_the_same_way_everywhere():
@@ -36,14 +38,16 @@ def test_a_waiting_new_model_says_how_many_more_rows_it_needs():
 
 def test_notifications_are_plain_and_failures_carry_actions():
     rules = NoticeRules()
-    waiting = rules.notice_for(event(
-        ev.CHALLENGER_WAITING, version="v0004",
+    waiting = rules.notice_for(event(ev.ChallengerWaiting(
+        version="v0004",
         reason="wait: only 40 shadow rows, QT_CLM_SHADOW_MIN=100; b=0, c=0, McNemar p=1",
-        shadow={"decision": "wait", "rows": 40, "min_rows": 100}))
-    drift = rules.notice_for(event(ev.DRIFT_CHECKED, drifted=True, score=0.3123,
-                                   threshold=0.25))
-    live = rules.notice_for(event(ev.PERFORMANCE_CHECKED, degraded=True, accuracy=0.489,
-                                  test_accuracy=0.552))
+        shadow={"decision": "wait", "rows": 40, "min_rows": 100})))
+    drift = rules.notice_for(event(ev.DriftChecked(
+        score=0.3123, threshold=0.25, drifted=True, window_rows=900, window_start="",
+        window_end="", version="v0003"), "warning"))
+    live = rules.notice_for(event(ev.PerformanceChecked(
+        rows=900, accuracy=0.489, auc=0.5, log_loss=0.69, test_accuracy=0.552, baseline=0.51,
+        drop=0.063, degraded=True, enough=True, reason="", checked_at=0.0), "warning"))
     for notice in (waiting, drift, live):
         text = f"{notice.summary} {notice.body}"
         for word in ("QT_CLM_", "McNemar", "b=", "p=", "`"):
@@ -51,8 +55,8 @@ def test_notifications_are_plain_and_failures_carry_actions():
         assert notice.actions == ()
     assert drift.body == "Drift 0.312 — above the alarm level 0.250"
     assert live.body == "Live 48.9 %, 6.3 points below its test (55.2 %)"
-    failed = rules.notice_for(event(ev.CYCLE_FINISHED, level="error", ok=False,
-                                    outcome="failed, rolled back", reason="backend 503"))
+    failed = rules.notice_for(event(ev.CycleFinished(
+        ok=False, outcome=Outcome.ROLLED_BACK_AFTER_FAILURE, reason="backend 503"), "error"))
     assert failed.level == ERROR and failed.actions == ("open", "restart", "rollback")
 
 

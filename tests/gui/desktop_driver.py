@@ -107,7 +107,10 @@ def main() -> int:
     # A failure notification; its "Restart backend" button is clicked on the desktop
     infos: list[str] = []
     app.controller.info.connect(infos.append)
-    engine.bus.emit(ev.BACKEND_HEALTH, level="error", ok=False, reason="no answer on :1")
+    engine.bus.emit(ev.BackendHealth(ok=False, url=engine.settings.health_url, status_code=None,
+                                     latency_ms=None, reported_sha256=None,
+                                     reported_version=None, reason="no answer on :1"),
+                    level="error")
     wait(lambda: any(c.summary == "Backend unhealthy" for c in service.calls),
          "the failure notification")
     failure = next(c for c in service.calls if c.summary == "Backend unhealthy")

@@ -13,6 +13,7 @@ from test_tray_app import emit_from_engine_thread
 
 from clm_tray.core.app import events as ev
 from clm_tray.core.app.notify_rules import Notice
+from clm_tray.core.app.status import Outcome
 
 
 def settle(qtbot, seconds: float = 0.6) -> None:
@@ -79,8 +80,8 @@ def test_failure_notifications_carry_actions_and_clicking_one_runs_it(
 
     def fail(reason: str):  # noqa: ANN202
         before = len(notifications.calls)
-        emit_from_engine_thread(bus, ev.CYCLE_FINISHED, level="error", outcome="failed",
-                                reason=reason, ok=False)
+        emit_from_engine_thread(
+            bus, ev.CycleFinished(outcome=Outcome.FAILED, reason=reason, ok=False), "error")
         qtbot.waitUntil(lambda: len(notifications.calls) > before, timeout=10_000)
         return notifications.calls[-1]
 

@@ -14,6 +14,7 @@ from test_tray_app import emit_from_engine_thread  # at collection: see test_not
 
 from clm_tray.core.app import events as ev
 from clm_tray.core.app.status import DriftReport, FeatureDrift, HealthReport, PerformanceReport
+from clm_tray.core.serialize import to_jsonable
 from clm_tray.gui.snapshot import take_snapshot
 
 
@@ -26,15 +27,15 @@ def seed_checks(engine, champion: str) -> None:  # noqa: ANN001
                         checked_at=now, min_rows=1000,
                         features=[FeatureDrift("funding_rate", 0.09, 0.1, 0.3, False),
                                   FeatureDrift("volume", 0.31, 0.2, 0.1, True)])
-    engine.history.add_check("drift", drift.to_dict(), at=now)
+    engine.history.add_check("drift", to_jsonable(drift), at=now)
     perf = PerformanceReport(rows=455, accuracy=0.489, auc=0.5, log_loss=0.69,
                              test_accuracy=0.552, baseline=0.51, drop=0.063, degraded=True,
                              enough=True, reason="degraded", checked_at=now, min_rows=100)
-    engine.history.add_check("performance", {**perf.to_dict(), "version": champion}, at=now)
+    engine.history.add_check("performance", {**to_jsonable(perf), "version": champion}, at=now)
     health = HealthReport(ok=True, url="http://127.0.0.1:1/health", status_code=200,
                           latency_ms=12.0, reported_sha256="ab" * 32,
                           reported_version=champion, reason="ok", checked_at=now)
-    engine.history.add_check("health", health.to_dict(), at=now)
+    engine.history.add_check("health", to_jsonable(health), at=now)
 
 
 def visible_texts(dash, tray_app) -> dict[str, str]:  # noqa: ANN001
@@ -110,12 +111,12 @@ def test_a_rollback_reads_as_a_rollback_in_header_strip_tooltip_and_menu(qtbot, 
     dash = app.open_dashboard()
     bus = app.controller.engine.bus
 
-    def emit(kind: str, **data: object) -> None:
-        emit_from_engine_thread(bus, kind, **data)
+    def emit(payload: ev.Payload) -> None:
+        emit_from_engine_thread(bus, payload)
 
-    emit(ev.CYCLE_STARTED, trigger="rollback", cycle=9)
-    emit(ev.CYCLE_STAGE, stage="verify", progress=0.86, message="polling the health URL "
-         + "x" * 400)
+    emit(ev.CycleStarted(trigger="rollback", cycle=9))
+    emit(ev.CycleStage(stage="verify", progress=0.86, message="polling the health URL "
+                       + "x" * 400))
     line = "Rolling back — checking the backend (86 %)"
     qtbot.waitUntil(lambda: dash.stage_label.full_text() == line, timeout=5000)
     assert dash.summary.full_text() == line
@@ -124,9 +125,9 @@ def test_a_rollback_reads_as_a_rollback_in_header_strip_tooltip_and_menu(qtbot, 
     assert app.tray.menu.actions()[0].text() == line
     assert dash.cancel_button.isVisible()
 
-    emit(ev.CYCLE_STARTED, trigger="manual", cycle=10)
-    emit(ev.CYCLE_STAGE, stage="train", progress=0.39, message="round 120 of 300",
-         rounds_done=120, rounds_total=300, seconds_left=21.0)
+    emit(ev.CycleStarted(trigger="manual", cycle=10))
+    emit(ev.CycleStage(stage="train", progress=0.39, message="round 120 of 300",
+                       rounds_done=120, rounds_total=300, seconds_left=21.0))
     line = "Retraining — training (39 %) · round 120 of 300 · about 21 s left"
     qtbot.waitUntil(lambda: dash.stage_label.full_text() == line, timeout=5000)
     assert dash.summary.full_text() == line and line in app.tray.icon.toolTip()

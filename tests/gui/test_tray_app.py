@@ -8,13 +8,13 @@ from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QApplication, QMessageBox
 
 from clm_tray.core.app import events as ev
-from clm_tray.core.app.status import Health
+from clm_tray.core.app.status import Health, Outcome
 from clm_tray.core.demo.feed import feed
 
 
-def emit_from_engine_thread(bus: ev.EventBus, kind: str, **data: object) -> None:
+def emit_from_engine_thread(bus: ev.EventBus, payload: ev.Payload, level: str = "info") -> None:
     """Publish like the engine does: from a thread that is not the GUI thread."""
-    t = threading.Thread(target=lambda: bus.emit(kind, **data))
+    t = threading.Thread(target=lambda: bus.emit(payload, level))
     t.start()
     t.join()
 
@@ -39,10 +39,10 @@ def test_icon_state_follows_engine_events(qtbot, make_tray_app):
     assert tray.state == Health.ATTENTION  # no model deployed yet
     assert "No model deployed yet" in tray.icon.toolTip()
 
-    emit_from_engine_thread(controller.engine.bus, ev.CYCLE_STARTED, trigger="test", cycle=1)
+    emit_from_engine_thread(controller.engine.bus, ev.CycleStarted(trigger="test", cycle=1))
     qtbot.waitUntil(lambda: tray.state == Health.WORKING, timeout=5000)
-    emit_from_engine_thread(controller.engine.bus, ev.CYCLE_STAGE, stage="train",
-                            progress=0.25, message="training")
+    emit_from_engine_thread(controller.engine.bus,
+                            ev.CycleStage(stage="train", progress=0.25, message="training"))
     qtbot.waitUntil(lambda: "Retraining — training (25 %)" in tray.icon.toolTip(),
                     timeout=5000)
     tray.rebuild_menu()
@@ -50,8 +50,9 @@ def test_icon_state_follows_engine_events(qtbot, make_tray_app):
     assert not tray.menu.actions()[0].isEnabled()
     assert tray.action("Cancel retraining").isEnabled()  # Cancel is one click away
 
-    emit_from_engine_thread(controller.engine.bus, ev.CYCLE_FINISHED, outcome="failed",
-                            reason="test", ok=False)
+    emit_from_engine_thread(controller.engine.bus,
+                            ev.CycleFinished(outcome=Outcome.FAILED, reason="test", ok=False),
+                            "error")
     qtbot.waitUntil(lambda: tray.state == Health.ATTENTION, timeout=5000)
     assert tray.icon.icon().cacheKey() != 0
 

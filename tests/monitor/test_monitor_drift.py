@@ -17,6 +17,7 @@ from clm_tray.core.monitor.drift import (
     ks_statistic,
     reference_profile,
 )
+from clm_tray.core.serialize import from_jsonable, to_jsonable
 
 
 def _psi_by_hand(train: pd.Series, new: pd.Series, edges: list[float]) -> float:
@@ -132,8 +133,8 @@ def test_small_window_is_not_enough_and_round_trips_as_json(make_data, features)
     full = drift_report(None, make_data(300, seed=2), reference_profile(train, features), None,
                         threshold=0.05)
     assert all(f.ks_d is None for f in full.features)  # no reference rows: PSI only
-    text = json.dumps(full.to_dict(), allow_nan=False)
-    assert DriftReport.from_dict(json.loads(text)) == full
+    text = json.dumps(to_jsonable(full), allow_nan=False)
+    assert from_jsonable(DriftReport, json.loads(text)) == full
 
 
 def test_missing_feature_column_is_one_line_data_error(make_data, features):

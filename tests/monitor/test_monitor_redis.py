@@ -8,15 +8,15 @@ import time
 
 import pytest
 
-from clm_tray.core.app.events import BUS_WARNING, EventBus
+from clm_tray.core.app.events import BUS_INFO, BUS_WARNING, CycleStage, DemoFed, EventBus
 from clm_tray.core.app.redis_mirror import (
-    BUS_INFO,
     EventStreamError,
     RedisMirror,
     follow_events,
     read_events,
 )
 from clm_tray.core.errors import ConfigError
+from clm_tray.core.serialize import to_jsonable
 
 pytestmark = pytest.mark.redis
 STREAM = "clm:test"
@@ -47,11 +47,11 @@ def _bus(server, clock=None, **kw) -> tuple[EventBus, RedisMirror]:
 def test_every_event_reaches_the_stream_in_order(redis_server):
     bus, mirror = _bus(redis_server)
     for i in range(25):
-        bus.emit("cycle.stage", stage=f"s{i}", progress=i / 25)
+        bus.emit(CycleStage(stage=f"s{i}", progress=i / 25))
     stored = _stream_events(redis_server)
     assert [e["data"]["stage"] for e in stored] == [f"s{i}" for i in range(25)]
     assert stored[0]["kind"] == "cycle.stage" and stored[0]["level"] == "info"
-    assert [e.to_dict() for e in bus.recent()] == stored
+    assert [to_jsonable(e) for e in bus.recent()] == stored
     client = redis_server.client()
     _, fields = client.xrange(STREAM, count=1)[0]
     assert fields["kind"] == "cycle.stage" and fields["level"] == "info"
@@ -63,7 +63,7 @@ def test_every_event_reaches_the_stream_in_order(redis_server):
 def test_stream_length_is_capped(redis_server):
     bus, _ = _bus(redis_server, maxlen=50)
     for i in range(1000):
-        bus.emit("demo.fed", rows=i)
+        bus.emit(DemoFed(rows=i))
     client = redis_server.client()
     length = client.xlen(STREAM)
     client.close()
@@ -76,13 +76,13 @@ def test_killed_redis_falls_back_to_memory_once_and_flushes_after_restart(redis_
     seen = []
     bus.subscribe(seen.append)
     for i in range(5):
-        bus.emit("cycle.stage", stage=f"before{i}")
+        bus.emit(CycleStage(stage=f"before{i}"))
     assert len(_stream_events(redis_server)) == 5
 
     redis_server.kill()
     started = time.monotonic()
     for i in range(20):
-        bus.emit("cycle.stage", stage=f"during{i}")
+        bus.emit(CycleStage(stage=f"during{i}"))
         clock.now += 0.4  # 8 s of fake time: one retry (5 s after the failure), no new warning
     assert time.monotonic() - started < 2.0  # the engine was never held up
 
@@ -98,10 +98,10 @@ def test_killed_redis_falls_back_to_memory_once_and_flushes_after_restart(redis_
 
     redis_server.start()  # same port, empty (no persistence)
     clock.now += 0.5  # the retry was at +5.2 s: the next one is due at +10.2 s
-    bus.emit("cycle.stage", stage="after0")  # inside the retry gap: still buffered
+    bus.emit(CycleStage(stage="after0"))  # inside the retry gap: still buffered
     assert _stream_events(redis_server) == []
     clock.now += 10
-    bus.emit("cycle.stage", stage="after1")
+    bus.emit(CycleStage(stage="after1"))
     stored = _stream_events(redis_server)
     kinds = [e["kind"] for e in stored]
     stages = [e["data"].get("stage") for e in stored]
@@ -110,7 +110,7 @@ def test_killed_redis_falls_back_to_memory_once_and_flushes_after_restart(redis_
     assert [s for s in stages if s] == [f"during{i}" for i in range(20)] + ["after0", "after1"]
     assert stored[-1]["kind"] == BUS_INFO and "reachable again" in stored[-1]["data"]["message"]
     # the buffered events went to Redis exactly as they were published
-    published = [e.to_dict() for e in bus.recent()][5:]
+    published = [to_jsonable(e) for e in bus.recent()][5:]
     assert stored == published
     assert mirror.connected and mirror.pending == 0
     assert len([e for e in bus.recent() if e.kind == BUS_WARNING]) == 1
@@ -123,7 +123,7 @@ def test_unreachable_from_the_start_never_blocks(redis_server):
     bus.mirror = RedisMirror(f"redis://127.0.0.1:{port}/0", STREAM, bus, retry_seconds=60)
     started = time.monotonic()
     for i in range(200):
-        bus.emit("demo.fed", rows=i)
+        bus.emit(DemoFed(rows=i))
     assert time.monotonic() - started < 1.0
     assert [e.kind for e in bus.recent()].count(BUS_WARNING) == 1
     assert len(bus.recent()) == 201
@@ -135,11 +135,11 @@ def test_buffer_is_bounded_and_reconnect_says_what_was_dropped(redis_server):
     bus, mirror = _bus(redis_server, clock=clock, buffer_max=10)
     redis_server.kill()
     for i in range(30):
-        bus.emit("demo.fed", rows=i)
+        bus.emit(DemoFed(rows=i))
     assert mirror.pending == 10
     redis_server.start()
     clock.now += 60
-    bus.emit("demo.fed", rows=30)
+    bus.emit(DemoFed(rows=30))
     stored = _stream_events(redis_server)
     assert [e["data"]["rows"] for e in stored if e["kind"] == "demo.fed"] == list(range(21, 31))
     assert "dropped (buffer full)" in stored[-1]["data"]["message"]
@@ -148,7 +148,7 @@ def test_buffer_is_bounded_and_reconnect_says_what_was_dropped(redis_server):
 def test_read_events_and_follow(redis_server):
     bus, _ = _bus(redis_server)
     for i in range(10):
-        bus.emit("demo.fed", rows=i)
+        bus.emit(DemoFed(rows=i))
     client = redis_server.client()
     client.xadd(STREAM, {"something": "else"})  # a foreign entry is skipped, not fatal
     client.close()
@@ -172,7 +172,7 @@ def test_read_events_and_follow(redis_server):
     deadline = time.monotonic() + 10
     i = 100
     while reader.is_alive() and time.monotonic() < deadline:
-        bus.emit("demo.fed", rows=i)
+        bus.emit(DemoFed(rows=i))
         i += 1
         time.sleep(0.05)
     stop.set()
@@ -196,7 +196,7 @@ def test_publishing_from_many_threads_loses_nothing(redis_server):
 
     def worker(n: int) -> None:
         for i in range(50):
-            bus.emit("demo.fed", thread=n, rows=i)
+            bus.emit(DemoFed(rows=n * 1000 + i))
 
     threads = [threading.Thread(target=worker, args=(n,)) for n in range(4)]
     for t in threads:
@@ -206,4 +206,5 @@ def test_publishing_from_many_threads_loses_nothing(redis_server):
     stored = _stream_events(redis_server)
     assert len(stored) == 200
     for n in range(4):
-        assert [e["data"]["rows"] for e in stored if e["data"]["thread"] == n] == list(range(50))
+        assert [e["data"]["rows"] % 1000 for e in stored
+                if e["data"]["rows"] // 1000 == n] == list(range(50))

@@ -15,6 +15,7 @@ from clm_tray.core.app.status import PerformanceReport
 from clm_tray.core.monitor.performance import live_performance
 from clm_tray.core.monitor.predictions import probabilities
 from clm_tray.core.monitor.shadow import ShadowResult, mcnemar_exact, shadow_test
+from clm_tray.core.serialize import dumps, from_jsonable
 
 
 def _train(frame: pd.DataFrame, features: list[str], rounds: int = 30, depth: int = 3,
@@ -58,7 +59,7 @@ def test_live_performance_measures_the_champion(models):
     assert report.auc == pytest.approx(roc_auc_score(y, p))
     assert report.log_loss == pytest.approx(log_loss(y, p))
     assert report.drop == pytest.approx(0.80 - report.accuracy)
-    assert PerformanceReport.from_dict(json.loads(json.dumps(report.to_dict()))) == report
+    assert from_jsonable(PerformanceReport, json.loads(dumps(report))) == report
 
     worse = live_performance(models["noise"], new, f, "target", test_accuracy=report.accuracy,
                              baseline=0.5, min_rows=100, max_drop=0.02)
@@ -84,7 +85,7 @@ def test_shadow_promotes_a_better_candidate(models):
     assert result.candidate_accuracy > result.champion_accuracy + 0.1
     assert result.candidate_only > result.champion_only
     assert "p=" in result.reason and "log loss" in result.reason
-    assert ShadowResult.from_dict(json.loads(json.dumps(result.to_dict()))) == result
+    assert from_jsonable(ShadowResult, json.loads(dumps(result))) == result
 
 
 def test_shadow_rejects_a_model_trained_on_shuffled_labels(models):

@@ -14,7 +14,7 @@ from typing import Any
 
 from clm_tray.core.app import events as ev
 from clm_tray.core.app.events import EventBus
-from clm_tray.core.app.status import CycleResult, HealthReport
+from clm_tray.core.app.status import CycleResult, HealthReport, Outcome
 from clm_tray.core.config.settings import Settings
 from clm_tray.core.registry.history import History
 
@@ -62,8 +62,8 @@ class FakeEngine:
             raise self.raise_error
         self.retrains.append(trigger)
         cid = self.history.start_cycle(trigger, None, at=self.clock())
-        self.bus.emit(ev.CYCLE_STARTED, trigger=trigger)
-        self.bus.emit(ev.CYCLE_STAGE, stage="train", progress=0.3, message="training")
+        self.bus.emit(ev.CycleStarted(trigger=trigger, cycle=cid))
+        self.bus.emit(ev.CycleStage(stage="train", progress=0.3, message="training"))
         if self.on_retrain_started is not None:
             self.on_retrain_started()
         if self.block_retrain:
@@ -76,8 +76,9 @@ class FakeEngine:
             outcome, reason, ok = "deployed", "", True
             self.trained_at = self.clock()
         self.history.finish_cycle(cid, outcome=outcome, reason=reason, at=self.clock())
-        self.bus.emit(ev.CYCLE_FINISHED, outcome=outcome, reason=reason)
-        return CycleResult(ok=ok, outcome=outcome, reason=reason, history_id=cid)
+        self.bus.emit(ev.CycleFinished(outcome=Outcome(outcome), reason=reason, ok=ok,
+                                       cycle=cid))
+        return CycleResult(ok=ok, outcome=Outcome(outcome), reason=reason, history_id=cid)
 
     def cancel_cycle(self) -> None:
         self.cancel.set()

@@ -8,7 +8,6 @@ restart and a probe record what the backend said, so the tray's state never goes
 
 from __future__ import annotations
 
-from dataclasses import asdict
 from typing import Any
 
 from clm_tray.core.app import events as ev
@@ -18,6 +17,7 @@ from clm_tray.core.app.deploy_step import deploy_verified, restart_and_verify
 from clm_tray.core.app.readmodels import deployed_meta
 from clm_tray.core.app.status import CycleResult, HealthReport, Outcome
 from clm_tray.core.errors import StoreError
+from clm_tray.core.serialize import to_jsonable
 
 
 def rollback(ctx: CycleContext, version_id: str | None = None) -> CycleResult:
@@ -34,9 +34,10 @@ def rollback(ctx: CycleContext, version_id: str | None = None) -> CycleResult:
         result = deployer.rollback(target, reason="manual rollback")
         version = ctx.store.get(result.version)
         health = restart_and_verify(ctx, run, backend, version, "rollback")
-        ctx.bus.emit(ev.MODEL_ROLLED_BACK, level="info" if health.ok else "error",
-                     version=version.id, from_version=result.previous,
-                     reason="manual rollback", verified=health.ok and not health.skipped)
+        ctx.bus.emit(ev.ModelRolledBack(version=version.id, from_version=result.previous,
+                                        reason="manual rollback",
+                                        verified=health.ok and not health.skipped),
+                     level="info" if health.ok else "error")
         outcome = Outcome.ROLLED_BACK if health.ok else Outcome.FAILED
         reason = f"rolled back to {version.id}" + (
             "" if health.ok and not health.skipped else f" ({health.reason})")
@@ -94,6 +95,5 @@ def health(ctx: CycleContext) -> HealthReport:
 
 
 def record_health(ctx: CycleContext, report: HealthReport) -> None:
-    d = asdict(report)
-    ctx.history.add_check("health", d, at=ctx.clock())
-    ctx.bus.emit(ev.BACKEND_HEALTH, level="info" if report.ok else "error", **d)
+    ctx.history.add_check("health", to_jsonable(report), at=ctx.clock())
+    ctx.bus.emit(ev.BackendHealth.of(report), level="info" if report.ok else "error")

@@ -24,9 +24,11 @@ from clm_tray.core.app.deploy_step import deploy_verified
 from clm_tray.core.app.manifest import build_manifest, deploy_formats
 from clm_tray.core.app.shadow_step import shadow_against_champion
 from clm_tray.core.app.status import CycleResult, Outcome
+from clm_tray.core.app.wording import pct
 from clm_tray.core.errors import ClmError, ConfigError, TrainingCancelled
 from clm_tray.core.fsutil import sha256_file
 from clm_tray.core.registry.adopt import adopt_deployed_model
+from clm_tray.core.serialize import to_jsonable
 
 log = logging.getLogger(__name__)
 
@@ -66,7 +68,7 @@ def _retrain_locked(
     adopt_deployed_model(ctx)
     champion_id = ctx.store.aliases().get("champion")
     run = CycleRun(ctx, ctx.history.start_cycle(trigger, champion_id, at=ctx.clock()))
-    ctx.bus.emit(ev.CYCLE_STARTED, trigger=trigger, cycle=run.cycle_id, champion=champion_id)
+    ctx.bus.emit(ev.CycleStarted(trigger=trigger, cycle=run.cycle_id, champion=champion_id))
     version = None
     metrics: dict[str, Any] = {}
     try:
@@ -83,8 +85,8 @@ def _retrain_locked(
                                encoding=s.data_encoding or None,
                                cache_dir=ctx.store.root / "cache")
         for w in dataset.warnings:
-            ctx.bus.emit(ev.CYCLE_STAGE, level="warning", stage="load", message=w,
-                         cycle=run.cycle_id, progress=0.0)
+            ctx.bus.emit(ev.CycleStage(stage="load", message=w, cycle=run.cycle_id, progress=0.0),
+                         level="warning")
         params = TrainParams.from_settings(s)
         same = None if force else decide.unchanged_since(
             ctx.store, decide.training_key(dataset, params))
@@ -133,16 +135,16 @@ def _retrain_locked(
                 run, Outcome.UNCHANGED, f"the new model is identical to "
                 f"{decide.short_id(champion_id)}, which is deployed — nothing to do",
                 version, metrics, None, ok=True)
-        ctx.bus.emit(ev.CYCLE_STAGE, stage="version", progress=PROGRESS_AT["version"],
-                     cycle=run.cycle_id,
-                     message=f"{version.id}: test accuracy {metrics['test_accuracy']:.1%}",
-                     version=version.id)
+        ctx.bus.emit(ev.CycleStage(
+            stage="version", progress=PROGRESS_AT["version"], cycle=run.cycle_id,
+            message=f"{version.id}: test accuracy {pct(metrics['test_accuracy'])}",
+            version=version.id))
 
         # 3b. Edge gate: no deploy without an edge over guessing (the first model included)
         edge = decide.edge_verdict(result.edge, s)
         if edge is not None:
-            metrics["edge"] = edge.to_dict()
-            ctx.store.annotate(version.id, "edge", edge.to_dict())
+            metrics["edge"] = to_jsonable(edge)
+            ctx.store.annotate(version.id, "edge", metrics["edge"])
         if s.edge_gate and edge is not None and not edge.passed and not result.leakage:
             ctx.store.annotate(version.id, "status", "no edge")
             return record_outcome(run, Outcome.NO_EDGE, decide.no_edge_reason(edge, champion_id),
@@ -162,8 +164,8 @@ def _retrain_locked(
                            ok=True, leakage=result.leakage)
         if decision == "wait":
             ctx.store.set_aliases(challenger=version.id)
-            ctx.bus.emit(ev.CHALLENGER_WAITING, version=version.id, reason=shadow["reason"],
-                         shadow=shadow)
+            ctx.bus.emit(ev.ChallengerWaiting(version=version.id, reason=shadow["reason"],
+                                              shadow=shadow))
             return record_outcome(run, Outcome.WAITING, shadow["reason"], version, metrics, shadow,
                                   ok=True)
         if not deploy:
@@ -172,7 +174,7 @@ def _retrain_locked(
         if not s.auto_promote and trigger != "promote":
             ctx.store.set_aliases(challenger=version.id)
             reason = "passed the shadow test; QT_CLM_AUTO_PROMOTE=false, waiting for approval"
-            ctx.bus.emit(ev.CHALLENGER_WAITING, version=version.id, reason=reason)
+            ctx.bus.emit(ev.ChallengerWaiting(version=version.id, reason=reason))
             return record_outcome(run, Outcome.AWAITING_APPROVAL, reason, version, metrics, shadow,
                                   ok=True)
 

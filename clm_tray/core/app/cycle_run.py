@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
 from clm_tray.core.app import events as ev
@@ -23,6 +23,7 @@ from clm_tray.core.config.settings import Settings
 from clm_tray.core.errors import ClmError
 from clm_tray.core.registry.adopt import adopt_deployed_model
 from clm_tray.core.registry.history import History
+from clm_tray.core.serialize import to_jsonable
 
 log = logging.getLogger(__name__)
 
@@ -64,10 +65,8 @@ class CycleRun:
         self._close_stage()
         self._stage, self._t0 = name, time.perf_counter()
         progress = PROGRESS_AT.get(name, 0.0)
-        self.ctx.bus.emit(
-            ev.CYCLE_STAGE, stage=name, progress=round(progress, 3), message=message,
-            cycle=self.cycle_id,
-        )
+        self.ctx.bus.emit(ev.CycleStage(stage=name, progress=round(progress, 3),
+                                        message=message, cycle=self.cycle_id))
 
     def train_rounds(self, done: int, total: int) -> None:
         """A boosting-round report from the training child: progress and time left, as an
@@ -80,11 +79,11 @@ class CycleRun:
         share = min(1.0, done / max(1, total))
         span = PROGRESS_AT["version"] - PROGRESS_AT["train"]
         left = elapsed / done * (total - done) if done else None
-        self.ctx.bus.emit(
-            ev.CYCLE_STAGE, stage="train", progress=round(PROGRESS_AT["train"] + span * share, 3),
+        self.ctx.bus.emit(ev.CycleStage(
+            stage="train", progress=round(PROGRESS_AT["train"] + span * share, 3),
             message=f"round {done} of {total}", rounds_done=done, rounds_total=total,
             seconds_left=None if left is None else round(left, 1), cycle=self.cycle_id,
-        )
+        ))
 
     def _close_stage(self) -> None:
         if self._stage:
@@ -113,15 +112,12 @@ def record_outcome(
         stages=run.stages, shadow=shadow, attempts=run.attempts, at=ctx.clock(),
     )
     _log_line(ctx, outcome, reason)
-    ctx.bus.emit(
-        ev.CYCLE_FINISHED, level="error" if outcome.failed else "info", outcome=outcome.value,
-        reason=reason,
-        version=vid, ok=ok, cycle=run.cycle_id,
-        test_accuracy=metrics.get("test_accuracy"),
-    )
+    ctx.bus.emit(ev.CycleFinished(outcome=outcome, reason=reason, version=vid, ok=ok,
+                                  cycle=run.cycle_id, test_accuracy=metrics.get("test_accuracy")),
+                 level="error" if outcome.failed else "info")
     return CycleResult(
         ok=ok, outcome=outcome, reason=reason, version=vid, metrics=metrics,
-        stages=run.stages, shadow=shadow, health=asdict(health) if health else None,
+        stages=run.stages, shadow=shadow, health=to_jsonable(health) if health else None,
         leakage=leakage, history_id=run.cycle_id,
     )
 
@@ -149,7 +145,7 @@ def record_action(ctx: CycleContext, trigger: str, fn: Callable[[CycleRun], Cycl
         adopt_deployed_model(ctx)
         champion_id = ctx.store.aliases().get("champion")
         run = CycleRun(ctx, ctx.history.start_cycle(trigger, champion_id, at=ctx.clock()))
-        ctx.bus.emit(ev.CYCLE_STARTED, trigger=trigger, cycle=run.cycle_id, champion=champion_id)
+        ctx.bus.emit(ev.CycleStarted(trigger=trigger, cycle=run.cycle_id, champion=champion_id))
         try:
             return fn(run)
         except ClmError as exc:

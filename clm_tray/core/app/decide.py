@@ -16,6 +16,7 @@ from typing import Any
 from clm_tray.core.config.settings import Settings
 from clm_tray.core.errors import ClmError
 from clm_tray.core.ml.edge import EdgeResult
+from clm_tray.core.serialize import from_jsonable
 
 log = logging.getLogger(__name__)
 
@@ -58,7 +59,7 @@ def edge_verdict(raw: dict[str, Any] | None, s: Settings) -> EdgeResult | None:
     e.g. a version trained before the gate existed)."""
     if not raw:
         return None
-    return EdgeResult.from_dict(raw).judged(s.edge_p, s.min_edge)
+    return from_jsonable(EdgeResult, raw).judged(s.edge_p, s.min_edge)
 
 
 def no_edge_reason(edge: EdgeResult, champion_id: str | None) -> str:

@@ -10,7 +10,6 @@ again; the outcome says which of those happened.
 
 from __future__ import annotations
 
-from dataclasses import asdict
 from typing import Any
 
 from clm_tray.core.app import decide
@@ -19,6 +18,7 @@ from clm_tray.core.app.backend_pending import clear_pending, mark_folder_changin
 from clm_tray.core.app.cycle_run import CycleContext, CycleRun, record_outcome
 from clm_tray.core.app.status import IDENTITY_NOT_REPORTED, CycleResult, Outcome
 from clm_tray.core.errors import BackendError
+from clm_tray.core.serialize import to_jsonable
 
 
 def deploy_verified(
@@ -58,11 +58,10 @@ def deploy_verified(
     if health.ok:
         ctx.store.annotate(version.id, "deployed_at", ctx.clock())
         unidentified = health.identity == IDENTITY_NOT_REPORTED
-        ctx.bus.emit(ev.MODEL_DEPLOYED, version=version.id, sha256=version.sha256,
-                     test_accuracy=metrics.get("test_accuracy"),
-                     backup=str(result.backup_dir) if result.backup_dir else None,
-                     verified=not health.skipped and not unidentified,
-                     identity=health.identity)
+        ctx.bus.emit(ev.ModelDeployed(
+            version=version.id, sha256=version.sha256, test_accuracy=metrics.get("test_accuracy"),
+            backup=str(result.backup_dir) if result.backup_dir else None,
+            verified=not health.skipped and not unidentified, identity=health.identity))
         note = ""
         if health.skipped:
             note = f" ({health.reason})"
@@ -88,8 +87,8 @@ def deploy_verified(
     # The failed version is not a model to roll back to: `previous` is what it was before.
     ctx.store.set_aliases(previous=previous_before)
     health2 = restart_and_verify(ctx, run, backend, prev, "rollback")
-    ctx.bus.emit(ev.MODEL_ROLLED_BACK, level="error", version=prev.id, from_version=version.id,
-                 reason=failed_reason, verified=health2.ok)
+    ctx.bus.emit(ev.ModelRolledBack(version=prev.id, from_version=version.id,
+                                    reason=failed_reason, verified=health2.ok), level="error")
     if health2.ok:
         return record_outcome(run, Outcome.ROLLED_BACK_AFTER_FAILURE,
                        f"backend did not load {version.id} ({failed_reason}); "
@@ -130,9 +129,9 @@ def restart_and_verify(ctx: CycleContext, run: CycleRun, backend: Any, version: 
             was, now = before or "not running", after or "not running"
             health.reason = (f"the backend did not restart after the install ({was} → {now}); "
                              "restart it by hand")
-    report = asdict(health)
+    report = to_jsonable(health)
     run.attempts.append({"attempt": attempt, "version": version.id, **report})
     ctx.history.add_check("health", report, at=ctx.clock())
     clear_pending(ctx.store)  # restarted and seen: healthy or not, the state is now known
-    ctx.bus.emit(ev.BACKEND_HEALTH, level="info" if health.ok else "error", **report)
+    ctx.bus.emit(ev.BackendHealth.of(health), level="info" if health.ok else "error")
     return health

@@ -8,12 +8,10 @@ Qt is not imported (its version comes from package metadata).
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import platform
 import sys
 import time
-from enum import Enum
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -22,6 +20,7 @@ from clm_tray import __version__
 from clm_tray.core.config.secrets import redact, redact_obj
 from clm_tray.core.config.settings import Settings, var_name
 from clm_tray.core.config.sources import LoadedSettings, user_config_file
+from clm_tray.core.serialize import to_jsonable
 
 PACKAGES = ("xgboost", "pandas", "numpy", "scikit-learn", "scipy", "PySide6-Essentials",
             "PySide6-Addons", "APScheduler", "docker", "pydantic", "platformdirs", "redis",
@@ -60,20 +59,6 @@ def _pyside_fallback() -> str:
         return f"PySide6 {metadata.version('PySide6')}"
     except metadata.PackageNotFoundError:
         return "not installed"
-
-
-def _plain(obj: Any) -> Any:
-    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
-        return {k: _plain(v) for k, v in dataclasses.asdict(obj).items()}
-    if isinstance(obj, dict):
-        return {str(k): _plain(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_plain(v) for v in obj]
-    if isinstance(obj, Path):
-        return str(obj)
-    if isinstance(obj, Enum):
-        return obj.value
-    return obj
 
 
 def _folder(path: Path | None) -> dict[str, Any]:
@@ -162,7 +147,7 @@ def backend_section(s: Settings, *, probe: bool = True) -> dict[str, Any]:
             report = probe_health(
                 s.health_url, timeout=2.0, model_key=s.health_model_key,
                 version_key=s.health_version_key)
-            out["health"] = _plain(report)
+            out["health"] = to_jsonable(report)
             out["ok"] = out["ok"] and bool(getattr(report, "ok", False))
         except Exception as exc:  # noqa: BLE001
             out["health"] = {"ok": False, "reason": str(exc)}
@@ -184,7 +169,7 @@ def scheduler_section(store_dir: Path) -> dict[str, Any]:
     try:
         from clm_tray.core.schedule.scheduler import read_state  # the lead's reader knows liveness
 
-        state = _plain(read_state(path, time.time))
+        state = to_jsonable(read_state(path, time.time))
         if state is None:
             raise ValueError("not a scheduler state")
     except Exception:  # noqa: BLE001 - fall back to the raw file
@@ -199,7 +184,7 @@ def _autostart_section() -> dict[str, Any]:
     try:
         from clm_tray.core.config import autostart
 
-        return _plain(autostart.status())
+        return to_jsonable(autostart.status())
     except Exception as exc:  # noqa: BLE001
         return {"enabled": False, "note": f"cannot tell ({exc})"}
 

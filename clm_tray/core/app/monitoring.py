@@ -12,7 +12,6 @@ import pandas and XGBoost.
 from __future__ import annotations
 
 import threading
-from dataclasses import asdict
 from typing import TYPE_CHECKING, Any
 
 from clm_tray.core.app import actions
@@ -22,6 +21,7 @@ from clm_tray.core.app.shadow_step import shadow_against_champion
 from clm_tray.core.app.status import DriftReport, PerformanceReport
 from clm_tray.core.errors import ConfigError, StoreError
 from clm_tray.core.monitor import windows
+from clm_tray.core.serialize import to_jsonable
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -51,14 +51,14 @@ def drift(ctx: CycleContext) -> DriftReport:
     if adopted is not None:
         report = DriftReport(0.0, s.drift_threshold, False, 0, "", "", enough=False,
                              reason=_not_measured(adopted), checked_at=ctx.clock())
-        _record_check(ctx, "drift", report, ev.DRIFT_CHECKED, level="info", version=adopted.id)
+        _record_check(ctx, "drift", ev.DriftChecked.of(report, version=adopted.id), "info")
         return report
     champion, m, frame = _champion_and_data(ctx)
     reference, current = windows.drift_frames(frame, m, s.drift_window_hours)
     report = drift_report(reference, current, m["reference_profile"], m["importance"],
                           s.drift_threshold, min_rows=windows.drift_min_rows(s))
-    _record_check(ctx, "drift", report, ev.DRIFT_CHECKED,
-                  level="warning" if report.drifted else "info", version=champion.id)
+    _record_check(ctx, "drift", ev.DriftChecked.of(report, version=champion.id),
+                  "warning" if report.drifted else "info")
     return report
 
 
@@ -72,8 +72,8 @@ def performance(ctx: CycleContext) -> PerformanceReport:
     if adopted is not None:
         report = PerformanceReport(0, None, None, None, None, None, None, False, False,
                                    _not_measured(adopted), ctx.clock())
-        _record_check(ctx, "performance", report, ev.PERFORMANCE_CHECKED, level="info",
-                      version=adopted.id)
+        _record_check(ctx, "performance", ev.PerformanceChecked.of(report, version=adopted.id),
+                      "info")
         return report
     champion, m, frame = _champion_and_data(ctx)
     report = live_performance(
@@ -81,8 +81,8 @@ def performance(ctx: CycleContext) -> PerformanceReport:
         m["features"], m["target"], m["metrics"]["test_accuracy"],
         m["metrics"]["baseline_accuracy"], s.shadow_min, s.perf_drop,
     )
-    _record_check(ctx, "performance", report, ev.PERFORMANCE_CHECKED,
-                  level="warning" if report.degraded else "info", version=champion.id)
+    _record_check(ctx, "performance", ev.PerformanceChecked.of(report, version=champion.id),
+                  "warning" if report.degraded else "info")
     _retest_challenger(ctx, frame)
     return report
 
@@ -102,8 +102,8 @@ def _retest_challenger(ctx: CycleContext, frame: pd.DataFrame) -> None:
         if ctx.settings.auto_promote:
             actions.promote(ctx, cid)
         else:
-            ctx.bus.emit(ev.CHALLENGER_WAITING, version=cid,
-                         reason="passed the shadow test; waiting for approval")
+            ctx.bus.emit(ev.ChallengerWaiting(
+                version=cid, reason="passed the shadow test; waiting for approval"))
 
 
 def feed_demo(ctx: CycleContext) -> int:
@@ -114,7 +114,7 @@ def feed_demo(ctx: CycleContext) -> int:
     if path is None:
         return 0
     n = feed(path, hours=1)
-    ctx.bus.emit(ev.DEMO_FED, rows=n)
+    ctx.bus.emit(ev.DemoFed(rows=n))
     return n
 
 
@@ -126,7 +126,7 @@ def replay(ctx: CycleContext, start: str | None = None,
     from clm_tray.core.ml.replay import run_replay
 
     def progress(done: float, message: str) -> None:
-        ctx.bus.emit(ev.REPLAY_PROGRESS, progress=round(done, 3), message=message)
+        ctx.bus.emit(ev.ReplayProgress(progress=round(done, 3), message=message))
 
     return run_replay(load_data(ctx), ctx.settings, start=start, progress=progress,
                       cancel=cancel)
@@ -150,11 +150,11 @@ def _champion_and_data(ctx: CycleContext) -> tuple[ModelVersion, dict[str, Any],
     return champion, champion.manifest, load_data(ctx).frame
 
 
-def _record_check(ctx: CycleContext, kind: str, report: Any, event: str, level: str,
-                  **extra: Any) -> None:
-    d = {**asdict(report), **extra}
-    ctx.history.add_check(kind, d, at=ctx.clock())
-    ctx.bus.emit(event, level=level, **d)
+def _record_check(ctx: CycleContext, kind: str, checked: ev.Payload, level: str) -> None:
+    """A check's report (with the version it was measured for) into history and onto the
+    bus: the same fields in both."""
+    ctx.history.add_check(kind, to_jsonable(checked), at=ctx.clock())
+    ctx.bus.emit(checked, level=level)
 
 
 def _not_measured(champion: ModelVersion) -> str:

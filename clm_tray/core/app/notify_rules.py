@@ -24,6 +24,10 @@ ERROR = "error"
 OPEN, RESTART, ROLLBACK = "open", "restart", "rollback"
 ACTION_TITLES = {OPEN: "Open dashboard", RESTART: "Restart backend", ROLLBACK: "Roll back"}
 ON_FAILURE = (OPEN, RESTART, ROLLBACK)
+# The summary of a failed cycle's notification, by outcome.
+FAILURE_SUMMARY = {Outcome.FAILED: "Retrain failed",
+                   Outcome.ROLLED_BACK_AFTER_FAILURE: "Retrain failed, rolled back",
+                   Outcome.ROLLBACK_FAILED: "Rollback failed"}
 
 
 @dataclass(frozen=True)
@@ -63,56 +67,49 @@ class NoticeRules:
 
     def notice_for(self, event: ev.Event) -> Notice | None:
         """The notice an event deserves (before the switch and the throttle), or None."""
-        d = event.data
-        kind = event.kind
-        if kind == ev.CYCLE_STARTED:
+        p, kind = event.payload, event.kind
+        if isinstance(p, ev.CycleStarted):
             self._in_cycle = True
             return None
-        if kind == ev.CYCLE_FINISHED:
+        if isinstance(p, ev.CycleFinished):
             self._in_cycle = False
-            outcome = str(d.get("outcome") or "failed")
-            if outcome == Outcome.NO_EDGE:  # a decision worth knowing, said in words
-                summary, _, body = str(d.get("reason") or "").partition(": ")
+            if p.outcome == Outcome.NO_EDGE:  # a decision worth knowing, said in words
+                summary, _, body = p.reason.partition(": ")
                 return Notice(summary or "New model has no edge", body, WARNING, "versions",
                               kind)
-            if not Outcome.is_failure(outcome):  # cancelled / unchanged / ...: no alarm
+            if not p.failed:  # cancelled / unchanged / ...: no alarm
                 return None
-            summary = {"failed": "Retrain failed",
-                       "failed, rolled back": "Retrain failed, rolled back",
-                       "rollback failed": "Rollback failed"}.get(outcome, f"Cycle {outcome}")
-            return Notice(summary, str(d.get("reason") or ""), ERROR, "activity", kind,
-                          ON_FAILURE)
-        if kind == ev.MODEL_DEPLOYED:
-            verified = " — backend verified" if d.get("verified") else ""
-            return Notice(f"Model {d.get('version', '?')} deployed",
-                          f"Test accuracy {pct(d.get('test_accuracy'))}{verified}",
+            return Notice(FAILURE_SUMMARY.get(p.outcome, f"Cycle {p.outcome}"), p.reason, ERROR,
+                          "activity", kind, ON_FAILURE)
+        if isinstance(p, ev.ModelDeployed):
+            verified = " — backend verified" if p.verified else ""
+            return Notice(f"Model {p.version or '?'} deployed",
+                          f"Test accuracy {pct(p.test_accuracy)}{verified}",
                           SUCCESS, "versions", kind)
-        if kind == ev.MODEL_ROLLED_BACK:
+        if isinstance(p, ev.ModelRolledBack):
             if self._in_cycle or event.level == "error":
                 return None  # an automatic rollback: the cycle's failure notice covers it
-            return Notice(f"Rolled back to {d.get('version', '?')}",
-                          f"Replaced {d.get('from_version') or 'the previous model'} "
-                          f"({d.get('reason', '')})", SUCCESS, "versions", kind)
-        if kind == ev.CHALLENGER_WAITING:
-            said = shadow_words(d.get("shadow"))[0]
-            if not said and "approval" in str(d.get("reason") or ""):
+            return Notice(f"Rolled back to {p.version or '?'}",
+                          f"Replaced {p.from_version or 'the previous model'} ({p.reason})",
+                          SUCCESS, "versions", kind)
+        if isinstance(p, ev.ChallengerWaiting):
+            said = shadow_words(p.shadow)[0]
+            if not said and "approval" in p.reason:
                 said = "It passed the comparison and waits for you to promote it"
-            return Notice(f"New model {d.get('version', '?')} waiting",
+            return Notice(f"New model {p.version or '?'} waiting",
                           said or "It waits before it can be compared", WARNING,
                           "versions", kind)
-        if kind == ev.DRIFT_CHECKED and d.get("drifted"):
-            body = (f"Drift {score(d.get('score'))} — above the alarm level "
-                    f"{score(d.get('threshold'))}")
+        if isinstance(p, ev.DriftChecked) and p.drifted:
+            body = f"Drift {score(p.score)} — above the alarm level {score(p.threshold)}"
             return Notice("Market data has drifted", body, WARNING, "drift", kind)
-        if kind == ev.PERFORMANCE_CHECKED and d.get("degraded"):
-            acc, test = d.get("accuracy"), d.get("test_accuracy")
+        if isinstance(p, ev.PerformanceChecked) and p.degraded:
+            acc, test = p.accuracy, p.test_accuracy
             gap = (f", {points(test - acc)} below its test ({pct(test)})"
-                   if isinstance(acc, (int, float)) and isinstance(test, (int, float)) else "")
+                   if acc is not None and test is not None else "")
             return Notice("Live accuracy dropped", f"Live {pct(acc)}{gap}",
                           WARNING, "overview", kind)
-        if kind == ev.BACKEND_HEALTH and d.get("ok") is False and not self._in_cycle:
-            return Notice("Backend unhealthy", str(d.get("reason") or ""), ERROR,
-                          "overview", kind, ON_FAILURE)
+        if isinstance(p, ev.BackendHealth) and not p.ok and not self._in_cycle:
+            return Notice("Backend unhealthy", p.reason, ERROR, "overview", kind, ON_FAILURE)
         return None
 
     def allow(self, notice: Notice) -> bool:

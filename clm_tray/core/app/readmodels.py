@@ -22,6 +22,7 @@ from clm_tray.core.app.status import (
     CycleRecord,
     EngineStatus,
     Health,
+    Outcome,
     SchedulerState,
     VersionRow,
 )
@@ -71,11 +72,11 @@ def accuracy_history(history: History, champion: str | None,
     deployed: set[str] = set()
     rolled_back: set[str] = set()
     for c in history.cycles(1000):
-        if c.outcome == "deployed" and c.version:
+        if c.outcome == Outcome.DEPLOYED and c.version:
             deployed.add(c.version)
-        elif c.outcome == "failed, rolled back" and c.version:
+        elif c.outcome == Outcome.ROLLED_BACK_AFTER_FAILURE and c.version:
             rolled_back.add(c.version)
-        elif c.outcome == "rolled back" and c.champion_before:
+        elif c.outcome == Outcome.ROLLED_BACK and c.champion_before:
             rolled_back.add(c.champion_before)
 
     def deployment(vid: str) -> str:

@@ -49,8 +49,8 @@ def reconcile_backend(ctx: Any, backend: Any, deployed_meta: dict[str, Any] | No
                               health=health)
 
     result = record_action(ctx, "recover", act)
-    ctx.bus.emit(ev.CYCLE_STAGE, level="info" if result.ok else "error", stage="recover",
-                 message=result.reason, progress=0.0)
+    ctx.bus.emit(ev.CycleStage(stage="recover", message=result.reason),
+                 level="info" if result.ok else "error")
     return result
 
 

@@ -6,7 +6,7 @@ in a bounded in-memory buffer, and tries Redis again at most every ``retry_secon
 next publish). On reconnect the buffer is flushed in order and one info event says so.
 
 Stream entries have three fields: ``kind``, ``level`` and ``event`` (the JSON of
-``Event.to_dict()``); ``event`` is the one readers decode. The stream is capped with
+``serialize.to_jsonable(event)``); ``event`` is the one readers decode. The stream is capped with
 ``XADD ... MAXLEN ~ maxlen``.
 """
 
@@ -24,13 +24,13 @@ import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from clm_tray.core.app.events import BUS_WARNING, Event, EventBus
+from clm_tray.core.app.events import BusInfo, BusWarning, Event, EventBus
 from clm_tray.core.config.secrets import redact
 from clm_tray.core.errors import ClmError, ConfigError
+from clm_tray.core.serialize import dumps, from_jsonable
 
 log = logging.getLogger(__name__)
 
-BUS_INFO = "bus.info"  # message (e.g. Redis reachable again)
 SOCKET_TIMEOUT = 0.5
 RETRY_SECONDS = 5.0
 FLUSH_BATCH = 500
@@ -62,7 +62,7 @@ def _fields(event: Event) -> dict[str, str]:
     return {
         "kind": event.kind,
         "level": event.level,
-        "event": json.dumps(event.to_dict(), default=str),
+        "event": dumps(event, sort_keys=False),
     }
 
 
@@ -135,7 +135,7 @@ class RedisMirror:
             if ok:
                 self._down, self._dropped = False, 0
                 announce = (
-                    (BUS_INFO, "info",
+                    (BusInfo, "info",
                      f"Redis at {self.url} reachable again; buffered events sent"
                      + (f", {dropped} dropped (buffer full)" if dropped else ""))
                     if was_down else None
@@ -145,16 +145,16 @@ class RedisMirror:
                 self._down = True
                 announce = (
                     None if was_down else
-                    (BUS_WARNING, "warning", f"Redis at {self.url} unreachable; "
+                    (BusWarning, "warning", f"Redis at {self.url} unreachable; "
                      "events stay in memory")
                 )
         if announce is not None:
             self._announce(*announce)
 
-    def _announce(self, kind: str, level: str, message: str) -> None:
+    def _announce(self, kind: type[BusWarning], level: str, message: str) -> None:
         self._local.busy = True
         try:
-            self._bus.emit(kind, level, message=message, url=self.url, stream=self.stream)
+            self._bus.emit(kind(message=message, url=self.url, stream=self.stream), level)
         finally:
             self._local.busy = False
         with self._lock:
@@ -200,7 +200,7 @@ class RedisMirror:
 
 def _decode(fields: dict[str, Any]) -> Event | None:
     try:
-        return Event.from_dict(json.loads(fields["event"]))
+        return from_jsonable(Event, json.loads(fields["event"]))
     except (KeyError, TypeError, ValueError):
         return None
 

@@ -43,8 +43,7 @@ def recover(ctx: CycleContext, warnings: list[str],
     log and the bus, and never stop the engine from opening."""
     for message in ctx.history.warnings:  # already logged by History
         warnings.append(message)
-        ctx.bus.emit(ev.CYCLE_STAGE, level="warning", stage="recover", message=message,
-                     progress=0.0)
+        ctx.bus.emit(ev.CycleStage(stage="recover", message=message), level="warning")
     if ctx.settings.resolved_deploy_dir is None:
         return
     try:
@@ -59,8 +58,7 @@ def recover(ctx: CycleContext, warnings: list[str],
             ctx.history.close_dangling("the process running this cycle stopped")
             if note and not note.startswith("removed "):
                 log.warning("recovered an interrupted deploy: %s", note)
-                ctx.bus.emit(ev.CYCLE_STAGE, level="warning", stage="recover",
-                             message=note, progress=0.0)
+                ctx.bus.emit(ev.CycleStage(stage="recover", message=note), level="warning")
                 mark_folder_changing(ctx.store, ctx.history, "the recovery at start-up",
                                      ctx.clock())
             if read_pending(ctx.store) is not None:
@@ -70,8 +68,7 @@ def recover(ctx: CycleContext, warnings: list[str],
     except ClmError as exc:  # a rejected journal, a damaged store: say it, keep running
         log.error("%s", exc)
         warnings.append(str(exc))
-        ctx.bus.emit(ev.CYCLE_STAGE, level="error", stage="recover", message=str(exc),
-                     progress=0.0)
+        ctx.bus.emit(ev.CycleStage(stage="recover", message=str(exc)), level="error")
 
 
 def adopt(ctx: CycleContext) -> None:

@@ -1,14 +1,15 @@
 """The plain data the engine hands to the CLI and the GUI.
 
 Nothing here computes anything; these are the nouns the user sees: a champion, a cycle, a
-version row, the scheduler's state. The GUI formats them and decides nothing.
+version row, the scheduler's state. The GUI formats them and decides nothing. They become JSON
+and come back from it through ``clm_tray.core.serialize`` only (``to_jsonable`` /
+``from_jsonable``), so no class here carries its own converter.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
 
@@ -147,7 +148,7 @@ class CycleRecord:
 @dataclass
 class CycleResult:
     ok: bool
-    outcome: str
+    outcome: Outcome
     reason: str
     version: str | None = None
     metrics: dict[str, Any] = field(default_factory=dict)
@@ -204,9 +205,6 @@ class HealthReport:
     model_loaded: bool | None = None  # a "model_loaded"-style flag in the answer, if any
     restarted: bool | None = None  # the backend's start time changed across the restart
 
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
 
 @dataclass
 class FeatureDrift:
@@ -235,15 +233,6 @@ class DriftReport:
     typical_score: float | None = None
     min_rows: int = 0  # new rows a score needs (the user is told "needs N, has M")
 
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> DriftReport:
-        data = dict(d)
-        data["features"] = [FeatureDrift(**f) for f in data.get("features") or []]
-        return cls(**data)
-
 
 @dataclass
 class PerformanceReport:
@@ -259,10 +248,3 @@ class PerformanceReport:
     reason: str
     checked_at: float
     min_rows: int = 0  # labelled rows a verdict needs (the user is told "needs N, has M")
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> PerformanceReport:
-        return cls(**dict(d))

@@ -1,6 +1,7 @@
 """Plain words for what the engine knows: the one place numbers become text.
 
-Percentages, ages, row counts, clock times, and the sentences built from the engine's
+Percentages, decimals, ages, intervals, sizes, row counts, clock times, and the sentences built
+from the engine's
 reports (live accuracy, drift, backend, shadow test, progress) are written here once, so the
 tray, the dashboard, the notifications and the CLI cannot disagree. Sentences a trader
 reads say what it means ("below always-guessing"); the figures behind them (p-values,
@@ -12,6 +13,7 @@ Qt-free on purpose: the notifier rules in core use it too.
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -44,9 +46,32 @@ def count(n: int, noun: str) -> str:
     return f"{n:,} {noun}"
 
 
+def decimal(x: object, places: int = 3) -> str:
+    """A figure that is no percentage (AUC, a p-value, a drift score): fixed decimals."""
+    if isinstance(x, bool) or not isinstance(x, (int, float)):
+        return DASH
+    return f"{x:.{places}f}"
+
+
 def score(x: object) -> str:
     """A drift score: three decimals everywhere it is shown."""
-    return f"{float(x):.3f}" if isinstance(x, (int, float)) else DASH  # type: ignore[arg-type]
+    return decimal(x, 3)
+
+
+def latency(ms: object) -> str:
+    """How fast the backend answered: '12 ms'."""
+    return f"{ms:.0f} ms" if isinstance(ms, (int, float)) and not isinstance(ms, bool) else DASH
+
+
+def size(n: float | None) -> str:
+    """A file size: '512 B', '1.4 MB'."""
+    if n is None:
+        return DASH
+    for unit in ("B", "KB", "MB", "GB"):
+        if n < 1024 or unit == "GB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n} B"  # not reached
 
 
 def age(hours: float | None) -> str:
@@ -61,6 +86,22 @@ def age(hours: float | None) -> str:
     if hours < 48:
         return f"{hours:.0f} h"
     return f"{hours / 24:.1f} days"
+
+
+def interval(seconds: float) -> str:
+    """How often or how long ago, exactly: '40 min', '6.0 h', '3.5 days'."""
+    h = seconds / 3600
+    if h < 1:
+        return f"{seconds / 60:.0f} min"
+    return f"{h:.1f} h" if h < 48 else f"{h / 24:.1f} days"
+
+
+def ago(ts: float | None, now: float | None = None) -> str:
+    """How long ago something happened: '12 min ago', '3.4 h ago', 'never'."""
+    if not ts:
+        return "never"
+    mins = ((now if now is not None else time.time()) - ts) / 60
+    return f"{mins:.0f} min ago" if mins < 120 else f"{mins / 60:.1f} h ago"
 
 
 def duration(seconds: float | None) -> str:
@@ -79,6 +120,15 @@ def clock(ts: float | None, now: float | None = None) -> str:
     when = datetime.fromtimestamp(ts)
     today = datetime.fromtimestamp(now).date() if now else datetime.now().date()
     return when.strftime("%H:%M") if when.date() == today else when.strftime("%a %H:%M")
+
+
+def when(ts: float | str | None) -> str:
+    """A date and time in a table: '2026-11-28 14:30' (an ISO text is shortened the same)."""
+    if ts is None or ts == "":
+        return DASH
+    if isinstance(ts, (int, float)):
+        return datetime.fromtimestamp(ts).strftime("%Y-%m-%d %H:%M")
+    return str(ts).replace("T", " ")[:16]
 
 
 # ---- what is running ------------------------------------------------------------------------

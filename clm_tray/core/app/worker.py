@@ -27,8 +27,10 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from clm_tray.core import supervised
 from clm_tray.core.app import events as ev
+from clm_tray.core.app.status import Outcome
 from clm_tray.core.config.sources import LoadedSettings
 from clm_tray.core.errors import WorkerError
+from clm_tray.core.serialize import from_jsonable, to_jsonable
 
 if TYPE_CHECKING:
     from clm_tray.core.app.port import EnginePort
@@ -60,7 +62,7 @@ def run_in_worker(
     cycles = _OpenCycles()
 
     def on_event(data: Any) -> None:
-        event = ev.Event.from_dict(data)
+        event: ev.Event = from_jsonable(ev.Event, data)
         cycles.see(event)
         bus.publish(event)
 
@@ -93,15 +95,16 @@ class _OpenCycles:
         self.open: dict[Any, ev.Event] = {}
 
     def see(self, event: ev.Event) -> None:
-        if event.kind == ev.CYCLE_STARTED:
-            self.open[event.data.get("cycle")] = event
-        elif event.kind == ev.CYCLE_FINISHED:
-            self.open.pop(event.data.get("cycle"), None)
+        p = event.payload
+        if isinstance(p, ev.CycleStarted):
+            self.open[p.cycle] = event
+        elif isinstance(p, ev.CycleFinished):
+            self.open.pop(p.cycle, None)
 
     def finish_unfinished(self, bus: ev.EventBus, reason: str) -> None:
         for cycle in list(self.open):
-            bus.emit(ev.CYCLE_FINISHED, level="error", outcome="failed", reason=reason,
-                     version=None, ok=False, cycle=cycle, test_accuracy=None)
+            bus.emit(ev.CycleFinished(outcome=Outcome.FAILED, reason=reason, cycle=cycle),
+                     level="error")
         self.open.clear()
 
 
@@ -114,7 +117,7 @@ class _ToCaller:
         self.child = child
 
     def publish(self, event: ev.Event) -> None:
-        self.child.event(event.to_dict())
+        self.child.event(to_jsonable(event))
 
     def close(self) -> None:
         pass

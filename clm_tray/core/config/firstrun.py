@@ -17,6 +17,7 @@ from typing import Any
 
 from dotenv import dotenv_values
 
+from clm_tray.core.app.wording import size
 from clm_tray.core.config.settings import PREFIX, PROJECT_DATA, PROJECT_MODELS, Settings
 from clm_tray.core.config.sources import LoadedSettings, write_user_settings
 from clm_tray.core.ml.rowcount import count_rows
@@ -73,7 +74,7 @@ class ProjectFinding:
             rows = "?" if self.data_rows is None else \
                 f"{self.data_rows:,}" if self.data_rows_exact else f"~{self.data_rows:,}"
             lines.append(f"  training data: {self.data_path} ({rows} rows, "
-                         f"{_size(self.data_size)})")
+                         f"{size(self.data_size)})")
         else:
             lines.append(f"  training data: {no} at {self.data_path}")
         if self.models_found:
@@ -97,14 +98,6 @@ class ProjectFinding:
         d = asdict(self)
         d["looks_like_project"] = self.looks_like_project
         return {k: (str(v) if isinstance(v, Path) else v) for k, v in d.items()}
-
-
-def _size(n: int) -> str:
-    for unit in ("B", "KB", "MB", "GB"):
-        if n < 1024 or unit == "GB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024
-    return f"{n} B"
 
 
 def detect_project(folder: Path, *, check_docker: bool = True,

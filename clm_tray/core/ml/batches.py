@@ -46,6 +46,7 @@ from clm_tray.core.ml.training import (
     fit_booster,
     split_by_time,
 )
+from clm_tray.core.serialize import to_jsonable
 
 #: Above this many rows the training child streams (CLM_TRAY_STREAM_ROWS overrides it, for
 #: benchmarks and tests that compare both paths on the same data).
@@ -172,7 +173,7 @@ def train_streaming(path: Path | str, params: TrainParams, model_path: Path,
         metrics=metrics, importance=_importance(booster, list(data.features)), leakage=leak,
         leakage_reason=reason, split=info, params=asdict(params),
         duration_s=time.perf_counter() - started, model_path=str(model_path),
-        features=list(data.features), edge=edge.to_dict(),
+        features=list(data.features), edge=to_jsonable(edge),
     )
 
 

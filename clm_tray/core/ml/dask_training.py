@@ -53,6 +53,7 @@ from clm_tray.core.ml.training import (
     score_out_of_time,
     time_cutoffs,
 )
+from clm_tray.core.serialize import to_jsonable
 
 if TYPE_CHECKING:
     from distributed import Client
@@ -503,7 +504,7 @@ def _train(client: Client, shown: str, path: Path, label: str, features: list[st
         metrics=metrics, importance=_importance(booster, list(features)), leakage=leak,
         leakage_reason=reason, split=info, params=asdict(params),
         duration_s=time.perf_counter() - started, model_path=str(model_path),
-        features=list(features), edge=edge.to_dict(),
+        features=list(features), edge=to_jsonable(edge),
         trainer={"trainer": "dask", "dask_scheduler": shown, "dask_workers": workers},
     )
 

@@ -12,7 +12,7 @@ This module puts the steps together; reading the file is ``datafile.py``, judgin
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -42,9 +42,6 @@ class DataFingerprint:
     start: str  # ISO-8601 UTC
     end: str
     sha256: str
-
-    def to_dict(self) -> dict:
-        return asdict(self)
 
 
 @dataclass

@@ -24,8 +24,10 @@ EdgeResult without it) and Qt-free: training runs it in the child; the replay re
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, replace
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
+
+from clm_tray.core.app.wording import pct
 
 if TYPE_CHECKING:  # numpy is imported where the test runs, so the tray's process never needs it
     import numpy as np
@@ -46,16 +48,6 @@ class EdgeResult:
     rows: int = 0  # test rows behind the figures
     bandwidth: int = 0  # Newey-West lags used
     statistic: float | None = None  # Diebold-Mariano statistic (logs only); None: no variance
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready form for the version manifest and the history."""
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> EdgeResult:
-        """Inverse of :meth:`to_dict`; ignores keys a newer version may have added."""
-        known = {f for f in cls.__dataclass_fields__}
-        return cls(**{k: v for k, v in data.items() if k in known})
 
     def judged(self, p_max: float, min_edge_points: float) -> EdgeResult:
         """The same evidence under other limits: the p-value does not depend on them, so
@@ -94,10 +86,6 @@ def long_run_variance(d: np.ndarray, lags: int) -> float:
 def _normal_sf(z: float) -> float:
     """P(Z > z) for a standard normal Z."""
     return 0.5 * math.erfc(z / math.sqrt(2.0))
-
-
-def _pct(x: float) -> str:
-    return f"{x * 100:.1f} %"
 
 
 def edge_test(correct: np.ndarray, majority_correct: np.ndarray, timestamps: np.ndarray, *,
@@ -148,7 +136,7 @@ def edge_test(correct: np.ndarray, majority_correct: np.ndarray, timestamps: np.
             p_value = 0.0
 
     passed = _passes(p_value, edge, p_max, min_edge_points)
-    reason = f"{_pct(accuracy)} vs {_pct(baseline)} by {label}"
+    reason = f"{pct(accuracy)} vs {pct(baseline)} by {label}"
     return EdgeResult(accuracy=accuracy, baseline=baseline, baseline_label=label,
                       edge=accuracy - baseline, p_value=float(p_value), bars=bars,
                       passed=passed, reason=reason, rows=rows, bandwidth=lags,

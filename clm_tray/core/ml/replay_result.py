@@ -7,8 +7,7 @@ XGBoost (the tray's process never imports them).
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
-from typing import Any
+from dataclasses import dataclass, field
 
 POLICIES = ("configured", "never", "always")
 
@@ -60,7 +59,3 @@ class ReplayResult:
             if p.name == name:
                 return p
         raise KeyError(name)
-
-    def to_dict(self) -> dict[str, Any]:
-        """The ``--json`` object: {"rows", "baseline_accuracy", "policies": [...], ...}."""
-        return asdict(self)

@@ -48,6 +48,7 @@ from clm_tray.core.fsutil import atomic_write_bytes, atomic_write_text
 from clm_tray.core.ml import trainchild
 from clm_tray.core.ml.edge import EdgeResult, edge_test
 from clm_tray.core.ml.metrics import log_loss, roc_auc_score
+from clm_tray.core.serialize import to_jsonable
 
 if TYPE_CHECKING:
     from clm_tray.core.config.settings import Settings
@@ -129,7 +130,7 @@ class TrainResult:
     duration_s: float
     model_path: str
     features: list[str] = field(default_factory=list)
-    edge: dict[str, Any] = field(default_factory=dict)  # EdgeResult.to_dict() (edge.py)
+    edge: dict[str, Any] = field(default_factory=dict)  # to_jsonable(EdgeResult) (edge.py)
     #: Where it was trained, for the manifest: {"trainer": "local"} or, on a cluster,
     #: {"trainer": "dask", "dask_scheduler": address without credentials, "dask_workers": n}.
     trainer: dict[str, Any] = field(default_factory=lambda: {"trainer": "local"})
@@ -448,7 +449,7 @@ def train_and_evaluate(dataset: Dataset, params: TrainParams, model_path: Path,
         duration_s=time.perf_counter() - started,
         model_path=str(model_path),
         features=list(dataset.features),
-        edge=edge.to_dict(),
+        edge=to_jsonable(edge),
     )
 
 

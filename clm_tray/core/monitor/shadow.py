@@ -9,9 +9,7 @@ version's notes, history and ``--json``.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import asdict, dataclass
-from typing import Any
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -41,13 +39,6 @@ class ShadowResult:
     decision: str  # "promote" | "reject" | "wait"
     reason: str
     min_rows: int = 0  # rows a verdict needs (the user is told how many more)
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> ShadowResult:
-        return cls(**dict(d))
 
 
 def mcnemar_exact(b: int, c: int) -> float:

@@ -117,9 +117,8 @@ def adopt_deployed_model(ctx: Any) -> None:
             f"({exc.strerror or exc}); nothing was changed — free space there and retry"
         ) from exc
     if done is not None:
-        ctx.bus.emit(ev.CYCLE_STAGE, level="warning" if done.replaced_champion else "info",
-                     stage="adopt", message=done.message, progress=0.0,
-                     version=done.version.id)
+        ctx.bus.emit(ev.CycleStage(stage="adopt", message=done.message, version=done.version.id),
+                     level="warning" if done.replaced_champion else "info")
 
 
 def shadow_against_adopted(s: Any, candidate: Any, champion: ModelVersion,

@@ -18,6 +18,7 @@ from typing import Any
 
 from clm_tray.core.app.status import CycleRecord, Outcome
 from clm_tray.core.errors import StoreError, is_disk_full
+from clm_tray.core.serialize import dumps
 
 log = logging.getLogger(__name__)
 
@@ -53,10 +54,6 @@ MIGRATIONS: tuple[str, ...] = (
     "CREATE INDEX IF NOT EXISTS cycles_outcome_id ON cycles (outcome, id);",
 )
 SCHEMA_VERSION = len(MIGRATIONS)
-
-
-def _dumps(obj: Any) -> str:
-    return json.dumps(obj, sort_keys=True, default=str)
 
 
 class History:
@@ -168,10 +165,10 @@ class History:
                 outcome,
                 reason,
                 version,
-                _dumps(metrics or {}),
-                _dumps(stages or {}),
-                _dumps(shadow) if shadow is not None else None,
-                _dumps(attempts or []),
+                dumps(metrics or {}),
+                dumps(stages or {}),
+                dumps(shadow) if shadow is not None else None,
+                dumps(attempts or []),
                 cycle_id,
             ),
         )
@@ -235,7 +232,7 @@ class History:
     def add_check(self, kind: str, result: dict[str, Any], at: float | None = None) -> int:
         return self._write(
             "INSERT INTO checks (kind, at, result) VALUES (?, ?, ?)",
-            (kind, at or time.time(), _dumps(result)),
+            (kind, at or time.time(), dumps(result)),
         )
 
     def last_check(self, kind: str) -> tuple[float, dict[str, Any]] | None:

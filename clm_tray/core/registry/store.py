@@ -30,7 +30,6 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import hashlib
-import json
 import shutil
 from pathlib import Path
 from typing import Any
@@ -59,11 +58,11 @@ from clm_tray.core.registry.version_folder import (
     TMP_PREFIX,
     commit_version,
     delete_version_folder,
-    json_default,
     new_incoming,
     taken_sequences,
     version_dirs,
 )
+from clm_tray.core.serialize import to_jsonable
 
 
 class ModelStore:
@@ -257,7 +256,7 @@ class ModelStore:
         """Record a later finding about a version (shadow result, decision) beside it."""
         version = self.get(id)
         notes = self.notes(version.id)
-        notes[key] = json.loads(json.dumps(value, default=json_default))
+        notes[key] = to_jsonable(value)
         atomic_write_json(version.path / NOTES_FILE, notes)
 
     def notes(self, id: str) -> dict:

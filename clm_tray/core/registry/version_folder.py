@@ -10,7 +10,6 @@ version, and what a killed writer leaves is a ``.incoming-*`` folder the next st
 from __future__ import annotations
 
 import contextlib
-import datetime as dt
 import json
 import os
 import shutil
@@ -28,20 +27,10 @@ from clm_tray.core.registry.version import (
     ModelVersion,
     parse_version_id,
 )
+from clm_tray.core.serialize import dumps
 
 TMP_PREFIX = ".incoming-"
 _READ_ONLY = stat.S_IRUSR | stat.S_IRGRP | stat.S_IROTH
-
-
-def json_default(obj: Any) -> Any:
-    """Make numpy scalars/arrays, datetimes and paths JSON-friendly without importing numpy."""
-    if hasattr(obj, "tolist"):
-        return obj.tolist()
-    if hasattr(obj, "item"):
-        return obj.item()
-    if isinstance(obj, (dt.datetime, dt.date)):
-        return obj.isoformat()
-    return str(obj)
 
 
 def version_dirs(versions_dir: Path) -> list[Path]:
@@ -73,7 +62,7 @@ def commit_version(versions_dir: Path, tmp: Path, body: dict,
     for _attempt in range(1000):
         vid = make_id(max(taken_sequences(versions_dir), default=0) + 1)
         body["id"] = vid
-        text = json.dumps(body, indent=2, sort_keys=True, default=json_default) + "\n"
+        text = dumps(body, indent=2) + "\n"
         write_file_durably(tmp / MANIFEST_FILE, text.encode("utf-8"))
         fsync_dir(tmp)
         target = versions_dir / vid

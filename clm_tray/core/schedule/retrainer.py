@@ -37,18 +37,19 @@ class CycleWatch:
 
     def see(self, event: ev.Event) -> bool:
         """Follow one event; True when the state changed enough to publish."""
-        if event.kind == ev.CYCLE_STARTED:
+        p = event.payload
+        if isinstance(p, ev.CycleStarted):
             self.stage, self.progress = "starting", 0.0
-        elif event.kind == ev.CYCLE_STAGE:
-            stage = str(event.data.get("stage") or self.stage or "working")
+        elif isinstance(p, ev.CycleStage):
+            stage = p.stage or self.stage or "working"
             if stage == "recover" and not self.in_cycle and not self.stage:
                 return False  # a recovery note at start-up, not a running cycle
-            progress = float(event.data.get("progress") or 0.0)
+            progress = p.progress
             if stage == self.stage and abs(progress - self.progress) < 0.05:
                 self.progress = progress
                 return False
             self.stage, self.progress = stage, progress
-        elif event.kind == ev.CYCLE_FINISHED:
+        elif isinstance(p, ev.CycleFinished):
             self.stage, self.progress = "", 0.0
         else:
             return False
@@ -110,7 +111,7 @@ class Retrainer:
         if self._announced != t.kind:  # announce once per reason, not every half hour
             self._announced = t.kind
             log.warning("retrain due, not started: %s", text)
-            self.engine.bus.emit(ev.RETRAIN_DUE, level="warning", trigger=t.text, reason=text)
+            self.engine.bus.emit(ev.RetrainDue(trigger=t.text, reason=text), level="warning")
         return CheckOutcome("retrain", now, f"not started: {text}", trigger=t)
 
     def _retrain(self, t: Trigger, now: float, publish: Publish) -> CheckOutcome:

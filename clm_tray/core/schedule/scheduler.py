@@ -28,6 +28,7 @@ from typing import Any
 from clm_tray.core.app import events as ev
 from clm_tray.core.app.port import EnginePort
 from clm_tray.core.app.status import JobState, SchedulerState
+from clm_tray.core.app.wording import interval
 from clm_tray.core.config.settings import Settings
 from clm_tray.core.errors import ClmError
 from clm_tray.core.fsutil import atomic_write_json
@@ -35,7 +36,7 @@ from clm_tray.core.schedule import jobs
 from clm_tray.core.schedule.jobs import CHECKS, DEMO_FEED, CheckOutcome
 from clm_tray.core.schedule.pause import Pause
 from clm_tray.core.schedule.retrainer import Retrainer
-from clm_tray.core.schedule.state import TICK_SECONDS, _hours, local_zone, read_state
+from clm_tray.core.schedule.state import TICK_SECONDS, local_zone, read_state
 from clm_tray.core.schedule.timer import Timer
 from clm_tray.core.schedule.timetable import Timetable
 from clm_tray.core.schedule.triggers import Trigger
@@ -190,7 +191,7 @@ class Scheduler:
         self.paused_info(now)
         if woke:
             log.info("woke from sleep (the clock jumped %s); checking what is due",
-                     _hours(now - previous))  # type: ignore[operator]
+                     interval(now - previous))  # type: ignore[operator]
             if self.running:  # catch up in a worker, so the tick (heartbeat) never blocks
                 self.timer.catch_up(self.run_due)
             else:
@@ -307,4 +308,4 @@ class Scheduler:
             if changed:
                 self._last_emitted = comparable
         if changed:
-            self.engine.bus.emit(ev.SCHEDULER_STATE, state=d)
+            self.engine.bus.emit(ev.SchedulerStateChanged(state=st))

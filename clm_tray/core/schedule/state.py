@@ -14,13 +14,14 @@ import os
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import asdict
 from datetime import datetime, timezone, tzinfo
 from pathlib import Path
 from typing import Any
 
-from clm_tray.core.app.status import JobState, SchedulerState
+from clm_tray.core.app.status import SchedulerState
+from clm_tray.core.app.wording import pct, points
 from clm_tray.core.fsutil import atomic_write_json, read_json
+from clm_tray.core.serialize import from_jsonable, to_jsonable
 
 TICK_SECONDS = 60.0
 STALE_TICKS = 4  # a state file not refreshed for this many ticks belongs to a dead scheduler
@@ -89,14 +90,6 @@ def pid_alive(pid: int | None) -> bool:
     return True
 
 
-def state_from_dict(d: dict[str, Any]) -> SchedulerState:
-    known = set(SchedulerState.__dataclass_fields__)
-    jobs = [JobState(**{k: v for k, v in j.items() if k in JobState.__dataclass_fields__})
-            for j in d.get("jobs") or []]
-    return SchedulerState(**{k: v for k, v in d.items() if k in known and k != "jobs"},
-                          jobs=jobs)
-
-
 def read_state(path: Path, clock: Callable[[], float] = time.time,
                tick_seconds: float = TICK_SECONDS) -> SchedulerState | None:
     """The state another process's scheduler last wrote, or None when there is none.
@@ -106,7 +99,7 @@ def read_state(path: Path, clock: Callable[[], float] = time.time,
     """
     try:
         raw = read_json(Path(path))
-        state = state_from_dict(raw)
+        state = from_jsonable(SchedulerState, raw)
     except (OSError, ValueError, TypeError):
         return None
     now = clock()
@@ -173,22 +166,11 @@ def describe_state(state: SchedulerState, tz: tzinfo | None = None,
 
 
 # ---- formatting the reasons ---------------------------------------------------------------------
-def _pct(x: float | None) -> str:
-    return "?" if x is None else f"{x * 100:.1f} %"
-
-
-def _hours(seconds: float) -> str:
-    h = seconds / 3600
-    if h < 1:
-        return f"{seconds / 60:.0f} min"
-    return f"{h:.1f} h" if h < 48 else f"{h / 24:.1f} days"
-
-
 def _report_dict(report: Any) -> dict[str, Any]:
     if isinstance(report, dict):
         return dict(report)
     if hasattr(report, "__dataclass_fields__"):
-        return asdict(report)
+        return to_jsonable(report)
     return {k: getattr(report, k) for k in dir(report) if not k.startswith("_")
             and not callable(getattr(report, k))}
 
@@ -217,10 +199,10 @@ def _perf_text(d: dict[str, Any]) -> str:
     acc, drop, test = _perf_numbers(d)
     if d.get("degraded"):
         return f"degraded: {_perf_why(d)}"
-    return f"live accuracy {_pct(acc)} (test {_pct(test)})"
+    return f"live accuracy {pct(acc)} (test {pct(test)})"
 
 
 def _perf_why(d: dict[str, Any]) -> str:
     acc, drop, test = _perf_numbers(d)
-    points = "?" if drop is None else f"{drop * 100:.1f}"
-    return f"live accuracy {_pct(acc)} is {points} points below test {_pct(test)}"
+    gap = "? points" if drop is None else points(drop)
+    return f"live accuracy {pct(acc)} is {gap} below test {pct(test)}"

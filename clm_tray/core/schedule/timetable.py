@@ -11,10 +11,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from clm_tray.core.app.wording import interval
 from clm_tray.core.config.settings import Settings
 from clm_tray.core.registry.history import History
 from clm_tray.core.schedule.jobs import CHECKS, DEMO_FEED
-from clm_tray.core.schedule.state import _DISABLED, _drift_text, _hours, _perf_text
+from clm_tray.core.schedule.state import _DISABLED, _drift_text, _perf_text
 from clm_tray.core.schedule.timer import Plan
 
 
@@ -102,4 +103,4 @@ class Timetable:
     def text(self) -> str:
         if not self._settings().enabled:
             return _DISABLED
-        return ", ".join(f"{n} every {_hours(self.interval(n))}" for n in self.jobs())
+        return ", ".join(f"{n} every {interval(self.interval(n))}" for n in self.jobs())
