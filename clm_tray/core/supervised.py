@@ -159,6 +159,31 @@ def exit_reason(code: int | None) -> str:
     return f"exited with code {code}"
 
 
+class StopFlag:
+    """A flag both processes see, set by either: the caller's cancel, or the child itself when
+    its caller dies. One shared byte, not a ``multiprocessing.Event``: an Event's ``set``
+    waits for every process sleeping in its ``wait`` to wake, and a child killed while waiting
+    would make the caller wait forever. ``is_set`` / ``set`` / ``wait`` as on an Event, so it
+    can be handed on as a ``cancel`` event."""
+
+    def __init__(self, ctx: Any) -> None:
+        self._value = ctx.RawValue("b", 0)
+
+    def set(self) -> None:
+        self._value.value = 1
+
+    def is_set(self) -> bool:
+        return bool(self._value.value)
+
+    def wait(self, timeout: float | None = None) -> bool:
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while not self.is_set():
+            if deadline is not None and time.monotonic() >= deadline:
+                return False
+            time.sleep(POLL_SECONDS)
+        return True
+
+
 # ---- in the caller --------------------------------------------------------------------------
 class Supervisor:
     """One supervised child running ``target(child, *args)``; see the module docstring.
@@ -187,7 +212,7 @@ class Supervisor:
         ctx = multiprocessing.get_context("spawn")
         self.name = name
         self._receive, send = ctx.Pipe(duplex=False)
-        self._stop = ctx.Event()
+        self._stop = StopFlag(ctx)
         options = _Options(parent_death=parent_death, unwind_on_terminate=unwind_on_terminate,
                            hard_exit=hard_exit,
                            log_level=logging.getLogger().getEffectiveLevel() if relay_logs
@@ -422,7 +447,7 @@ class Child:
     """The child's side: what ``target`` gets as its first argument. Safe to use from any of
     the child's threads; a caller that is gone is not an error here (messages are dropped)."""
 
-    def __init__(self, conn: Connection, stop: Any) -> None:
+    def __init__(self, conn: Connection, stop: StopFlag) -> None:
         self._conn = conn
         self._lock = threading.Lock()
         #: The stop flag (``is_set()``); pass it on as a ``cancel`` event.
@@ -446,29 +471,40 @@ class Child:
     def raise_when_stopped(self) -> Iterator[None]:
         """Inside, ``StopRequested`` is raised in the main thread once the stop flag is set or
         the child is terminated: for work that must unwind (leave a cluster cleanly) rather
-        than be killed. Call from the main thread."""
+        than be killed. Call from the main thread. The stop is delivered as SIGTERM to the main
+        thread, so it also interrupts a blocking wait there, as the parent's terminate would."""
         def on_term(_signum: int, _frame: Any) -> None:
             raise StopRequested
 
+        leaving = threading.Lock()
         done = threading.Event()
+        main = threading.main_thread().ident
 
         def watch() -> None:
             while not done.is_set():
-                if self.stop.wait(POLL_SECONDS * 4):
-                    if not done.is_set():
+                if not self.stop.wait(POLL_SECONDS * 4):
+                    continue
+                with leaving:  # never after the block has put SIGTERM's old handler back
+                    if done.is_set():
+                        return
+                    if hasattr(signal, "pthread_kill") and main is not None:
+                        signal.pthread_kill(main, signal.SIGTERM)
+                    else:  # Windows: no signals to threads; the main thread sees it soon
                         import _thread
 
                         _thread.interrupt_main(signal.SIGTERM)
-                    return
+                return
 
         previous = signal.signal(signal.SIGTERM, on_term)
-        watcher = threading.Thread(target=watch, name="clm-tray-stop-watch", daemon=True)
-        watcher.start()
+        threading.Thread(target=watch, name="clm-tray-stop-watch", daemon=True).start()
         try:
             yield
         finally:
-            done.set()
-            signal.signal(signal.SIGTERM, previous)
+            try:
+                with leaving:
+                    done.set()
+            finally:
+                signal.signal(signal.SIGTERM, previous)
 
 
 class _LogRelay(logging.Handler):
@@ -493,7 +529,7 @@ class _LogRelay(logging.Handler):
 
 
 def _child_main(target: Callable[..., Any], args: tuple[Any, ...], conn: Connection,
-                stop: Any, options: _Options) -> None:
+                stop: StopFlag, options: _Options) -> None:
     """The child process: watch the caller, run the target, send one answer, end."""
     with contextlib.suppress(ValueError, OSError):  # Ctrl+C reaches the whole process group:
         signal.signal(signal.SIGINT, signal.SIG_IGN)  # the caller decides (cancel), not us
@@ -528,7 +564,7 @@ def _child_main(target: Callable[..., Any], args: tuple[Any, ...], conn: Connect
         os._exit(0)
 
 
-def _watch_parent(action: ParentDeath, stop: Any) -> None:
+def _watch_parent(action: ParentDeath, stop: StopFlag) -> None:
     """A thread that notices the caller's death (also by SIGKILL, which leaves no time to
     tell us) and ends this process or sets its stop flag."""
     parent = multiprocessing.parent_process()

@@ -11,6 +11,7 @@ import logging
 import os
 import signal
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -72,6 +73,12 @@ def unwind_on_stop(child: Child) -> str:
     except StopRequested:
         return "left the loop"
     return "slept"
+
+
+def answer_while_a_thread_waits_for_stop(child: Child) -> str:
+    threading.Thread(target=child.stop.wait, args=(60,), daemon=True).start()
+    time.sleep(0.2)  # the thread is inside wait() when this process ends
+    return "answered"
 
 
 def kill_self(child: Child) -> None:
