@@ -16,7 +16,8 @@ import time
 from pathlib import Path
 
 from clm_tray.core import errors
-from clm_tray.core.supervised import Child, ParentDeath, StopRequested, run
+from clm_tray.core.supervised import ParentDeath, run
+from clm_tray.core.supervised_child import Child, StopRequested
 
 
 def answer(child: Child, value: object) -> dict:
