@@ -16,14 +16,11 @@ from sklearn.metrics import roc_auc_score as sk_roc_auc
 from clm_tray.core.demo.datafile import save
 from clm_tray.core.demo.generator import generate
 from clm_tray.core.ml.data import load_dataset
+from clm_tray.core.ml.fit import fit_booster, make_classifier
 from clm_tray.core.ml.metrics import log_loss, roc_auc_score
-from clm_tray.core.ml.training import (
-    TrainParams,
-    fit_booster,
-    make_classifier,
-    split_by_time,
-    train_in_child,
-)
+from clm_tray.core.ml.split import split_by_time
+from clm_tray.core.ml.train_result import TrainParams
+from clm_tray.core.ml.trainprocess import train_in_child
 
 PARAMS = TrainParams(n_estimators=40, early_stopping=10, threads=1)
 

@@ -358,7 +358,7 @@ class Engine:
             return self._in_worker("performance")
         import pandas as pd
 
-        from clm_tray.core.ml.training import load_booster
+        from clm_tray.core.ml.modelfile import load_booster
         from clm_tray.core.monitor.performance import live_performance
 
         s = self.settings
