@@ -106,3 +106,17 @@ def write_small_data(path, symbols=6, bars=400):
     path.parent.mkdir(parents=True, exist_ok=True)
     save(generate(symbols=symbols, bars=bars, seed=7), path)
     return path
+
+
+def test_starting_a_training_never_imports_numpy_or_xgboost_in_the_callers_process():
+    import json
+    import subprocess
+    import sys
+
+    probe = ("import json, sys\nfrom clm_tray.core.ml import trainprocess, train_result\n"
+             "print(json.dumps([m for m in ('numpy', 'pandas', 'xgboost', 'pyarrow') "
+             "if m in sys.modules]))\n")
+    proc = subprocess.run([sys.executable, "-c", probe], text=True, capture_output=True,
+                          timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout) == []
