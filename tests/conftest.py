@@ -50,6 +50,16 @@ def isolated_user_dirs(tmp_path_factory: pytest.TempPathFactory, monkeypatch: py
     return home
 
 
+@pytest.fixture(autouse=True)
+def scikit_learn_stays_importable(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The CLI and the worker keep scikit-learn out of their own process (ml/lean_imports.py).
+    The test process runs the CLI in-process next to tests that use scikit-learn, so there it
+    must not; the processes tests start (worker, trainer, CLI subprocess) keep the real rule."""
+    from clm_tray.core.ml import lean_imports
+
+    monkeypatch.setattr(lean_imports, "keep_scikit_learn_out", lambda: False)
+
+
 _DATA_CACHE: dict[tuple[int, int, int], bytes] = {}
 
 
