@@ -22,6 +22,7 @@ from multiprocessing.connection import Connection
 from typing import Any
 
 from clm_tray.core.errors import ClmError
+from clm_tray.core.serialize import to_plain
 from clm_tray.core.supervised_wire import (
     POLL_SECONDS,
     Event,
@@ -32,7 +33,6 @@ from clm_tray.core.supervised_wire import (
     Result,
     StopFlag,
     error_name,
-    plain,
     record_fields,
 )
 
@@ -69,7 +69,7 @@ class Child:
 
     def send(self, message: Message) -> None:
         with self._lock, contextlib.suppress(OSError, ValueError):
-            self._conn.send(plain(message))
+            self._conn.send(to_plain(message))
 
     def progress(self, done: int, total: int) -> None:
         self.send(Progress(int(done), int(total)))

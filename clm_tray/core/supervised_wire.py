@@ -2,16 +2,14 @@
 stop flag, and the rules that keep both small and readable on the other side.
 
 Why a module of its own: both sides need these and neither may import the other's side (the
-caller imports the child's entry; the child must not import the caller's machinery). Messages
-are made plain before they travel (``plain``), so a caller that never imports numpy, pandas or
-XGBoost can read any answer; errors travel by the name of their class in ``errors.py``.
+caller imports the child's entry; the child must not import the caller's machinery). The
+child makes messages plain before they travel (``serialize.to_plain``), so a caller that never
+imports numpy, pandas or XGBoost can read any answer; errors travel by the name of their class
+in ``errors.py``.
 """
 
 from __future__ import annotations
 
-import contextlib
-import dataclasses
-import enum
 import logging
 import time
 from dataclasses import dataclass
@@ -22,8 +20,6 @@ from clm_tray.core.errors import ClmError
 
 #: How often a waiting side looks again (seconds).
 POLL_SECONDS = 0.05
-#: Modules whose objects must not travel to the caller: unpickling them would import them there.
-HEAVY_MODULES = ("numpy", "pandas", "xgboost", "sklearn", "scipy", "pyarrow")
 
 
 # ---- messages, child -> caller --------------------------------------------------------------
@@ -129,25 +125,3 @@ def record_fields(record: logging.LogRecord, message: str) -> dict[str, Any]:
         "threadName": record.threadName, "processName": record.processName,
         "process": record.process,
     }
-
-
-def plain(obj: Any) -> Any:
-    """``obj`` with numpy / pandas values turned into Python ones, so the caller can unpickle
-    it without importing them. Dataclasses and enums stay what they are."""
-    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
-        values = {f.name: plain(getattr(obj, f.name)) for f in dataclasses.fields(obj) if f.init}
-        return dataclasses.replace(obj, **values)
-    if isinstance(obj, enum.Enum):
-        return obj
-    if isinstance(obj, dict):
-        return {plain(k): plain(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple, set, frozenset)):
-        items = [plain(v) for v in obj]
-        return items if isinstance(obj, list) else tuple(items)
-    if type(obj).__module__.split(".")[0] in HEAVY_MODULES:
-        for convert in ("item", "tolist", "isoformat"):
-            if hasattr(obj, convert):
-                with contextlib.suppress(Exception):
-                    return plain(getattr(obj, convert)())
-        return str(obj)
-    return obj
