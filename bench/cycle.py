@@ -36,14 +36,11 @@ import numpy as np
 
 from clm_tray.core.config.settings import Settings
 from clm_tray.core.ml.data import Dataset, load_dataset
-from clm_tray.core.ml.training import (
-    TrainParams,
-    TrainResult,
-    make_classifier,
-    split_by_time,
-    train_and_evaluate,
-    train_in_child,
-)
+from clm_tray.core.ml.fit import make_classifier
+from clm_tray.core.ml.split import split_by_time
+from clm_tray.core.ml.train_result import TrainParams, TrainResult
+from clm_tray.core.ml.training import train_and_evaluate
+from clm_tray.core.ml.trainprocess import train_in_child
 
 MB = 1024 * 1024
 

@@ -11,6 +11,9 @@ from pathlib import Path
 
 import pytest
 
+#: Holds the sitecustomize.py that injects faults into the processes tests start.
+FAULTS = Path(__file__).parent / "faults"
+
 SMALL_ENV = """QT_CLM_DATA_PATH=data/train.csv
 QT_CLM_STORE_DIR=store
 QT_CLM_DEPLOY_DIR=models
@@ -41,8 +44,20 @@ def isolated_user_dirs(tmp_path_factory: pytest.TempPathFactory, monkeypatch: py
     monkeypatch.setenv("XDG_DATA_HOME", str(home / ".local" / "share"))
     monkeypatch.setenv("XDG_STATE_HOME", str(home / ".local" / "state"))
     monkeypatch.setenv("XDG_CACHE_HOME", str(home / ".cache"))
-    monkeypatch.setenv("CLM_TRAY_TESTING", "1")
+    # Every process a test starts can have faults injected (tests/faults/sitecustomize.py).
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(
+        [str(FAULTS), *filter(None, [os.environ.get("PYTHONPATH")])]))
     return home
+
+
+@pytest.fixture(autouse=True)
+def scikit_learn_stays_importable(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The CLI and the worker keep scikit-learn out of their own process (ml/lean_imports.py).
+    The test process runs the CLI in-process next to tests that use scikit-learn, so there it
+    must not; the processes tests start (worker, trainer, CLI subprocess) keep the real rule."""
+    from clm_tray.core.ml import lean_imports
+
+    monkeypatch.setattr(lean_imports, "keep_scikit_learn_out", lambda: False)
 
 
 _DATA_CACHE: dict[tuple[int, int, int], bytes] = {}

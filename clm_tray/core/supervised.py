@@ -6,100 +6,53 @@ the system when it ends. A thread can do neither. The engine's worker and the tr
 both run through this module, so spawning, messages, cancelling, timeouts, how a dead child is
 described and how an orphan ends are written once.
 
-The child runs ``target(child, *args)`` in a fresh "spawn" process (the same on every platform,
-and no copy of the caller's threads or locks). It talks back over one pipe, in order, with the
-small dataclasses below: ``Progress``, ``Event`` and ``LogLine`` while it works, then exactly one
-``Result`` or ``Failure``. Values are made plain before they travel (``plain``), so a caller that
-never imports numpy, pandas or XGBoost can read any answer.
+The child runs ``target(child, *args)`` in a fresh "spawn" process (supervised_child.py). It
+talks back over one pipe, in order, with small dataclasses (supervised_wire.py): ``Progress``,
+``Event`` and ``LogLine`` while it works, then exactly one ``Result`` or ``Failure``, made plain
+so that a caller without numpy, pandas or XGBoost can read them.
 
-In the caller, ``run`` (or a ``Supervisor``) waits for that answer on the calling thread and
-hands progress, events and log lines to it as they arrive. How the child ended, when it did not
-answer, is one of the ``ChildEnded`` exceptions: ``Cancelled``, ``TimedOut``, ``Died`` (with
-the signal or exit code, and a hint when it was most likely out of memory) or ``Crashed`` (an
-exception that is not a ``ClmError``: a bug, in one line). A ``ClmError`` raised in the child is
-raised again in the caller as the same class with the same one-line message.
+Here, in the caller, ``run`` (or a ``Supervisor``) waits for that answer on the calling thread
+and hands progress, events and log lines over as they arrive. A ``ClmError`` raised in the
+child is raised again as the same class with the same one-line message. A child that did not
+answer ends in one of the ``ChildEnded`` exceptions: ``Cancelled``, ``TimedOut``, ``Died``
+(naming the signal or exit code, with a hint when it was most likely out of memory) or
+``Crashed`` (an exception that is not a ``ClmError``: a bug, in one line).
 
-Stopping is cooperative first, then forced: ``cancel`` sets the child's stop flag (which
-``Child.stopping``, or the engine's cancel checks, read); after a grace period the child is
-terminated, and killed if it still runs. A child whose caller dies either ends at once or sets
-its own stop flag and finishes what cannot be cut short (``ParentDeath``).
+Stopping is cooperative first, then forced: ``cancel`` sets the child's stop flag; after a
+grace period the child is terminated, then killed. A child whose caller dies ends at once or
+sets its own stop flag and finishes what cannot be cut short (``ParentDeath``).
 """
 
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import enum
 import logging
 import multiprocessing
-import os
 import signal
-import sys
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
-from multiprocessing.connection import Connection
+from collections.abc import Callable, Sequence
 from typing import Any
 
-from clm_tray.core import errors
-from clm_tray.core.errors import ClmError
+from clm_tray.core.supervised_child import ChildOptions, child_main
+from clm_tray.core.supervised_wire import (
+    POLL_SECONDS,
+    Event,
+    Failure,
+    LogLine,
+    Message,
+    Progress,
+    Result,
+    StopFlag,
+    error_class,
+    relay_log,
+)
 
 log = logging.getLogger(__name__)
 
-#: How often the caller looks at the pipe, the child, the cancel flag and the clock (seconds).
-POLL_SECONDS = 0.05
 #: After ``terminate`` (SIGTERM), how long before the child is killed outright (seconds).
 KILL_AFTER_SECONDS = 5.0
-#: Exit code of a child that was asked to stop by SIGTERM and unwound (128 + 15).
-TERMINATED_EXIT = 143
-#: Modules whose objects must not travel to the caller: unpickling them would import them there.
-HEAVY_MODULES = ("numpy", "pandas", "xgboost", "sklearn", "scipy", "pyarrow")
-
-
-# ---- messages, child -> caller --------------------------------------------------------------
-@dataclass(frozen=True)
-class Progress:
-    """``done`` of ``total`` units of work (boosting rounds, for training)."""
-
-    done: int
-    total: int
-
-
-@dataclass(frozen=True)
-class Event:
-    """Something the caller should publish (the worker sends its event bus's events)."""
-
-    data: Any
-
-
-@dataclass(frozen=True)
-class LogLine:
-    """A log record of the child, as ``logging.makeLogRecord`` fields (message already
-    formatted, traceback included), handed to the caller's logger of the same name."""
-
-    fields: dict[str, Any]
-
-
-@dataclass(frozen=True)
-class Result:
-    """The target's return value: the last message of a child that succeeded."""
-
-    value: Any
-
-
-@dataclass(frozen=True)
-class Failure:
-    """The last message of a child whose target raised. ``error`` names the most specific
-    class of ``errors.py`` the exception is (``ClmError`` at least); ``bug`` is True for any
-    other exception, whose ``message`` is then ``"Type: text"`` on one line."""
-
-    error: str
-    message: str
-    bug: bool = False
-
-
-Message = Progress | Event | LogLine | Result | Failure
 
 
 class ParentDeath(enum.Enum):
@@ -139,11 +92,6 @@ class Crashed(ChildEnded):
     is ``"Type: text"`` on one line, the traceback is in the child's log."""
 
 
-class StopRequested(Exception):
-    """Raised in a child's main thread inside ``Child.raise_when_stopped`` once the stop flag
-    is set (or the child is terminated)."""
-
-
 def exit_reason(code: int | None) -> str:
     """How a process ended, for a sentence: "was killed by SIGKILL (often the system ran out
     of memory)", "exited with code 3"."""
@@ -159,7 +107,7 @@ def exit_reason(code: int | None) -> str:
     return f"exited with code {code}"
 
 
-# ---- in the caller --------------------------------------------------------------------------
+# ---- the caller's side ----------------------------------------------------------------------
 class Supervisor:
     """One supervised child running ``target(child, *args)``; see the module docstring.
 
@@ -187,13 +135,13 @@ class Supervisor:
         ctx = multiprocessing.get_context("spawn")
         self.name = name
         self._receive, send = ctx.Pipe(duplex=False)
-        self._stop = ctx.Event()
-        options = _Options(parent_death=parent_death, unwind_on_terminate=unwind_on_terminate,
-                           hard_exit=hard_exit,
-                           log_level=logging.getLogger().getEffectiveLevel() if relay_logs
-                           else None)
+        self._stop = StopFlag(ctx)
+        level = logging.getLogger().getEffectiveLevel() if relay_logs else None
+        options = ChildOptions(exit_with_parent=parent_death is ParentDeath.EXIT,
+                               unwind_on_terminate=unwind_on_terminate, hard_exit=hard_exit,
+                               log_level=level)
         self._send = send
-        self.process = ctx.Process(target=_child_main, args=(target, tuple(args), send,
+        self.process = ctx.Process(target=child_main, args=(target, tuple(args), send,
                                                              self._stop, options),
                                    name=name, daemon=daemon)
         self.exitcode: int | None = None
@@ -363,182 +311,3 @@ def _only_logs(message: Message) -> None:
     """While a child is being stopped its progress no longer matters; its log lines do."""
     if isinstance(message, LogLine):
         relay_log(message.fields)
-
-
-def error_class(name: str) -> type[ClmError]:
-    """The class of ``errors.py`` called ``name`` (``ClmError`` if there is none)."""
-    cls = getattr(errors, name, None)
-    return cls if isinstance(cls, type) and issubclass(cls, ClmError) else ClmError
-
-
-def error_name(exc: ClmError) -> str:
-    """The most specific class of ``errors.py`` this error is (what the caller can rebuild)."""
-    for cls in type(exc).__mro__:
-        if cls.__module__ == errors.__name__:
-            return cls.__name__
-    return ClmError.__name__
-
-
-def relay_log(fields: dict[str, Any]) -> None:
-    """Hand a child's log record to this process's logger of the same name."""
-    record = logging.makeLogRecord(fields)
-    logger = logging.getLogger(record.name)
-    if logger.isEnabledFor(record.levelno):
-        logger.handle(record)
-
-
-def plain(obj: Any) -> Any:
-    """``obj`` with numpy / pandas values turned into Python ones, so the caller can unpickle
-    it without importing them. Dataclasses and enums stay what they are."""
-    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
-        values = {f.name: plain(getattr(obj, f.name)) for f in dataclasses.fields(obj) if f.init}
-        return dataclasses.replace(obj, **values)
-    if isinstance(obj, enum.Enum):
-        return obj
-    if isinstance(obj, dict):
-        return {plain(k): plain(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple, set, frozenset)):
-        items = [plain(v) for v in obj]
-        return items if isinstance(obj, list) else tuple(items)
-    if type(obj).__module__.split(".")[0] in HEAVY_MODULES:
-        for convert in ("item", "tolist", "isoformat"):
-            if hasattr(obj, convert):
-                with contextlib.suppress(Exception):
-                    return plain(getattr(obj, convert)())
-        return str(obj)
-    return obj
-
-
-# ---- in the child ---------------------------------------------------------------------------
-@dataclass(frozen=True)
-class _Options:
-    parent_death: ParentDeath
-    unwind_on_terminate: bool
-    hard_exit: bool
-    log_level: int | None  # None: the child's log records stay in the child
-
-
-class Child:
-    """The child's side: what ``target`` gets as its first argument. Safe to use from any of
-    the child's threads; a caller that is gone is not an error here (messages are dropped)."""
-
-    def __init__(self, conn: Connection, stop: Any) -> None:
-        self._conn = conn
-        self._lock = threading.Lock()
-        #: The stop flag (``is_set()``); pass it on as a ``cancel`` event.
-        self.stop = stop
-
-    def send(self, message: Message) -> None:
-        with self._lock, contextlib.suppress(OSError, ValueError):
-            self._conn.send(plain(message))
-
-    def progress(self, done: int, total: int) -> None:
-        self.send(Progress(int(done), int(total)))
-
-    def event(self, data: Any) -> None:
-        self.send(Event(data))
-
-    def stopping(self) -> bool:
-        """Whether the caller asked this child to stop (cancel, timeout, caller gone)."""
-        return bool(self.stop.is_set())
-
-    @contextlib.contextmanager
-    def raise_when_stopped(self) -> Iterator[None]:
-        """Inside, ``StopRequested`` is raised in the main thread once the stop flag is set or
-        the child is terminated: for work that must unwind (leave a cluster cleanly) rather
-        than be killed. Call from the main thread."""
-        def on_term(_signum: int, _frame: Any) -> None:
-            raise StopRequested
-
-        done = threading.Event()
-
-        def watch() -> None:
-            while not done.is_set():
-                if self.stop.wait(POLL_SECONDS * 4):
-                    if not done.is_set():
-                        import _thread
-
-                        _thread.interrupt_main(signal.SIGTERM)
-                    return
-
-        previous = signal.signal(signal.SIGTERM, on_term)
-        watcher = threading.Thread(target=watch, name="clm-tray-stop-watch", daemon=True)
-        watcher.start()
-        try:
-            yield
-        finally:
-            done.set()
-            signal.signal(signal.SIGTERM, previous)
-
-
-class _LogRelay(logging.Handler):
-    def __init__(self, child: Child) -> None:
-        super().__init__()
-        self.child = child
-
-    def emit(self, record: logging.LogRecord) -> None:
-        try:
-            self.child.send(LogLine({
-                "name": record.name, "levelno": record.levelno, "levelname": record.levelname,
-                "msg": self.format(record), "args": None, "pathname": record.pathname,
-                "filename": record.filename, "module": record.module,
-                "lineno": record.lineno, "funcName": record.funcName,
-                "created": record.created, "msecs": record.msecs,
-                "relativeCreated": record.relativeCreated, "thread": record.thread,
-                "threadName": record.threadName, "processName": record.processName,
-                "process": record.process,
-            }))
-        except Exception:
-            self.handleError(record)
-
-
-def _child_main(target: Callable[..., Any], args: tuple[Any, ...], conn: Connection,
-                stop: Any, options: _Options) -> None:
-    """The child process: watch the caller, run the target, send one answer, end."""
-    with contextlib.suppress(ValueError, OSError):  # Ctrl+C reaches the whole process group:
-        signal.signal(signal.SIGINT, signal.SIG_IGN)  # the caller decides (cancel), not us
-    if options.unwind_on_terminate:
-        def on_term(_signum: int, _frame: Any) -> None:
-            raise SystemExit(TERMINATED_EXIT)
-
-        signal.signal(signal.SIGTERM, on_term)
-    _watch_parent(options.parent_death, stop)
-    child = Child(conn, stop)
-    if options.log_level is not None:
-        root = logging.getLogger()
-        root.handlers[:] = [_LogRelay(child)]
-        root.setLevel(options.log_level)
-    try:
-        child.send(Result(target(child, *args)))
-    except ClmError as exc:
-        child.send(Failure(error_name(exc), str(exc)))
-    except BaseException as exc:  # a bug: logged in full here, one line for the caller
-        log.exception("the %s process failed", multiprocessing.current_process().name)
-        text = " ".join(str(exc).split())
-        child.send(Failure(ClmError.__name__,
-                           f"{type(exc).__name__}: {text}" if text else type(exc).__name__,
-                           bug=True))
-    finally:
-        with contextlib.suppress(OSError):
-            conn.close()
-    if options.hard_exit:
-        for stream in (sys.stdout, sys.stderr):
-            with contextlib.suppress(Exception):
-                stream.flush()
-        os._exit(0)
-
-
-def _watch_parent(action: ParentDeath, stop: Any) -> None:
-    """A thread that notices the caller's death (also by SIGKILL, which leaves no time to
-    tell us) and ends this process or sets its stop flag."""
-    parent = multiprocessing.parent_process()
-    if parent is None:
-        return
-
-    def watch() -> None:
-        parent.join()
-        if action is ParentDeath.EXIT:
-            os._exit(1)
-        stop.set()
-
-    threading.Thread(target=watch, name="clm-tray-parent-watch", daemon=True).start()

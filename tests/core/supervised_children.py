@@ -11,11 +11,13 @@ import logging
 import os
 import signal
 import sys
+import threading
 import time
 from pathlib import Path
 
 from clm_tray.core import errors
-from clm_tray.core.supervised import Child, ParentDeath, StopRequested, run
+from clm_tray.core.supervised import ParentDeath, run
+from clm_tray.core.supervised_child import Child, StopRequested
 
 
 def answer(child: Child, value: object) -> dict:
@@ -72,6 +74,12 @@ def unwind_on_stop(child: Child) -> str:
     except StopRequested:
         return "left the loop"
     return "slept"
+
+
+def answer_while_a_thread_waits_for_stop(child: Child) -> str:
+    threading.Thread(target=child.stop.wait, args=(60,), daemon=True).start()
+    time.sleep(0.2)  # the thread is inside wait() when this process ends
+    return "answered"
 
 
 def kill_self(child: Child) -> None:

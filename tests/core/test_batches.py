@@ -10,7 +10,9 @@ from clm_tray.core.demo.generator import generate
 from clm_tray.core.ml import prepared
 from clm_tray.core.ml.batches import PreparedFile, train_streaming
 from clm_tray.core.ml.data import load_dataset
-from clm_tray.core.ml.training import TrainParams, load_booster, train_and_evaluate
+from clm_tray.core.ml.modelfile import load_booster
+from clm_tray.core.ml.train_result import TrainParams
+from clm_tray.core.ml.training import train_and_evaluate
 
 PARAMS = TrainParams(n_estimators=40, early_stopping=10, threads=1)
 

@@ -20,7 +20,9 @@ from clm_tray.core.app import events as ev
 from clm_tray.core.config.sources import load_settings
 from clm_tray.core.errors import ConfigError, DataError, TrainingCancelled, TrainingError
 from clm_tray.core.fsutil import sha256_file
-from clm_tray.core.ml.training import MODEL_NAME, TrainParams, load_booster, train_in_child
+from clm_tray.core.ml.modelfile import load_booster
+from clm_tray.core.ml.train_result import TrainParams
+from clm_tray.core.ml.trainprocess import MODEL_NAME, train_in_child
 
 pytest.importorskip("distributed")
 pytestmark = pytest.mark.timeout(240)
@@ -282,7 +284,7 @@ def test_a_folder_of_parquet_files_by_symbol_splits_like_the_csv(demo_csv, tmp_p
     import pandas as pd
 
     from clm_tray.core.ml.data import load_dataset
-    from clm_tray.core.ml.training import split_by_time
+    from clm_tray.core.ml.split import split_by_time
 
     folder = tmp_path / "by_symbol"
     pd.read_csv(demo_csv).to_parquet(folder, partition_cols=["symbol"])

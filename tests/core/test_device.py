@@ -9,7 +9,8 @@ import xgboost
 
 from clm_tray.core.config.sources import load_settings
 from clm_tray.core.errors import ConfigError
-from clm_tray.core.ml.training import TrainParams, make_classifier
+from clm_tray.core.ml.fit import make_classifier
+from clm_tray.core.ml.train_result import TrainParams
 
 CUDA_BUILD = bool(xgboost.build_info().get("USE_CUDA"))
 

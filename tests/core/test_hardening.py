@@ -282,7 +282,8 @@ def test_a_store_on_a_full_disk_is_one_line_naming_the_folder(small_workspace, t
 
 def test_a_training_child_on_a_full_disk_says_disk_full(small_workspace, tiny_disk) -> None:
     from clm_tray.core.errors import TrainingError
-    from clm_tray.core.ml.training import TrainParams, train_in_child
+    from clm_tray.core.ml.train_result import TrainParams
+    from clm_tray.core.ml.trainprocess import train_in_child
 
     work = tiny_disk / "work"
     work.mkdir()

@@ -16,14 +16,11 @@ from sklearn.metrics import roc_auc_score as sk_roc_auc
 from clm_tray.core.demo.datafile import save
 from clm_tray.core.demo.generator import generate
 from clm_tray.core.ml.data import load_dataset
+from clm_tray.core.ml.fit import fit_booster, make_classifier
 from clm_tray.core.ml.metrics import log_loss, roc_auc_score
-from clm_tray.core.ml.training import (
-    TrainParams,
-    fit_booster,
-    make_classifier,
-    split_by_time,
-    train_in_child,
-)
+from clm_tray.core.ml.split import split_by_time
+from clm_tray.core.ml.train_result import TrainParams
+from clm_tray.core.ml.trainprocess import train_in_child
 
 PARAMS = TrainParams(n_estimators=40, early_stopping=10, threads=1)
 
@@ -109,3 +106,17 @@ def write_small_data(path, symbols=6, bars=400):
     path.parent.mkdir(parents=True, exist_ok=True)
     save(generate(symbols=symbols, bars=bars, seed=7), path)
     return path
+
+
+def test_starting_a_training_never_imports_numpy_or_xgboost_in_the_callers_process():
+    import json
+    import subprocess
+    import sys
+
+    probe = ("import json, sys\nfrom clm_tray.core.ml import trainprocess, train_result\n"
+             "print(json.dumps([m for m in ('numpy', 'pandas', 'xgboost', 'pyarrow') "
+             "if m in sys.modules]))\n")
+    proc = subprocess.run([sys.executable, "-c", probe], text=True, capture_output=True,
+                          timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout) == []

@@ -141,6 +141,13 @@ def test_a_child_that_exits_without_answering_is_named_by_its_exit_code():
         supervised.run(kids.exit_quietly, (3,), name="clm-tray-test")
 
 
+def test_a_child_that_ends_while_a_thread_waits_for_its_stop_flag_does_not_hang_the_caller():
+    # The caller sets the flag once the child has answered and ended (mid-wait). With a
+    # multiprocessing.Event that set() would wait forever for the dead sleeper to wake.
+    assert supervised.run(kids.answer_while_a_thread_waits_for_stop, name="clm-tray-test",
+                          hard_exit=True) == "answered"
+
+
 def test_exit_reasons_read_as_part_of_a_sentence():
     assert exit_reason(None) == "did not end"
     assert exit_reason(1) == "exited with code 1"

@@ -23,16 +23,11 @@ from clm_tray.core.errors import (
     TrainingTimeout,
 )
 from clm_tray.core.ml.data import Dataset, load_dataset
-from clm_tray.core.ml.training import (
-    MODEL_NAME,
-    TrainParams,
-    TrainResult,
-    load_booster,
-    predict_proba,
-    split_by_time,
-    train_and_evaluate,
-    train_in_child,
-)
+from clm_tray.core.ml.modelfile import load_booster, predict_proba
+from clm_tray.core.ml.split import split_by_time
+from clm_tray.core.ml.train_result import TrainParams, TrainResult
+from clm_tray.core.ml.training import train_and_evaluate
+from clm_tray.core.ml.trainprocess import MODEL_NAME, train_in_child
 
 FEATURES = ["ret_1", "ret_6", "vol_24", "noise"]
 
@@ -290,7 +285,8 @@ def test_child_stops_when_the_app_is_killed(tmp_path):
     script = tmp_path / "app.py"
     script.write_text(
         "from pathlib import Path\n"
-        "from clm_tray.core.ml.training import TrainParams, train_in_child\n"
+        "from clm_tray.core.ml.train_result import TrainParams\n"
+        "from clm_tray.core.ml.trainprocess import train_in_child\n"
         "if __name__ == '__main__':\n"
         f"    train_in_child({str(tmp_path / 'none.csv')!r}, target='target', features=None,\n"
         f"                   params=TrainParams(), workdir=Path({str(tmp_path / 'w')!r}),\n"

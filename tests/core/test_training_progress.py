@@ -6,7 +6,8 @@ from __future__ import annotations
 from clm_tray.core.app import events as ev
 from clm_tray.core.config.sources import load_settings
 from clm_tray.core.ml.data import load_dataset
-from clm_tray.core.ml.training import TrainParams, train_in_child
+from clm_tray.core.ml.train_result import TrainParams
+from clm_tray.core.ml.trainprocess import train_in_child
 
 
 def test_the_training_child_reports_boosting_rounds_as_they_happen(small_workspace, tmp_path):

@@ -61,7 +61,8 @@ def _retrain_locked(
 
     from clm_tray.core.ml.data import load_dataset
     from clm_tray.core.ml.prepared import read_prepared, write_prepared
-    from clm_tray.core.ml.training import TrainParams, train_in_child
+    from clm_tray.core.ml.train_result import TrainParams
+    from clm_tray.core.ml.trainprocess import train_in_child
     from clm_tray.core.monitor.drift import reference_profile
 
     s = ctx.settings

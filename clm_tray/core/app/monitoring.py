@@ -64,7 +64,7 @@ def drift(ctx: CycleContext) -> DriftReport:
 
 def performance(ctx: CycleContext) -> PerformanceReport:
     """Live accuracy of the champion on new rows; re-tests a waiting challenger too."""
-    from clm_tray.core.ml.training import load_booster
+    from clm_tray.core.ml.modelfile import load_booster
     from clm_tray.core.monitor.performance import live_performance
 
     s = ctx.settings

@@ -29,7 +29,7 @@ def shadow_against_champion(ctx: CycleContext, candidate: Any, frame: pd.DataFra
     """
     import pandas as pd
 
-    from clm_tray.core.ml.training import load_booster
+    from clm_tray.core.ml.modelfile import load_booster
     from clm_tray.core.monitor.shadow import shadow_test
     from clm_tray.core.monitor.windows import rows_after_training
 

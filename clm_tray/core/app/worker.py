@@ -21,7 +21,6 @@ what cannot be cut short (a deploy, a rollback) and ends.
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -31,6 +30,7 @@ from clm_tray.core.app.status import Outcome
 from clm_tray.core.config.sources import LoadedSettings
 from clm_tray.core.errors import WorkerError
 from clm_tray.core.serialize import from_jsonable, to_jsonable
+from clm_tray.core.supervised_child import Child
 
 if TYPE_CHECKING:
     from clm_tray.core.app.port import EnginePort
@@ -113,7 +113,7 @@ class _ToCaller:
     """The worker bus's mirror: every event goes to the caller, which republishes it (and
     mirrors it to Redis itself, so the worker never connects to Redis)."""
 
-    def __init__(self, child: supervised.Child) -> None:
+    def __init__(self, child: Child) -> None:
         self.child = child
 
     def publish(self, event: ev.Event) -> None:
@@ -123,7 +123,7 @@ class _ToCaller:
         pass
 
 
-def _worker_main(child: supervised.Child, loaded: LoadedSettings, request: WorkerRequest[R],
+def _worker_main(child: Child, loaded: LoadedSettings, request: WorkerRequest[R],
                  build: EngineBuilder) -> R:
     """The worker process: one engine, one call; the answer is the supervisor's to send."""
     bus = ev.EventBus(keep=10)
@@ -135,16 +135,13 @@ def _worker_main(child: supervised.Child, loaded: LoadedSettings, request: Worke
         engine.close()
 
 
-def _cancel_flag(child: supervised.Child) -> threading.Event:
-    """The call's cancel flag: set when the caller cancels, or dies (the supervisor then sets
-    the child's stop flag). Polled, never waited on: a process that ends while one of its
-    threads waits on a multiprocessing Event leaves that Event's condition counting a sleeper
-    that is gone, and the caller's next ``set()`` then blocks for ever."""
+def _cancel_flag(child: Child) -> threading.Event:
+    """The call's cancel flag (a ``threading.Event``, as the engine's calls take): set when
+    the child's stop flag is, i.e. when the caller cancels or dies."""
     cancel = threading.Event()
 
     def follow() -> None:
-        while not child.stopping():
-            time.sleep(supervised.POLL_SECONDS)
+        child.stop.wait()
         cancel.set()
 
     threading.Thread(target=follow, name="clm-tray-cancel", daemon=True).start()

@@ -30,22 +30,12 @@ import pyarrow.ipc as ipc
 import xgboost
 
 from clm_tray.core.errors import DataError
-from clm_tray.core.fsutil import atomic_write_bytes
 from clm_tray.core.ml import prepared
-from clm_tray.core.ml.edge import edge_test
-from clm_tray.core.ml.metrics import log_loss, roc_auc_score
-from clm_tray.core.ml.training import (
-    _SKLEARN_META,
-    RoundProgress,
-    TrainParams,
-    TrainResult,
-    _check_classes,
-    _importance,
-    _leakage,
-    check_device,
-    fit_booster,
-    split_by_time,
-)
+from clm_tray.core.ml.fit import check_device, fit_booster, round_callbacks
+from clm_tray.core.ml.modelfile import save_model
+from clm_tray.core.ml.scoring import importance, score_out_of_time
+from clm_tray.core.ml.split import check_classes, split_by_time
+from clm_tray.core.ml.train_result import TrainParams, TrainResult
 from clm_tray.core.serialize import to_jsonable
 
 #: Above this many rows the training child streams (CLM_TRAY_STREAM_ROWS overrides it, for
@@ -132,7 +122,7 @@ def _as_range(idx: np.ndarray, what: str) -> tuple[int, int]:
 
 def train_streaming(path: Path | str, params: TrainParams, model_path: Path,
                     on_round: Callable[[int, int], None] | None = None) -> TrainResult:
-    """``train_and_evaluate`` for a prepared file too large to hold in memory."""
+    """``training.train_and_evaluate`` for a prepared file too large to hold in memory."""
     started = time.perf_counter()
     model_path = Path(model_path)
     data = PreparedFile(path)
@@ -141,57 +131,32 @@ def train_streaming(path: Path | str, params: TrainParams, model_path: Path,
     train, val, test, info = split_by_time(frame, params)
     del frame
     y = data.column(data.target).astype(np.int8)
-    _check_classes(y, train, test, ts)
-    ranges = {"train": _as_range(train, "training"), "val": _as_range(val, "validation"),
-              "test": _as_range(test, "test")}
-    test_ts = ts[slice(*ranges["test"])].copy()  # for the edge test, bar by bar
+    check_classes(y, train, test, ts)
+    tr, va, te = (slice(*_as_range(idx, what)) for idx, what in
+                  ((train, "training"), (val, "validation"), (test, "test")))
+    test_ts = ts[te].copy()  # for the edge test, bar by bar
     del ts, train, val, test
 
     check_device(params.device)
-    dtrain = xgboost.QuantileDMatrix(_RangeIter(data, *ranges["train"]))
-    callbacks = [RoundProgress(on_round, params.n_estimators)] if on_round else None
-    booster, best = fit_booster(dtrain, _RangeIter(data, *ranges["val"]), params,
-                                callbacks=callbacks)
+    dtrain = xgboost.QuantileDMatrix(_RangeIter(data, tr.start, tr.stop))
+    booster, best = fit_booster(dtrain, _RangeIter(data, va.start, va.stop), params,
+                                callbacks=round_callbacks(on_round, params))
     del dtrain
-    rounds = booster.num_boosted_rounds()
-    if best + 1 < rounds:
-        booster = booster[: best + 1]
-    booster.set_attr(scikit_learn=_SKLEARN_META)
-    atomic_write_bytes(model_path, bytes(booster.save_raw(raw_format="ubj")))
+    booster, best = save_model(booster, best, model_path)
 
     p = np.empty(data.rows, dtype=np.float32)  # one prediction pass, batch by batch
     for X, _y, first in data.batches(0, data.rows):
         p[first:first + len(X)] = booster.inplace_predict(X)
-    metrics = _metrics(p, y, ranges, best, int(booster.num_boosted_rounds()))
-    leak, reason = _leakage(metrics["test_accuracy"], metrics["baseline_accuracy"],
-                            metrics["auc"], params.leak_margin)
-    te, tr = slice(*ranges["test"]), slice(*ranges["train"])
+    hit = (p > 0.5) == (y == 1)
     majority = int(y[tr].mean() >= 0.5)
-    edge = edge_test((p[te] > 0.5) == (y[te] == 1), y[te] == majority, test_ts,
-                     majority_label="up" if majority else "down")
+    test_metrics, leak, reason, edge = score_out_of_time(y[te], p[te], test_ts, majority,
+                                                         params.leak_margin)
+    metrics = {"train_accuracy": float(hit[tr].mean()), "val_accuracy": float(hit[va].mean()),
+               **test_metrics, "best_iteration": best,
+               "n_trees": int(booster.num_boosted_rounds())}
     return TrainResult(
-        metrics=metrics, importance=_importance(booster, list(data.features)), leakage=leak,
+        metrics=metrics, importance=importance(booster, list(data.features)), leakage=leak,
         leakage_reason=reason, split=info, params=asdict(params),
         duration_s=time.perf_counter() - started, model_path=str(model_path),
         features=list(data.features), edge=to_jsonable(edge),
     )
-
-
-def _metrics(p: np.ndarray, y: np.ndarray, ranges: dict[str, tuple[int, int]], best: int,
-             n_trees: int) -> dict[str, Any]:
-    """The metrics ``train_and_evaluate`` reports, on contiguous row ranges."""
-    hit = (p > 0.5) == (y == 1)
-    tr, va, te = (slice(*ranges[k]) for k in ("train", "val", "test"))
-    y_test, p_test = y[te], p[te].astype(np.float64)
-    majority = int(y[tr].mean() >= 0.5)
-    return {
-        "train_accuracy": float(hit[tr].mean()),
-        "val_accuracy": float(hit[va].mean()),
-        "test_accuracy": float(hit[te].mean()),
-        "auc": float(roc_auc_score(y_test, p_test)),
-        "log_loss": float(log_loss(y_test, p_test, labels=[0, 1])),
-        "baseline_accuracy": float(np.mean(y_test == majority)),
-        "best_iteration": best,
-        "n_trees": n_trees,
-        "test_rows": int(te.stop - te.start),
-    }

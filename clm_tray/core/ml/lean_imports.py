@@ -34,11 +34,9 @@ def keep_scikit_learn_out() -> bool:
     """Make ``import sklearn`` fail in this process (XGBoost then skips its wrappers).
 
     Only while neither XGBoost nor scikit-learn is imported yet: a process that already has
-    them (a test session, a caller that uses them) is left alone. Returns whether it applied.
+    them (a caller that uses them) is left alone. Returns whether it applied.
     """
     if "xgboost" in sys.modules or "sklearn" in sys.modules:
         return False
-    if "_pytest" in sys.modules:  # a test session mixes engines with tests that use
-        return False  # scikit-learn; the subprocess tests see the real behaviour
     sys.modules["sklearn"] = None  # type: ignore[assignment]
     return True

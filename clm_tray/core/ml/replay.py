@@ -48,7 +48,7 @@ from clm_tray.core.errors import DataError, TrainingCancelled
 from clm_tray.core.ml.data import Dataset
 from clm_tray.core.ml.replay_result import PolicyResult, ReplayPeriod, ReplayResult
 from clm_tray.core.ml.replay_training import Model, Trainer
-from clm_tray.core.ml.training import _bar_ns
+from clm_tray.core.ml.split import bar_ns
 from clm_tray.core.monitor.drift import drift_report
 from clm_tray.core.monitor.performance import live_performance
 from clm_tray.core.monitor.shadow import shadow_test
@@ -89,7 +89,7 @@ class _Walk:
     def __init__(self, trainer: Trainer, settings: Settings) -> None:
         self.t = trainer
         self.s = settings
-        self.bar = _bar_ns(np.unique(trainer.ts))
+        self.bar = bar_ns(np.unique(trainer.ts))
         self.gate = settings.edge_gate
         s = settings
         self.configured = _Policy("configured", (

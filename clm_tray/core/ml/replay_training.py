@@ -25,7 +25,9 @@ from clm_tray.core.config.settings import Settings
 from clm_tray.core.errors import DataError, TrainingCancelled
 from clm_tray.core.ml.data import Dataset
 from clm_tray.core.ml.edge import EdgeResult
-from clm_tray.core.ml.training import TrainParams, load_booster, train_and_evaluate
+from clm_tray.core.ml.modelfile import load_booster
+from clm_tray.core.ml.train_result import TrainParams
+from clm_tray.core.ml.training import train_and_evaluate
 from clm_tray.core.monitor.drift import reference_profile
 
 

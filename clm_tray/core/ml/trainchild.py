@@ -1,45 +1,76 @@
-"""Entry point of the spawned training process, kept free of heavy imports on purpose.
+"""The training process's side: load the data, train, return the result (see trainprocess.py).
 
-A spawned child imports its target's module before running it. Pointing the child here
-instead of at training.py lets it keep scikit-learn out before XGBoost is imported: XGBoost
-imports scikit-learn (and the parts of SciPy it pulls in) only for its scikit-learn-style
-wrappers, which the training process does not use (it fits with XGBoost's native API and
-computes its metrics with numpy). That is more than half of the process's start-up.
+This module is what the spawned child imports first, so it imports nothing heavy at the top:
+the child can then keep scikit-learn out before XGBoost is imported. XGBoost imports
+scikit-learn (and the parts of SciPy it pulls in) only for its scikit-learn-style wrappers,
+which the training process does not use (it fits with XGBoost's native API and computes its
+metrics with numpy). That is more than half of the process's start-up.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from pathlib import Path
+
+from clm_tray.core.errors import TrainingCancelled, TrainingError, is_disk_full
+from clm_tray.core.ml.train_result import TrainParams, TrainResult
+from clm_tray.core.supervised_child import Child, StopRequested
+
+_DISK_FULL = ("disk full: the training process could not write in {}; free some space on "
+              "that disk (or point QT_CLM_STORE_DIR at a disk with room) and retry")
 
 
-def main(*args: Any) -> None:
+def main(child: Child, data_path: str, target: str, features: list[str] | None,
+         params: TrainParams, model_path: str, coerce_bad_cells: bool = False,
+         dask_scheduler: str = "", encoding: str | None = None) -> TrainResult:
+    """Train on ``data_path`` and save the model to ``model_path``; boosting rounds go to the
+    parent as progress. With ``dask_scheduler`` this process holds the Dask client and
+    trains on the cluster, leaving it cleanly when the parent asks it to stop."""
     from clm_tray.core.ml.lean_imports import keep_scikit_learn_out
 
-    end_with_parent()  # before the slow imports: an orphan stops even while importing
     keep_scikit_learn_out()
-    from clm_tray.core.ml.training import _child_main
+    try:
+        if dask_scheduler:
+            return _train_on_cluster(child, data_path, target, features, params,
+                                     Path(model_path), dask_scheduler)
+        return _train_here(child, data_path, target, features, params, Path(model_path),
+                           coerce_bad_cells, encoding)
+    except OSError as exc:  # a full disk first: it is the user's to fix, not a bug
+        if is_disk_full(exc):
+            raise TrainingError(_DISK_FULL.format(Path(model_path).parent)) from exc
+        raise
 
-    _child_main(*args)
+
+def _train_here(child: Child, data_path: str, target: str, features: list[str] | None,
+                params: TrainParams, model_path: Path, coerce_bad_cells: bool,
+                encoding: str | None) -> TrainResult:
+    """The cycle hands over its one validated load as an Arrow file (prepared.py): large data
+    is streamed from it batch by batch (batches.py), the rest read whole. Any other path is
+    the training file itself, loaded and validated here."""
+    from clm_tray.core.ml import prepared
+    from clm_tray.core.ml.batches import stream_rows, train_streaming
+    from clm_tray.core.ml.training import train_and_evaluate
+
+    if not data_path.endswith(prepared.SUFFIX):
+        from clm_tray.core.ml.data import load_dataset
+
+        dataset = load_dataset(data_path, target=target, features=features,
+                               coerce_bad_cells=coerce_bad_cells, encoding=encoding)
+    elif prepared.read_meta(data_path)["fingerprint"]["rows"] > stream_rows():
+        return train_streaming(data_path, params, model_path, child.progress)
+    else:
+        dataset = prepared.read_prepared(data_path)
+    return train_and_evaluate(dataset, params, model_path, child.progress)
 
 
-_watching = False
+def _train_on_cluster(child: Child, data_path: str, target: str, features: list[str] | None,
+                      params: TrainParams, model_path: Path, setting: str) -> TrainResult:
+    from clm_tray.core.ml.dask_training import train_on_dask
 
-
-def end_with_parent() -> None:
-    """An orphaned child must not train on: exit as soon as the parent process is gone.
-    Idempotent: one watcher per process."""
-    global _watching
-    import multiprocessing
-    import os
-    import threading
-
-    parent = multiprocessing.parent_process()
-    if parent is None or _watching:
-        return
-    _watching = True
-
-    def watch() -> None:
-        parent.join()
-        os._exit(1)
-
-    threading.Thread(target=watch, name="clm-tray-parent-watch", daemon=True).start()
+    try:
+        with child.raise_when_stopped():
+            return train_on_dask(data_path, setting=setting, target=target,
+                                 features=list(features or []), params=params,
+                                 model_path=model_path, on_round=child.progress)
+    except StopRequested:  # the stop came while leaving the cluster: the parent stops us
+        raise TrainingCancelled("Training on the Dask cluster was stopped; nothing was "
+                                "saved.") from None

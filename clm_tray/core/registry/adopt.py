@@ -128,7 +128,7 @@ def shadow_against_adopted(s: Any, candidate: Any, champion: ModelVersion,
     the candidate's own out-of-time test decide."""
     import pandas as pd
 
-    from clm_tray.core.ml.training import load_booster
+    from clm_tray.core.ml.modelfile import load_booster
     from clm_tray.core.monitor.shadow import shadow_test
 
     base = {"decision": "promote", "rows": 0, "champion": champion.id}

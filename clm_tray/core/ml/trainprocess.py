@@ -1,0 +1,106 @@
+"""The cycle's side of the training process: start it, relay its rounds, stop it, read its answer.
+
+Why a process: training can be stopped at any moment (Cancel, ``QT_CLM_TRAIN_TIMEOUT``, the
+app quitting) and its memory goes back to the system when it ends. The process is a supervised
+child (core/supervised.py) running ``trainchild.main``; this module only imports light modules,
+so the cycle's process never imports XGBoost to train.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from collections.abc import Callable
+from pathlib import Path
+
+from clm_tray.core import supervised
+from clm_tray.core.errors import TrainingCancelled, TrainingError, TrainingTimeout
+from clm_tray.core.ml import trainchild
+from clm_tray.core.ml.train_result import TrainParams, TrainResult
+
+#: File name of the model the child writes into ``workdir``.
+MODEL_NAME = "model.ubj"
+#: How long a child training on Dask gets to stop its cluster job before it is terminated
+#: (a local fit has nothing to finish: it is terminated at once).
+DASK_STOP_SECONDS = 10.0
+
+
+def train_in_child(
+    data_path: Path | str,
+    *,
+    target: str,
+    features: list[str] | None,
+    params: TrainParams,
+    workdir: Path,
+    timeout: float,
+    cancel: threading.Event | None = None,
+    coerce_bad_cells: bool = False,
+    dask_scheduler: str = "",
+    on_round: Callable[[int, int], None] | None = None,
+    encoding: str | None = None,
+) -> TrainResult:
+    """Load the data and train in a child process that can be stopped at any time.
+
+    ``on_round(done, total)`` is called here (in the caller's thread) as the child reports
+    boosting rounds.
+
+    The child writes ``workdir/model.ubj`` (an earlier one is removed first). On timeout the
+    child is stopped and ``TrainingTimeout`` raised, on ``cancel`` ``TrainingCancelled``. A
+    ``ClmError`` in the child (e.g. ``DataError``) is raised here again with the same class and
+    one-line message; a crash (e.g. killed for memory) is a ``TrainingError`` naming how it
+    ended. On any failure nothing is left in ``workdir`` that could be taken for a model.
+
+    ``dask_scheduler`` (QT_CLM_DASK_SCHEDULER) trains on a Dask cluster from the same child
+    (``dask_training``), so stopping the child stops the cluster job.
+    """
+    workdir = Path(workdir)
+    workdir.mkdir(parents=True, exist_ok=True)
+    model = workdir / MODEL_NAME
+    _discard(workdir)
+    grace = DASK_STOP_SECONDS if dask_scheduler else 0.0
+    try:
+        result: TrainResult = supervised.run(
+            trainchild.main,
+            (str(data_path), target, list(features) if features else None, params, str(model),
+             coerce_bad_cells, dask_scheduler, encoding),
+            name="clm-tray-train", cancel=cancel, timeout=timeout, cancel_grace=grace,
+            stop_grace=grace, on_progress=on_round, relay_logs=True, hard_exit=True,
+            # A LocalCluster's workers are this child's children, which a daemon may not have;
+            # the child still ends with us (ParentDeath.EXIT) and its workers with it.
+            daemon=not dask_scheduler,
+        )
+    except supervised.Cancelled:
+        _discard(workdir)
+        raise TrainingCancelled(
+            "Training was cancelled and its process stopped; nothing was saved.") from None
+    except supervised.TimedOut:
+        _discard(workdir)
+        raise TrainingTimeout(
+            f"Training ran longer than QT_CLM_TRAIN_TIMEOUT={timeout:g} s and was stopped; "
+            "raise QT_CLM_TRAIN_TIMEOUT or use less data.") from None
+    except supervised.Died as exc:
+        _discard(workdir)
+        raise TrainingError(f"The training process {exc.reason} without a result; see the "
+                            "log, or use less data if memory is short.") from None
+    except supervised.Crashed as exc:
+        _discard(workdir)
+        raise TrainingError(f"Training failed in the child process: {exc.reason}") from None
+    except BaseException:
+        _discard(workdir)
+        raise
+    if cancel is not None and cancel.is_set():  # it ended as we asked it to stop: a cancel
+        _discard(workdir)
+        raise TrainingCancelled("Training was cancelled; nothing was saved.")
+    if not model.exists():
+        _discard(workdir)
+        raise TrainingError("The training process answered without writing a model; see the "
+                            "log and retrain.")
+    result.model_path = str(model)
+    return result
+
+
+def _discard(workdir: Path) -> None:
+    """Remove whatever a stopped child may have left, so no partial model survives."""
+    for p in (workdir / MODEL_NAME, *workdir.glob(".*.tmp")):
+        with contextlib.suppress(OSError):
+            p.unlink()
