@@ -67,7 +67,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     say(f"backend:   {'healthy' if report.ok else 'UNHEALTHY'} — reports model "
         f"{(report.reported_sha256 or '?')[:16]}… ({report.reported_version or '?'})")
     _where(ws, loaded)
-    pid = backend.pid() if hasattr(backend, "pid") else None
+    pid = backend.pid()
     where = "" if ws.root == default_workspace().resolve() else f" --workspace {ws.root}"
     say("")
     say(f"The reference backend keeps running (pid {pid or '?'}) on "
@@ -96,7 +96,7 @@ def cmd_demo_stop(args: argparse.Namespace) -> int:
         raise SystemExit(f"clm-tray: no demo workspace at {root}; nothing to stop.")
     s = load_settings(env).settings
     backend = make_backend(s, s.resolved_store_dir)
-    pid = backend.pid() if hasattr(backend, "pid") else None
+    pid = backend.pid()
     if pid is None:
         say("The demo's reference backend is not running; nothing to stop.")
         return 0

@@ -93,9 +93,15 @@ class StopFlag:
 
 
 def error_class(name: str) -> type[ClmError]:
-    """The class of ``errors.py`` called ``name`` (``ClmError`` if there is none)."""
-    cls = getattr(errors, name, None)
-    return cls if isinstance(cls, type) and issubclass(cls, ClmError) else ClmError
+    """The class of ``errors.py`` called ``name`` (``ClmError`` if there is none): looked up
+    among ClmError's own subclasses, so only an error class can come back."""
+    todo: list[type[ClmError]] = [ClmError]
+    while todo:
+        cls = todo.pop()
+        if cls.__name__ == name and cls.__module__ == errors.__name__:
+            return cls
+        todo.extend(cls.__subclasses__())
+    return ClmError
 
 
 def error_name(exc: ClmError) -> str:

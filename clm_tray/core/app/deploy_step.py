@@ -108,7 +108,7 @@ def restart_and_verify(ctx: CycleContext, run: CycleRun, backend: Any, version: 
 
     s = ctx.settings
     run.stage("restart", f"restarting {backend.describe()}")
-    stamp = getattr(backend, "start_stamp", lambda: None)
+    stamp = backend.start_stamp
     before = stamp()
     try:
         backend.restart()

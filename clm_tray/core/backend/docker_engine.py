@@ -251,6 +251,14 @@ class DockerBackend:
         finally:
             client.close()
 
+    def check_serving(self) -> str | None:
+        """Docker publishes the port itself: the container's restart stamp is the proof."""
+        return None
+
+    def pid(self) -> int | None:
+        """A container's process belongs to the Docker engine, not to clm-tray."""
+        return None
+
     def is_running(self) -> bool:
         try:
             client = self._client()

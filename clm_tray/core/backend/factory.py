@@ -38,6 +38,20 @@ class Backend(Protocol):
 
     def describe(self) -> str: ...
 
+    def start_stamp(self) -> str | None:
+        """When the running backend started (None: not running / cannot tell): a restart
+        that really happened changes it."""
+        ...
+
+    def check_serving(self) -> str | None:
+        """Why the answer on the health port may not come from this backend (None: it does,
+        or the backend cannot tell)."""
+        ...
+
+    def pid(self) -> int | None:
+        """The backend's process id when clm-tray runs it itself (None otherwise)."""
+        ...
+
 
 class NoBackend:
     """``QT_CLM_BACKEND=none``: clm-tray only writes files; nothing to restart or check."""
@@ -63,6 +77,12 @@ class NoBackend:
         return "no backend (QT_CLM_BACKEND=none: files only, not restarted or checked)"
 
     def start_stamp(self) -> str | None:
+        return None
+
+    def check_serving(self) -> str | None:
+        return None
+
+    def pid(self) -> int | None:
         return None
 
 

@@ -185,10 +185,9 @@ def _require_own_listener(backend: Backend, report: HealthReport) -> HealthRepor
     """Rule: a verified answer must come from the backend we restarted. A backend that can
     tell who owns its port (the process backend) is asked; an answer from another process on
     that port, or a backend that died after answering, is not verified."""
-    check = getattr(backend, "check_serving", None)
-    if not report.ok or report.skipped or check is None:
+    if not report.ok or report.skipped:
         return report
-    problem = check()
+    problem = backend.check_serving()
     if problem:
         report.ok = False
         report.reason = f"{problem}; not verified"

@@ -126,7 +126,7 @@ def own_backend_running(root: Path) -> bool:
     try:
         s = load_settings(root / ".env").settings
         backend = make_backend(s, s.resolved_store_dir)
-        return bool(getattr(backend, "is_running", lambda: False)())
+        return backend.is_running()
     except Exception:  # an unreadable .env: treated as no backend (the .env is rewritten)
         return False
 
