@@ -197,6 +197,22 @@ def _train(client: Client, shown: str, path: Path, label: str, features: list[st
     )
 
 
+def _scheduler_lost(shown: str) -> TrainingError:
+    return TrainingError(f"Lost the Dask scheduler at {shown} during training; nothing was "
+                         "saved. Check the scheduler and retrain.")
+
+
+def _still_connected(client: Client, seconds: float = 3.0) -> bool:
+    """Whether the client still has its scheduler a moment later: a scheduler that is shutting
+    down lets its workers go first, so "workers left" may really be "the scheduler went"."""
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        if client.status != "running":
+            return False
+        time.sleep(0.1)
+    return client.status == "running"
+
+
 def _watch(client: Client, shown: str, thread: threading.Thread) -> None:
     """Wait for the training thread while watching the cluster: a lost scheduler or a worker
     that leaves mid-training ends training at once with one line (XGBoost would wait)."""
@@ -207,17 +223,16 @@ def _watch(client: Client, shown: str, thread: threading.Thread) -> None:
         if not thread.is_alive():
             return
         if client.status != "running":
-            raise TrainingError(f"Lost the Dask scheduler at {shown} during training; nothing "
-                                "was saved. Check the scheduler and retrain.")
+            raise _scheduler_lost(shown)
         if time.monotonic() - checked >= 1.0:
             checked = time.monotonic()
             try:
                 now = set(client.scheduler_info()["workers"])
             except Exception as exc:  # noqa: BLE001 - the scheduler went away meanwhile
-                raise TrainingError(f"Lost the Dask scheduler at {shown} during training; "
-                                    "nothing was saved. Check the scheduler and retrain."
-                                    ) from exc
+                raise _scheduler_lost(shown) from exc
             gone = sorted(workers - now)
+            if gone and not _still_connected(client):
+                raise _scheduler_lost(shown)
             if gone:
                 raise TrainingError(f"The Dask worker {gone[0]} left the cluster at {shown} "
                                     "during training; nothing was saved. Check the workers' "
