@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from clm_tray.core.demo import generator
 from clm_tray.core.demo.coins import symbol_names
 from clm_tray.core.demo.datafile import save
 from clm_tray.core.demo.feed import feed
@@ -52,6 +53,31 @@ def test_generate_is_deterministic_and_end_only_moves_the_clock() -> None:
     pd.testing.assert_frame_equal(a.drop(columns="timestamp"), later.drop(columns="timestamp"))
     other = generate(symbols=6, bars=80, seed=12, end=END)
     assert not np.allclose(a["close"], other["close"])
+
+
+def test_the_autoregressive_series_match_what_scipy_made() -> None:
+    """The demo's AR(1) series were scipy.signal.lfilter; the numpy loop that replaced it must
+    give the same numbers, so every demo workspace and figure stays as it was. The values were
+    computed once with SciPy 1.17.1 (lfilter([1], [1, -phi], u, axis=0, zi=phi * start))."""
+    u = np.array([[0.5, -1.25, 2.0], [-0.75, 0.125, 1.5], [1.0, 0.25, -2.5], [0.3, -0.6, 0.9]])
+    start = np.array([0.1, -0.2, 3.0])
+    by_scipy = {
+        0.9: [[0.59, -1.43, 4.7], [-0.21899999999999997, -1.162, 5.73],
+              [0.8029000000000001, -0.7958000000000001, 2.657000000000001],
+              [1.02261, -1.31622, 3.291300000000001]],
+        0.998: [[0.5998, -1.4496, 4.994], [-0.15139959999999997, -1.3217008, 6.484012],
+                [0.8489031992, -1.0690573983999998, 3.971043976],
+                [1.1472053928016, -1.6669192836031996, 4.863101888048]],
+    }
+    for phi, expected in by_scipy.items():
+        np.testing.assert_allclose(generator._ar1(u, phi, start), expected, rtol=0, atol=1e-12)
+    # And through the whole generator: the last bar of one symbol, as the SciPy version made it.
+    frame = generate(symbols=5, bars=300, seed=3, end=END)
+    last = frame[frame["symbol"] == "BNBUSDT"].iloc[-1]
+    made_with_scipy = {"volume": 2317263.0692985468, "funding_rate": 6.834318848107617e-05,
+                       "shortAccount": 0.5054533039134802, "open_interest": 240306196.03110522}
+    for column, value in made_with_scipy.items():
+        assert last[column] == pytest.approx(value, rel=1e-9), column
 
 
 def test_generate_looks_like_a_market() -> None:

@@ -18,7 +18,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from scipy.signal import lfilter
 
 from clm_tray.core.demo.coins import Coins, symbol_names
 from clm_tray.core.errors import DataError
@@ -91,9 +90,17 @@ def _student_t(rng: np.random.Generator, df: float, shape: tuple[int, int]) -> n
 
 
 def _ar1(inputs: np.ndarray, phi: float, start: np.ndarray) -> np.ndarray:
-    """x_t = phi * x_{t-1} + u_t along axis 0, continuing from x_{-1} = start."""
-    zi = (phi * start)[np.newaxis, :]
-    out, _ = lfilter([1.0], [1.0, -phi], inputs, axis=0, zi=zi)
+    """x_t = phi * x_{t-1} + u_t along axis 0, continuing from x_{-1} = start.
+
+    A loop over bars, vectorised over symbols (like _regimes): the same float operations in
+    the same order as ``scipy.signal.lfilter([1], [1, -phi], ...)``, which this replaced so
+    that nothing at run time needs SciPy; the demo data stays bit-for-bit the same.
+    """
+    out = np.empty(inputs.shape, dtype=np.float64)
+    prev = np.asarray(start, dtype=np.float64)
+    for t in range(inputs.shape[0]):
+        prev = inputs[t] + phi * prev
+        out[t] = prev
     return out
 
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from clm_tray.core.ml.metrics import binomial_half_cdf
 from clm_tray.core.monitor.predictions import (
     Model,
     clipped_log_loss,
@@ -50,11 +51,12 @@ def mcnemar_exact(b: int, c: int) -> float:
     b, c = int(b), int(c)
     if b < 0 or c < 0:
         raise ValueError("discordant counts must be >= 0")
-    if b + c == 0:
+    n, k = b + c, min(b, c)
+    if 2 * k == n:  # as balanced as it gets (b = c = 0 included)
         return 1.0
-    from scipy.stats import binomtest  # only when deciding: scipy.stats costs ~0.5 s to import
-
-    return float(min(1.0, binomtest(min(b, c), b + c, 0.5, alternative="two-sided").pvalue))
+    # With p = 1/2 the two tails mirror each other: this is scipy.stats.binomtest's two-sided
+    # p-value (tests/monitor/test_monitor_shadow.py holds values it computed), without SciPy.
+    return min(1.0, 2.0 * binomial_half_cdf(k, n))
 
 
 def shadow_test(
