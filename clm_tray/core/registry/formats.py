@@ -87,8 +87,16 @@ def model_bytes(model_path: Path, suffix: str) -> bytes:
         booster = xgboost.Booster()
         booster.load_model(str(model_path))
         return bytes(booster.save_raw(suffix.lstrip(".")))
-    clf = xgboost.XGBClassifier()
-    clf.load_model(str(model_path))
+    try:  # XGBoost builds (and loads into) its XGBClassifier only with scikit-learn
+        clf = xgboost.XGBClassifier()
+        clf.load_model(str(model_path))
+    except ImportError:
+        from clm_tray.core.errors import ConfigError
+
+        raise ConfigError(
+            f"the deploy folder needs the model as {WRITABLE[suffix]}: writing it needs "
+            "scikit-learn, which this Python cannot import: pip install scikit-learn"
+        ) from None
     if suffix == ".pkl":
         import pickle
 
