@@ -258,6 +258,31 @@ def test_the_setting_takes_empty_local_or_a_scheduler_address():
     assert "\n" not in str(exc.value)
 
 
+def test_a_dask_setting_without_dask_installed_is_one_line_saying_what_to_install(tmp_path):
+    """The built app and a plain pip install have no Dask (the [dask] extra): the training
+    process says what to install instead of a ModuleNotFoundError."""
+    probe = ("import sys\n"
+             "for name in ('dask', 'distributed', 'cloudpickle'):\n"
+             "    sys.modules[name] = None  # as if the [dask] extra were not installed\n"
+             "from clm_tray.core.errors import TrainingError\n"
+             "from clm_tray.core.ml.train_result import TrainParams\n"
+             "from clm_tray.core.ml.trainchild import main\n"
+             "try:\n"
+             "    main(None, sys.argv[1], 'target', None, TrainParams(), sys.argv[2],\n"
+             "         dask_scheduler='local')\n"
+             "except TrainingError as exc:\n"
+             "    print('ERROR', exc)\n")
+    model = tmp_path / "work" / MODEL_NAME
+    proc = subprocess.run([sys.executable, "-c", probe, str(tmp_path / "data.csv"), str(model)],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    lines = proc.stdout.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("ERROR "), proc.stdout
+    assert "pip install 'clm-tray[dask]'" in lines[0]
+    assert "QT_CLM_DASK_SCHEDULER empty" in lines[0]
+    assert not model.exists()
+
+
 def test_a_local_cycle_never_imports_dask(small_workspace):
     script = f"""
 import json, sys

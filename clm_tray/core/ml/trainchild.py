@@ -64,7 +64,14 @@ def _train_here(child: Child, data_path: str, target: str, features: list[str] |
 
 def _train_on_cluster(child: Child, data_path: str, target: str, features: list[str] | None,
                       params: TrainParams, model_path: Path, setting: str) -> TrainResult:
-    from clm_tray.core.ml.dask_training import train_on_dask
+    try:
+        from clm_tray.core.ml.dask_training import train_on_dask
+    except ImportError as exc:  # the [dask] extra; the built app leaves Dask out
+        raise TrainingError(
+            f"training on a Dask cluster needs Dask ({exc.name} is missing): install "
+            "clm-tray with pip install 'clm-tray[dask]' (the built app has no Dask), "
+            "or leave QT_CLM_DASK_SCHEDULER empty to train on this computer"
+        ) from None
 
     try:
         with child.raise_when_stopped():
