@@ -100,31 +100,6 @@ def test_a_cli_cycle_never_imports_scikit_learn(small_workspace):
     assert loaded is False
 
 
-def test_a_pickle_without_scikit_learn_is_one_line_naming_what_to_install(tmp_path):
-    """A backend that unpickles needs an XGBClassifier, which XGBoost builds only with
-    scikit-learn: without it the deploy says what to install instead of a traceback."""
-    import subprocess
-    import sys
-
-    model = tmp_path / "model.ubj"
-    xgboost.train({"objective": "binary:logistic", "nthread": 1},
-              xgboost.DMatrix(np.array([[0.0], [1.0], [2.0], [3.0]]), label=[0, 0, 1, 1]),
-              num_boost_round=2).save_model(str(model))
-    probe = ("import sys\nsys.modules['sklearn'] = None  # as if it were not installed\n"
-             "from clm_tray.core.errors import ConfigError\n"
-             "from clm_tray.core.formats import model_bytes\n"
-             "print(len(model_bytes(sys.argv[1], '.ubj')) > 0)\n"
-             "for suffix in ('.pkl', '.joblib'):\n"
-             "    try:\n        model_bytes(sys.argv[1], suffix)\n"
-             "    except ConfigError as exc:\n        print(exc)\n")
-    proc = subprocess.run([sys.executable, "-c", probe, str(model)], text=True,
-                          capture_output=True, timeout=120)
-    lines = proc.stdout.splitlines()
-    assert proc.returncode == 0 and lines[0] == "True", proc.stdout + proc.stderr
-    assert len(lines) == 3 and all("pip install scikit-learn" in ln for ln in lines[1:]), lines
-    assert "a pickled XGBClassifier" in lines[1] and "joblib" in lines[2]
-
-
 def write_small_data(path, symbols=6, bars=400):
     """Small demo data (tests/conftest.py has the same helper; several conftest modules
     make ``from conftest import`` ambiguous)."""

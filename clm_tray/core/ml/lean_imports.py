@@ -4,9 +4,10 @@ XGBoost imports scikit-learn (and, through it, most of SciPy) whenever it is ins
 offer its scikit-learn-style wrappers. The engine trains and predicts with XGBoost's native API
 and computes its metrics with numpy (metrics.py), so that import is pure cost: more than half
 of the start-up of every process that loads XGBoost (measured with ``python -X importtime``).
-The one engine feature that needs the wrappers is writing ``xgb_model.pkl`` (or ``.joblib``)
+The one engine feature that uses the wrappers is writing ``xgb_model.pkl`` (or ``.joblib``)
 for backends that unpickle it: a deploy folder that holds one (adopted from the trader's old
-scripts) or ``QT_CLM_DEPLOY_PICKLE=true``; processes that may do that keep scikit-learn.
+scripts) or ``QT_CLM_DEPLOY_PICKLE=true``; processes that may do that keep scikit-learn when
+it is installed (it is optional: formats.py writes the same pickle without it).
 """
 
 from __future__ import annotations

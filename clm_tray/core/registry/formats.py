@@ -12,7 +12,11 @@ Pickles and joblib files are *written* here for the backend; clm-tray never load
 from __future__ import annotations
 
 import io
+import sys
+import threading
+import types
 from pathlib import Path
+from typing import Any
 
 #: Files named ``<stem><suffix>`` with one of these suffixes are the deployed model's layout:
 #: adoption records them, and a deploy never removes one without writing its replacement.
@@ -87,10 +91,9 @@ def model_bytes(model_path: Path, suffix: str) -> bytes:
         booster = xgboost.Booster()
         booster.load_model(str(model_path))
         return bytes(booster.save_raw(suffix.lstrip(".")))
-    try:  # XGBoost builds (and loads into) its XGBClassifier only with scikit-learn
-        clf = xgboost.XGBClassifier()
-        clf.load_model(str(model_path))
-    except ImportError:
+    try:
+        clf = _classifier(model_path)
+    except ImportError:  # a future XGBoost that needs more of scikit-learn than the stand-in
         from clm_tray.core.errors import ConfigError
 
         raise ConfigError(
@@ -101,8 +104,50 @@ def model_bytes(model_path: Path, suffix: str) -> bytes:
         import pickle
 
         return pickle.dumps(clf, protocol=4)
-    import joblib
+    import joblib  # a dependency of its own: it comes without scikit-learn too
 
     buf = io.BytesIO()
     joblib.dump(clf, buf)
     return buf.getvalue()
+
+
+_STAND_IN_LOCK = threading.Lock()
+
+
+def _classifier(model_path: Path) -> Any:
+    """XGBoost's ``XGBClassifier`` holding the model: the object the backend unpickles.
+
+    With scikit-learn importable this is plain XGBoost. Without it (the default install and
+    the built app leave scikit-learn out: ~60 MB installed, ~80 MB of the app with the SciPy
+    parts it imports), XGBoost refuses in two places although nothing of scikit-learn goes into
+    the pickle (the class is ``xgboost.sklearn.XGBClassifier``, the state its attributes):
+    ``__init__`` checks the flag ``xgboost.sklearn.SKLEARN_INSTALLED``, and ``load_model``
+    asks ``sklearn.base.is_classifier`` whether to set ``n_classes_``. We answer both for the
+    length of this call and XGBoost's own code does the rest, so the pickle is byte for byte
+    the one made with scikit-learn installed (tests/core/test_formats_without_sklearn.py).
+    A later XGBoost that wants more of scikit-learn raises ImportError: the caller's one line
+    then says to install it.
+    """
+    import xgboost
+    import xgboost.sklearn as xgb_sklearn
+
+    if getattr(xgb_sklearn, "SKLEARN_INSTALLED", True):
+        clf = xgboost.XGBClassifier()
+        clf.load_model(str(model_path))
+        return clf
+    stand_in = types.ModuleType("sklearn.base")
+    stand_in.is_classifier = lambda estimator: isinstance(estimator, xgboost.XGBClassifier)
+    with _STAND_IN_LOCK:
+        before = sys.modules.get("sklearn.base")
+        xgb_sklearn.SKLEARN_INSTALLED = True
+        sys.modules["sklearn.base"] = stand_in
+        try:
+            clf = xgboost.XGBClassifier()
+            clf.load_model(str(model_path))
+        finally:
+            xgb_sklearn.SKLEARN_INSTALLED = False
+            if before is None:
+                sys.modules.pop("sklearn.base", None)
+            else:
+                sys.modules["sklearn.base"] = before
+    return clf
