@@ -104,7 +104,9 @@ def _retrain_locked(
         with tempfile.TemporaryDirectory(dir=work) as tmp:
             # One load per cycle: the child reads these validated rows, not the file again.
             handoff = write_prepared(dataset, Path(tmp) / "dataset.arrow")
-            dataset.frame = dataset.frame.iloc[:0]  # not held twice while the child trains
+            # Not held twice while the child trains. A copy: `iloc[:0]` alone is a view that
+            # keeps every column alive (10 M rows: the parent stayed at 1.4 GB, not 0.26 GB).
+            dataset.frame = dataset.frame.iloc[:0].copy()
             result = train_in_child(
                 # A cluster's workers read the training file itself, at the same path.
                 data_path if s.dask_scheduler else handoff, target=s.target,
