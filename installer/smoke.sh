@@ -14,6 +14,9 @@ if [ ! -x "$APP" ]; then
 fi
 APP=$(cd "$(dirname "$APP")" && pwd)/$(basename "$APP")
 PY=$(command -v python3 || command -v python || true)
+# A Python with XGBoost plays the trader's backend that unpickles the app's xgb_model.pkl
+# (SMOKE_PYTHON, else the checkout's .venv); without one that check is skipped.
+BACKEND_PY=${SMOKE_PYTHON:-$(cd "$(dirname "$0")/.." && pwd)/.venv/bin/python}
 
 TMP=$(mktemp -d)
 BACKEND_PID=""
@@ -128,8 +131,24 @@ if [ "${SMOKE_QUICK:-0}" = 1 ]; then
 elif has_command demo; then
   # The demo workspace's own .env must apply: the environment would override it.
   unset QT_CLM_STORE_DIR QT_CLM_LOG_DIR QT_CLM_DEPLOY_DIR QT_CLM_DATA_PATH QT_CLM_BACKEND
+  # The pickle too, as for a backend that unpickles xgb_model.pkl: proves the build kept what
+  # writing one needs (XGBoost's XGBClassifier and the scikit-learn and SciPy parts it imports).
+  export QT_CLM_DEPLOY_PICKLE=true
   run demo 600 demo --headless --workspace "$TMP/demo"
-  if [ $RC -eq 0 ]; then pass "demo --headless" "trained, deployed, backend verified (${SECS}s)"
+  unset QT_CLM_DEPLOY_PICKLE
+  PKL=$TMP/demo/ai_engine/models/xgb_model.pkl
+  if [ $RC -eq 0 ] && [ -s "$PKL" ]; then
+    pass "demo --headless" "trained, deployed (+ $(wc -c <"$PKL") byte xgb_model.pkl), backend verified (${SECS}s)"
+    if [ -x "$BACKEND_PY" ] && "$BACKEND_PY" -c 'import xgboost' 2>/dev/null; then
+      got=$("$BACKEND_PY" -c '
+import pickle, sys, numpy as np
+model = pickle.loads(open(sys.argv[1], "rb").read())
+p = model.predict_proba(np.zeros((1, model.get_booster().num_features()), dtype=np.float32))
+print(type(model).__name__, p.shape[1], round(float(p.sum()), 6))' "$PKL" 2>&1 | tail -n 1)
+      if [ "$got" = "XGBClassifier 2 1.0" ]; then pass "xgb_model.pkl unpickles" "an XGBClassifier that predicts ($BACKEND_PY)"
+      else fail "xgb_model.pkl unpickles" "$got"; fi
+    else echo "SKIP  xgb_model.pkl unpickles      (no Python with XGBoost: set SMOKE_PYTHON)"; fi
+  elif [ $RC -eq 0 ]; then fail "demo --headless" "no xgb_model.pkl written beside the model"
   else fail "demo --headless" "exit $RC: $(tail -n 3 "$TMP/demo.out") $ERR"; fi
 else missing "demo --headless" demo; fi
 
