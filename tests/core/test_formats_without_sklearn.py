@@ -19,6 +19,7 @@ import pytest
 import xgboost
 
 from clm_tray.core.formats import model_bytes
+from clm_tray.core.training import save_model
 
 pytest.importorskip("sklearn")  # the reference: what XGBoost writes with scikit-learn
 
@@ -26,13 +27,14 @@ BLOCK_SKLEARN = "import sys\nsys.modules['sklearn'] = None  # as if it were not 
 
 
 def _small_model(path: Path) -> np.ndarray:
-    """A real model with feature names, like the engine's; returns rows to predict."""
+    """A real model saved as the engine saves every version; returns rows to predict."""
     rng = np.random.default_rng(4)
     x = rng.normal(size=(400, 3)).astype(np.float32)
     y = (x[:, 0] + 0.5 * x[:, 1] + rng.normal(scale=0.5, size=400) > 0).astype(int)
     matrix = xgboost.DMatrix(x, label=y, feature_names=["ret_1", "funding_rate", "volume_z"])
-    xgboost.train({"objective": "binary:logistic", "max_depth": 3, "nthread": 1}, matrix,
-                  num_boost_round=12).save_model(str(path))
+    booster = xgboost.train({"objective": "binary:logistic", "max_depth": 3, "nthread": 1},
+                            matrix, num_boost_round=12)
+    save_model(booster, None, path)  # what the trainers write (estimator type included)
     return x[:25]
 
 
@@ -53,7 +55,8 @@ def test_without_scikit_learn_the_pickle_is_the_same_bytes_and_the_backend_predi
              "for suffix in ('.pkl', '.joblib'):\n"
              "    (out / ('lean' + suffix)).write_bytes(model_bytes(sys.argv[1], suffix))\n"
              "print(json.dumps({'sklearn_installed': xgboost.sklearn.SKLEARN_INSTALLED,\n"
-             "                  'stand_in_left': 'sklearn.base' in sys.modules,\n"
+             "                  'stand_in_left': 'sklearn.base' in sys.modules\n"
+             "                  or hasattr(xgboost.XGBClassifier, '_estimator_type'),\n"
              "                  'sklearn': sys.modules.get('sklearn', 'absent')}))\n")
     state = json.loads(_run(probe, str(model), str(tmp_path))[-1])
     # XGBoost really ran without scikit-learn, and nothing of the stand-in stayed behind.
@@ -64,8 +67,7 @@ def test_without_scikit_learn_the_pickle_is_the_same_bytes_and_the_backend_predi
 
     clf = pickle.loads(lean)  # the backend's side: a process with scikit-learn
     assert type(clf) is xgboost.XGBClassifier and clf.n_classes_ == 2
-    booster = xgboost.Booster(model_file=str(model))
-    expected = booster.predict(xgboost.DMatrix(rows, feature_names=booster.feature_names))
+    expected = xgboost.Booster(model_file=str(model)).predict(xgboost.DMatrix(rows))
     np.testing.assert_allclose(clf.predict_proba(rows)[:, 1], expected, rtol=0, atol=1e-7)
     np.testing.assert_array_equal(clf.predict(rows), (expected > 0.5).astype(int))
 

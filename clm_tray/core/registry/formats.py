@@ -119,14 +119,15 @@ def _classifier(model_path: Path) -> Any:
 
     With scikit-learn importable this is plain XGBoost. Without it (the default install and
     the built app leave scikit-learn out: ~60 MB installed, ~80 MB of the app with the SciPy
-    parts it imports), XGBoost refuses in two places although nothing of scikit-learn goes into
-    the pickle (the class is ``xgboost.sklearn.XGBClassifier``, the state its attributes):
-    ``__init__`` checks the flag ``xgboost.sklearn.SKLEARN_INSTALLED``, and ``load_model``
-    asks ``sklearn.base.is_classifier`` whether to set ``n_classes_``. We answer both for the
-    length of this call and XGBoost's own code does the rest, so the pickle is byte for byte
-    the one made with scikit-learn installed (tests/core/test_formats_without_sklearn.py).
-    A later XGBoost that wants more of scikit-learn raises ImportError: the caller's one line
-    then says to install it.
+    parts it imports), XGBoost refuses in three places although nothing of scikit-learn goes
+    into the pickle (the class is ``xgboost.sklearn.XGBClassifier``, the state its attributes):
+    ``__init__`` checks the flag ``xgboost.sklearn.SKLEARN_INSTALLED``; ``load_model`` checks
+    the file's estimator type against ``_estimator_type``, which scikit-learn's classifier
+    mixin defines, and asks ``sklearn.base.is_classifier`` whether to set ``n_classes_``. We
+    answer all three for the length of this call and XGBoost's own code does the rest, so the
+    pickle is byte for byte the one made with scikit-learn installed
+    (tests/core/test_formats_without_sklearn.py). A later XGBoost that wants more of
+    scikit-learn raises ImportError: the caller's one line then says to install it.
     """
     import xgboost
     import xgboost.sklearn as xgb_sklearn
@@ -135,17 +136,23 @@ def _classifier(model_path: Path) -> Any:
         clf = xgboost.XGBClassifier()
         clf.load_model(str(model_path))
         return clf
+    cls = xgboost.XGBClassifier
     stand_in = types.ModuleType("sklearn.base")
-    stand_in.is_classifier = lambda estimator: isinstance(estimator, xgboost.XGBClassifier)
+    stand_in.is_classifier = lambda estimator: isinstance(estimator, cls)
     with _STAND_IN_LOCK:
         before = sys.modules.get("sklearn.base")
+        had_type = "_estimator_type" in vars(cls)
         xgb_sklearn.SKLEARN_INSTALLED = True
         sys.modules["sklearn.base"] = stand_in
+        if not had_type:
+            cls._estimator_type = "classifier"  # a class attribute: not in the pickled state
         try:
-            clf = xgboost.XGBClassifier()
+            clf = cls()
             clf.load_model(str(model_path))
         finally:
             xgb_sklearn.SKLEARN_INSTALLED = False
+            if not had_type:
+                del cls._estimator_type
             if before is None:
                 sys.modules.pop("sklearn.base", None)
             else:
