@@ -70,6 +70,20 @@ def test_parquet_loads_like_csv(tmp_path: Path) -> None:
     pd.testing.assert_frame_equal(csv.frame, parquet.frame)
 
 
+def test_parquet_with_a_dictionary_symbol_column_loads_like_csv(tmp_path: Path) -> None:
+    """Symbols stored as a dictionary (categories out of order, one never used) are coded from
+    their few categories, not one text per row, and give the same rows as the CSV."""
+    frame = _frame()
+    csv = load_dataset(_write(frame, tmp_path / "a.csv"))
+    stored = frame.copy()
+    used = sorted(stored["symbol"].unique())
+    stored["symbol"] = pd.Categorical(stored["symbol"], categories=["ZZUNUSED", *used[::-1]])
+    stored.to_parquet(tmp_path / "a.parquet", index=False)
+    parquet = load_dataset(tmp_path / "a.parquet")
+    pd.testing.assert_frame_equal(csv.frame, parquet.frame)
+    assert parquet.fingerprint.symbols == len(used)
+
+
 def test_target_derived_from_close_per_symbol(tmp_path: Path) -> None:
     frame = _frame(rows=300).drop(columns="target")
     frame["close"] = np.tile([1.0, 2.0, 1.5, 3.0], 75)
