@@ -18,8 +18,8 @@ import numpy as np
 import pytest
 import xgboost
 
-from clm_tray.core.formats import model_bytes
-from clm_tray.core.training import save_model
+from clm_tray.core.ml.modelfile import save_model
+from clm_tray.core.registry.formats import model_bytes
 
 pytest.importorskip("sklearn")  # the reference: what XGBoost writes with scikit-learn
 
@@ -50,7 +50,7 @@ def test_without_scikit_learn_the_pickle_is_the_same_bytes_and_the_backend_predi
     model = tmp_path / "model.ubj"
     rows = _small_model(model)
     probe = ("import json, pathlib, xgboost.sklearn\n"
-             "from clm_tray.core.formats import model_bytes\n"
+             "from clm_tray.core.registry.formats import model_bytes\n"
              "out = pathlib.Path(sys.argv[2])\n"
              "for suffix in ('.pkl', '.joblib'):\n"
              "    (out / ('lean' + suffix)).write_bytes(model_bytes(sys.argv[1], suffix))\n"
@@ -88,7 +88,7 @@ def test_an_xgboost_that_needs_more_of_scikit_learn_is_one_line_naming_what_to_i
              "    from sklearn.utils import check_array  # noqa: F401\n"
              "xgboost.XGBClassifier.load_model = load_model\n"
              "from clm_tray.core.errors import ConfigError\n"
-             "from clm_tray.core.formats import model_bytes\n"
+             "from clm_tray.core.registry.formats import model_bytes\n"
              "try:\n    model_bytes(sys.argv[1], '.pkl')\n"
              "except ConfigError as exc:\n    print(exc)\n")
     lines = _run(probe, str(model))
