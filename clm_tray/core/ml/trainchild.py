@@ -66,9 +66,9 @@ def _train_on_cluster(child: Child, data_path: str, target: str, features: list[
                       params: TrainParams, model_path: Path, setting: str) -> TrainResult:
     try:
         from clm_tray.core.ml.dask_training import train_on_dask
-    except ImportError as exc:  # the [dask] extra; the built app leaves Dask out
+    except ImportError:  # the [dask] extra; the built app leaves Dask out
         raise TrainingError(
-            f"training on a Dask cluster needs Dask ({exc.name} is missing): install "
+            "training on a Dask cluster needs Dask, which is not installed here: install "
             "clm-tray with pip install 'clm-tray[dask]' (the built app has no Dask), "
             "or leave QT_CLM_DASK_SCHEDULER empty to train on this computer"
         ) from None
