@@ -22,9 +22,13 @@ from clm_tray.core.config.settings import Settings, var_name
 from clm_tray.core.config.sources import LoadedSettings, user_config_file
 from clm_tray.core.serialize import to_jsonable
 
-PACKAGES = ("xgboost", "pandas", "numpy", "scikit-learn", "scipy", "PySide6-Essentials",
+PACKAGES = ("xgboost", "pandas", "numpy", "scipy", "joblib", "PySide6-Essentials",
             "PySide6-Addons", "APScheduler", "docker", "pydantic", "platformdirs", "redis",
-            "httpx", "python-dotenv", "filelock", "pyarrow")
+            "httpx", "python-dotenv", "filelock", "pyarrow", "scikit-learn", "dask",
+            "distributed")
+#: Not installed by default: their absence is normal (scikit-learn is not needed to write a
+#: pickle; Dask is the [dask] extra).
+OPTIONAL = frozenset({"scikit-learn", "dask", "distributed"})
 STATE_FILE = "scheduler_state.json"
 
 
@@ -34,7 +38,9 @@ def package_versions() -> dict[str, str]:
         try:
             out[name] = metadata.version(name)
         except metadata.PackageNotFoundError:
-            out[name] = "not installed" if name != "PySide6-Essentials" else _pyside_fallback()
+            out[name] = ("not installed (optional)" if name in OPTIONAL
+                         else _pyside_fallback() if name == "PySide6-Essentials"
+                         else "not installed")
     out["xgboost"] = _xgboost_build(out["xgboost"])
     return out
 
