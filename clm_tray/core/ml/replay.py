@@ -9,7 +9,9 @@ would have done then, with the engine's own parts:
 - **age**: retrain when the last attempt is ``QT_CLM_RETRAIN_HOURS`` old (a kept champion is
   not retried sooner, as in the scheduler);
 - **drift** every ``QT_CLM_DRIFT_HOURS``: ``monitor.drift_report`` (PSI on the champion's
-  ``reference_profile``) on the rows newer than the champion's data;
+  ``reference_profile``, at least ``service.DRIFT_MIN_ROWS`` rows) on the labelled rows newer
+  than the champion's data (or the last ``QT_CLM_DRIFT_WINDOW_HOURS``), as the engine reads
+  them: its loader drops the newest bar until its label is known;
 - **performance** every ``QT_CLM_PERF_HOURS``: ``monitor.live_performance`` on the labelled
   rows newer than the champion's data; a waiting challenger is shadow-tested again;
 - a **retrain** trains with ``training.train_and_evaluate`` (its split, embargo and
@@ -130,6 +132,22 @@ class _Walk:
                 self.always.deploy(now, model)
         self._step_configured(now, rh)
 
+    def always_plan(self, checks: np.ndarray) -> list[tuple[int, int]]:
+        """The ``(moment, rows)`` of every retrain the ``always`` policy will ask for after the
+        first: its clock does not depend on any model, so they can be trained ahead. The same
+        rules as ``step`` and ``_train`` (one retrain per ``retrain_hours``, none when no new
+        label arrived)."""
+        rh = int(self.s.retrain_hours * HOUR_NS)
+        last_try, last_known = int(checks[0]), self.known(int(checks[0]))
+        plan = []
+        for now in checks[1:].tolist():
+            if now - last_try >= rh:
+                last_try, known = now, self.known(now)
+                if known != last_known:
+                    plan.append((now, known))
+                    last_known = known
+        return plan
+
     def _first(self, now: int) -> None:
         try:
             model = self.t.train(now, self.known(now))
@@ -150,8 +168,7 @@ class _Walk:
         champ = p.champion
         if champ is not None and _due(p.last_drift, now, s.drift_hours):
             p.last_drift = now
-            current = self.t.frame.iloc[champ.known:int(np.searchsorted(
-                self.t.ts, now, side="right"))]
+            current = self.t.frame.iloc[self._drift_window(champ, now)]
             report = drift_report(None, current, self.t.profile(champ), champ.importance,
                                   s.drift_threshold, min_rows=drift_min_rows(s),
                                   now=0.0)
@@ -171,6 +188,18 @@ class _Walk:
             model = self._train(p, now)
             if model is not None:
                 self._judge(p, model, now)
+
+    def _drift_window(self, champ: Model, now: int) -> slice:
+        """The rows the engine's drift check reads at ``now``: its data holds only rows whose
+        label is known (the loader drops the newest bar until the next one closes), newer
+        than the champion's data, or the last ``QT_CLM_DRIFT_WINDOW_HOURS`` of them."""
+        stop = self.known(now)
+        hours = self.s.drift_window_hours
+        if hours <= 0 or stop == 0:
+            return slice(champ.known, max(champ.known, stop))
+        newest = int(self.t.ts[stop - 1])
+        return slice(int(np.searchsorted(self.t.ts, newest - int(hours * HOUR_NS),
+                                         side="right")), stop)
 
     def _judge(self, p: _Policy, model: Model, now: int) -> None:
         """Leak check, edge gate, shadow test: the cycle's order of decisions."""
@@ -244,14 +273,19 @@ def run_replay(dataset: Dataset, settings: Settings, *, start: str | None = None
         walk = _Walk(trainer, settings)
         span = max(1, t_end - t_start)
         shown = -1.0
-        for i, now in enumerate(checks):
-            if cancel is not None and cancel.is_set():
-                raise TrainingCancelled("The replay was cancelled; nothing was saved.")
-            walk.step(int(now), first=i == 0)
-            done = (int(now) - t_start) / span
-            if progress is not None and (done - shown >= 0.01 or i == len(checks) - 1):
-                shown = done
-                progress(done, f"{_day(int(now))}: {len(trainer.cache)} models trained")
+        try:
+            for i, now in enumerate(checks):
+                if cancel is not None and cancel.is_set():
+                    raise TrainingCancelled("The replay was cancelled; nothing was saved.")
+                walk.step(int(now), first=i == 0)
+                if i == 0:  # the first model is shared; then `always` trains ahead
+                    trainer.train_ahead(walk.always_plan(checks))
+                done = (int(now) - t_start) / span
+                if progress is not None and (done - shown >= 0.01 or i == len(checks) - 1):
+                    shown = done
+                    progress(done, f"{_day(int(now))}: {len(trainer.cache)} models trained")
+        finally:
+            trainer.close()
         result = _score(trainer, walk, t_start, len(checks))
     result.seconds = round(time.perf_counter() - began, 2)
     return result
