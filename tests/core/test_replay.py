@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -15,6 +16,7 @@ from clm_tray.core.demo.generator import generate
 from clm_tray.core.demo.sample import SAMPLE_END
 from clm_tray.core.ml import replay, replay_training
 from clm_tray.core.ml.data import load_dataset
+from clm_tray.core.monitor import windows
 
 SMALL = {"n_estimators": 40, "early_stopping": 10, "train_threads": 1}
 
@@ -46,30 +48,39 @@ def test_every_model_learns_only_from_rows_whose_next_bar_had_closed(hourly, mon
     assert seen[0][0] == first
 
 
-def test_drift_is_checked_on_the_rows_the_engine_would_have_loaded(hourly, monkeypatch):
-    """The engine's loader drops the newest bar until its label is known, so its drift check
-    never sees that bar; the replay's must not either (one bar more changes the PSI)."""
-    now: list[int] = []
-    newest: list[tuple[int, int]] = []  # (check time, newest row the drift check read)
-    real_step, real_drift = replay._Walk.step, replay.drift_report
+@pytest.mark.parametrize("window_hours", [0, 48])
+def test_drift_is_checked_on_the_rows_the_engine_would_have_loaded(hourly, monkeypatch,
+                                                                    window_hours):
+    """At each drift check the replay reads exactly the rows the engine would: those its loader
+    holds then (it drops the newest bar until its label is known), picked by the engine's own
+    ``monitor.windows.drift_frames`` for the champion of that moment."""
+    bar = 3_600_000_000_000
+    state: dict[str, object] = {}
+    checked: list[bool] = []
+    real_step, real_drift = replay._Walk._step_configured, replay.drift_report
 
-    def step(self, at, first):  # noqa: ANN001, ANN202
-        now.append(at)
-        return real_step(self, at, first)
+    def step(self, at, rh):  # noqa: ANN001, ANN202
+        state.update(walk=self, at=at)
+        return real_step(self, at, rh)
 
     def drift(reference, current, *args, **kw):  # noqa: ANN001, ANN002, ANN003, ANN202
-        if len(current):
-            newest.append((now[-1], int(current["timestamp"].array.asi8.max())))
+        walk, at = state["walk"], state["at"]
+        champ, frame = walk.configured.champion, walk.t.frame
+        ts = frame["timestamp"].array.asi8
+        manifest = {"data_last_timestamp": pd.Timestamp(ts[ts <= champ.at - bar].max(),
+                                                        tz="UTC").isoformat(),
+                    "split": {"train_end": pd.Timestamp(champ.train_end, tz="UTC").isoformat()}}
+        loaded = frame[ts <= at - bar]  # what the engine's loader holds at `at`
+        expected = windows.drift_frames(loaded, manifest, window_hours)[1]
+        checked.append(list(current.index) == list(expected.index))
         return real_drift(reference, current, *args, **kw)
 
-    monkeypatch.setattr(replay._Walk, "step", step)
+    monkeypatch.setattr(replay._Walk, "_step_configured", step)
     monkeypatch.setattr(replay, "drift_report", drift)
-    settings = Settings(**{**SMALL, "edge_gate": False})
+    settings = Settings(**SMALL, edge_gate=False, drift_window_hours=window_hours)
     replay.run_replay(load_dataset(hourly), settings, start="2025-12-08")
 
-    bar = 3_600_000_000_000
-    assert len(newest) >= 5
-    assert all(at - 2 * bar < row <= at - bar for at, row in newest)
+    assert len(checked) >= 5 and all(checked)
 
 
 def test_daily_data_is_reported_per_month(tmp_path):
@@ -146,8 +157,8 @@ def test_models_trained_ahead_for_always_are_reused_and_change_nothing(hourly, m
     shared = replay.run_replay(dataset, Settings(**{**SMALL, "train_threads": 2}),
                                start="2025-12-08")
 
-    assert {k: v for k, v in shared.to_dict().items() if k != "seconds"} == \
-        {k: v for k, v in alone.to_dict().items() if k != "seconds"}
+    shared.seconds = alone.seconds = 0.0  # the only field allowed to differ
+    assert asdict(shared) == asdict(alone)
     assert {name for name, _k, _t in by_one} == {"MainThread"}
     ahead = [known for name, known, _t in seen if name == "replay-ahead"]
     assert ahead and all(t == 1 for name, _k, t in seen if name == "replay-ahead")
