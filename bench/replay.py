@@ -3,7 +3,9 @@
 Target (issue 10): the full demo (91 symbols x 1,500 hourly bars = 136,500 rows) with the
 default settings finishes within 3 minutes on 2 cores. This prints the wall time, the CPU
 time of this process (a busy shared machine stretches the wall time, not the CPU time), the
-number of models trained and the three policies' figures. It never asserts.
+number of models trained and the three policies' figures. It never asserts. With 2+ threads
+the ``always`` policy's models train ahead on one core (``replay_training.Trainer``); with
+``--threads 1`` one thread trains every model in turn (same figures, for comparison).
 
 Run: ``.venv/bin/python bench/replay.py [--symbols 91] [--bars 1500] [--csv PATH] [--threads N]``
 (the demo CSV is generated in a separate process unless --csv names one).

@@ -9,7 +9,8 @@ would have done then, with the engine's own parts:
 - **age**: retrain when the last attempt is ``QT_CLM_RETRAIN_HOURS`` old (a kept champion is
   not retried sooner, as in the scheduler);
 - **drift** every ``QT_CLM_DRIFT_HOURS``: ``monitor.drift_report`` (PSI on the champion's
-  ``reference_profile``) on the rows newer than the champion's data;
+  ``reference_profile``) on the rows ``monitor.windows`` picks from what the engine's loader
+  would hold then (it drops the newest bar until its label is known);
 - **performance** every ``QT_CLM_PERF_HOURS``: ``monitor.live_performance`` on the labelled
   rows newer than the champion's data; a waiting challenger is shadow-tested again;
 - a **retrain** trains with ``training.train_and_evaluate`` (its split, embargo and
@@ -20,12 +21,11 @@ would have done then, with the engine's own parts:
 
 The model deployed at a check is scored on the rows that arrive from then until the next
 deploy. Two reference policies run on the same timeline: ``never`` keeps the first model;
-``always`` retrains at every age slot (every ``QT_CLM_RETRAIN_HOURS`` of data time — a
-retrain at every 30-minute check would mean a training per bar) and deploys without any
-gate. Until the configured policy has deployed a model (its first candidate may have no
-edge), its rows are scored as the always-guess baseline: a careful trader without an edge
-does not trade on a model. A candidate that passes is deployed even with
-``QT_CLM_AUTO_PROMOTE=false`` (the replay assumes you would have approved it).
+``always`` retrains every ``QT_CLM_RETRAIN_HOURS`` of data time (at every 30-minute check it
+would train once per bar) and deploys without any gate. Until the configured policy has
+deployed a model (its first candidate may have no edge), its rows are scored as the
+always-guess baseline: a careful trader without an edge does not trade on a model. A candidate
+that passes is deployed even with ``QT_CLM_AUTO_PROMOTE=false`` (you would have approved it).
 
 Nothing here touches the store, the deploy folder or the backend: models live in memory and
 in a temporary folder that is removed at the end.
@@ -130,6 +130,20 @@ class _Walk:
                 self.always.deploy(now, model)
         self._step_configured(now, rh)
 
+    def always_plan(self, checks: np.ndarray) -> list[tuple[int, int]]:
+        """``(moment, rows)`` of each later ``always`` retrain (``step`` and ``_train``'s rules):
+        its clock depends on no model, so they can be trained ahead."""
+        rh = int(self.s.retrain_hours * HOUR_NS)
+        last_try, last_known = int(checks[0]), self.known(int(checks[0]))
+        plan = []
+        for now in checks[1:].tolist():
+            if now - last_try >= rh:
+                last_try, known = now, self.known(now)
+                if known != last_known:
+                    plan.append((now, known))
+                    last_known = known
+        return plan
+
     def _first(self, now: int) -> None:
         try:
             model = self.t.train(now, self.known(now))
@@ -150,11 +164,9 @@ class _Walk:
         champ = p.champion
         if champ is not None and _due(p.last_drift, now, s.drift_hours):
             p.last_drift = now
-            current = self.t.frame.iloc[champ.known:int(np.searchsorted(
-                self.t.ts, now, side="right"))]
+            current = self.t.frame.iloc[self._drift_window(champ, now)]
             report = drift_report(None, current, self.t.profile(champ), champ.importance,
-                                  s.drift_threshold, min_rows=drift_min_rows(s),
-                                  now=0.0)
+                                  s.drift_threshold, min_rows=drift_min_rows(s), now=0.0)
             why = why or ("drift" if report.drifted else "")
         if champ is not None and _due(p.last_perf, now, s.perf_hours):
             p.last_perf = now
@@ -171,6 +183,15 @@ class _Walk:
             model = self._train(p, now)
             if model is not None:
                 self._judge(p, model, now)
+
+    def _drift_window(self, champ: Model, now: int) -> slice:
+        """``windows.drift_frames``'s current rows, as positions: of the labelled rows (all the
+        engine's loader holds at ``now``), those after the champion's or the last N hours."""
+        stop, hours = self.known(now), self.s.drift_window_hours
+        if hours <= 0 or stop == 0:
+            return slice(champ.known, max(champ.known, stop))
+        since = int(self.t.ts[stop - 1]) - int(hours * HOUR_NS)
+        return slice(int(np.searchsorted(self.t.ts, since, side="right")), stop)
 
     def _judge(self, p: _Policy, model: Model, now: int) -> None:
         """Leak check, edge gate, shadow test: the cycle's order of decisions."""
@@ -242,16 +263,20 @@ def run_replay(dataset: Dataset, settings: Settings, *, start: str | None = None
     with tempfile.TemporaryDirectory(prefix="clm-replay-") as tmp:
         trainer = Trainer(dataset, settings, Path(tmp), cancel)
         walk = _Walk(trainer, settings)
-        span = max(1, t_end - t_start)
-        shown = -1.0
-        for i, now in enumerate(checks):
-            if cancel is not None and cancel.is_set():
-                raise TrainingCancelled("The replay was cancelled; nothing was saved.")
-            walk.step(int(now), first=i == 0)
-            done = (int(now) - t_start) / span
-            if progress is not None and (done - shown >= 0.01 or i == len(checks) - 1):
-                shown = done
-                progress(done, f"{_day(int(now))}: {len(trainer.cache)} models trained")
+        span, shown = max(1, t_end - t_start), -1.0
+        try:
+            for i, now in enumerate(checks):
+                if cancel is not None and cancel.is_set():
+                    raise TrainingCancelled("The replay was cancelled; nothing was saved.")
+                walk.step(int(now), first=i == 0)
+                if i == 0:  # the first model is shared; then `always` trains ahead
+                    trainer.train_ahead(walk.always_plan(checks))
+                done = (int(now) - t_start) / span
+                if progress is not None and (done - shown >= 0.01 or i == len(checks) - 1):
+                    shown = done
+                    progress(done, f"{_day(int(now))}: {len(trainer.cache)} models trained")
+        finally:
+            trainer.close()
         result = _score(trainer, walk, t_start, len(checks))
     result.seconds = round(time.perf_counter() - began, 2)
     return result
