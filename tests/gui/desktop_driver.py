@@ -106,7 +106,9 @@ def main() -> int:
 
     # A failure notification; its "Restart backend" button is clicked on the desktop
     infos: list[str] = []
+    errors: list[str] = []
     app.controller.info.connect(infos.append)
+    app.controller.error.connect(errors.append)
     engine.bus.emit(ev.BackendHealth(ok=False, url=engine.settings.health_url, status_code=None,
                                      latency_ms=None, reported_sha256=None,
                                      reported_version=None, reason="no answer on :1"),
@@ -115,8 +117,20 @@ def main() -> int:
          "the failure notification")
     failure = next(c for c in service.calls if c.summary == "Backend unhealthy")
     seen["actions"] = failure.actions
-    service.click(failure.id, "restart")
-    wait(lambda: bool(infos), "the restart after the button")
+    # The click travels over D-Bus to desktop-notifier's listener. After a long test session
+    # the first click has been seen to get no answer within 180 s (not reproduced alone), so
+    # click again if nothing happened, and say on stderr how many clicks it took.
+    for clicks in range(1, 4):
+        service.click(failure.id, "restart")
+        try:
+            wait(lambda: bool(infos) or bool(errors), "the restart after the button", 60.0)
+            break
+        except SystemExit:
+            if clicks == 3:
+                raise
+    sys.stderr.write(f"restart answered after {clicks} click(s): {(infos or errors)[-1]}\n")
+    if not infos:
+        raise SystemExit(f"the restart after the button failed: {errors[-1]}")
     seen["restart"] = infos[-1]
     shot("5-after-notification-action")
     seen["notifications"] = [c.summary for c in service.calls]
