@@ -10,26 +10,10 @@ import os
 from pathlib import Path
 
 import pytest
+from small_env import SMALL_ENV
 
 #: Holds the sitecustomize.py that injects faults into the processes tests start.
 FAULTS = Path(__file__).parent / "faults"
-
-SMALL_ENV = """QT_CLM_DATA_PATH=data/train.csv
-QT_CLM_STORE_DIR=store
-QT_CLM_DEPLOY_DIR=models
-QT_CLM_LOG_DIR=logs
-QT_CLM_BACKEND=none
-QT_CLM_N_ESTIMATORS=40
-QT_CLM_EARLY_STOPPING=10
-QT_CLM_TRAIN_THREADS=1
-QT_CLM_SHADOW_MIN=100
-QT_CLM_EDGE_GATE=false
-"""
-# QT_CLM_EDGE_GATE=false: the small data (6 symbols x 400 bars) carries no edge a test can
-# prove (the demo's signal shows from about 30 x 600), and these tests are about deploying,
-# rolling back and scheduling, not the gate. The gate tests (test_decisions.py,
-# test_promote_without_edge.py) run with it on.
-
 
 @pytest.fixture(autouse=True)
 def isolated_user_dirs(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch

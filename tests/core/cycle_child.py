@@ -2,7 +2,7 @@
 
     python cycle_child.py WORKSPACE VERSION STEP
 
-STEP is a journal step (deploy_steps.FAULT_STEPS, through the deployer's step observer), ``restart``
+STEP is a journal step (deploy_steps.DEPLOY_STEPS, via the step observer), ``restart``
 (after the old backend was stopped, before the new one starts: the backend is down) or
 ``verify`` (the new backend runs, nobody has checked it). The faults are injected around the
 real functions from here; nothing in production code knows about them.

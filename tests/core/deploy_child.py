@@ -4,7 +4,7 @@
     python deploy_child.py STORE DEPLOY_DIR rollback VERSION|- [KILL_AT_STEP]
     python deploy_child.py STORE - hold-lock
 
-With KILL_AT_STEP (one of deploy_steps.FAULT_STEPS) the child SIGKILLs itself at that step boundary,
+With KILL_AT_STEP (one of deploy_steps.DEPLOY_STEPS) the child SIGKILLs itself at that step,
 through the deployer's step observer: the fault is injected here, not in production code.
 
 Imports only the store and the deployer (no xgboost), so each child starts fast. The pickle

@@ -26,7 +26,7 @@ from clm_tray.core.backend.health import probe_health
 from clm_tray.core.config.sources import load_settings
 from clm_tray.core.fsutil import sha256_file
 from clm_tray.core.registry.deploy import Deployer
-from clm_tray.core.registry.deploy_steps import FAULT_STEPS
+from clm_tray.core.registry.deploy_steps import DEPLOY_STEPS
 from clm_tray.core.registry.store import ModelStore
 
 pytestmark = pytest.mark.skipif(os.name == "nt", reason="SIGKILL semantics are POSIX")
@@ -34,8 +34,8 @@ pytestmark = pytest.mark.skipif(os.name == "nt", reason="SIGKILL semantics are P
 CHILD = Path(__file__).with_name("cycle_child.py")
 FEATURES = ["f0", "f1", "f2"]
 # Without the pickle for old backends, the pickle's own steps never happen.
-JOURNAL_STEPS = [s for s in FAULT_STEPS if "pickle" not in s]
-FIRST_NEW_STEP = FAULT_STEPS.index("meta_written")
+JOURNAL_STEPS = [s for s in DEPLOY_STEPS if "pickle" not in s]
+FIRST_NEW_STEP = DEPLOY_STEPS.index("meta_written")
 
 
 def _tiny_model(path: Path, seed: int) -> Path:
@@ -119,7 +119,7 @@ def test_kill_anywhere_in_a_promote_ends_with_the_backend_serving_the_champion(s
 
     engine = scene.engine()  # start-up: recovery, then reconcile the backend
     try:
-        new_model = step in ("restart", "verify") or FAULT_STEPS.index(step) >= FIRST_NEW_STEP
+        new_model = step in ("restart", "verify") or DEPLOY_STEPS.index(step) >= FIRST_NEW_STEP
         expected = scene.v2 if new_model else scene.v1
         aliases = scene.store.aliases()
         assert aliases["champion"] == expected.id

@@ -23,7 +23,7 @@ import pytest
 from clm_tray.core.fsutil import sha256_file
 from clm_tray.core.registry.backups import BACKUP_MANIFEST
 from clm_tray.core.registry.deploy import Deployer
-from clm_tray.core.registry.deploy_steps import FAULT_STEPS
+from clm_tray.core.registry.deploy_steps import DEPLOY_STEPS
 from clm_tray.core.registry.store import ModelStore
 from clm_tray.core.registry.version import ModelVersion
 
@@ -35,7 +35,7 @@ _spec.loader.exec_module(child)
 
 pytestmark = pytest.mark.skipif(os.name == "nt", reason="SIGKILL semantics are POSIX")
 
-FIRST_NEW_STEP = FAULT_STEPS.index("meta_written")  # from here on every new file is in place
+FIRST_NEW_STEP = DEPLOY_STEPS.index("meta_written")  # from here on every new file is in place
 
 
 def _versions(store: ModelStore, tmp_path: Path, n: int) -> list[ModelVersion]:
@@ -96,7 +96,7 @@ def scene(tmp_path: Path):
     return store, versions, deploy_dir, deployer
 
 
-@pytest.mark.parametrize("step", FAULT_STEPS)
+@pytest.mark.parametrize("step", DEPLOY_STEPS)
 def test_kill_during_install_leaves_old_or_new_model(scene, step: str) -> None:
     store, (v1, v2, v3), deploy_dir, deployer = scene
     deployer.install(v1, reason="setup")
@@ -109,7 +109,7 @@ def test_kill_during_install_leaves_old_or_new_model(scene, step: str) -> None:
     outcome = Deployer(store, deploy_dir, backup_keep=3).recover()
     assert outcome and v3.id in outcome
 
-    if FAULT_STEPS.index(step) < FIRST_NEW_STEP:
+    if DEPLOY_STEPS.index(step) < FIRST_NEW_STEP:
         _assert_one_complete_model(deployer, store, v2, previous=v1.id)
     else:
         _assert_one_complete_model(deployer, store, v3, previous=v2.id)
@@ -121,7 +121,7 @@ def test_kill_during_install_leaves_old_or_new_model(scene, step: str) -> None:
     assert deployer.deployed_sha256() == v1.sha256
 
 
-@pytest.mark.parametrize("step", FAULT_STEPS)
+@pytest.mark.parametrize("step", DEPLOY_STEPS)
 def test_kill_during_rollback_leaves_old_or_rolled_back_model(scene, step: str) -> None:
     store, (v1, v2, v3), deploy_dir, deployer = scene
     for v in (v1, v2, v3):
@@ -134,7 +134,7 @@ def test_kill_during_rollback_leaves_old_or_rolled_back_model(scene, step: str) 
     outcome = Deployer(store, deploy_dir, backup_keep=3).recover()
     assert outcome and "rollback" in outcome
 
-    if FAULT_STEPS.index(step) < FIRST_NEW_STEP:
+    if DEPLOY_STEPS.index(step) < FIRST_NEW_STEP:
         _assert_one_complete_model(deployer, store, v3, previous=v2.id)
     else:
         _assert_one_complete_model(deployer, store, v2, previous=v3.id)
@@ -150,7 +150,7 @@ def test_kill_during_first_install_leaves_empty_or_complete_folder(scene, step: 
 
     Deployer(store, deploy_dir).recover()
 
-    if FAULT_STEPS.index(step) < FIRST_NEW_STEP:
+    if DEPLOY_STEPS.index(step) < FIRST_NEW_STEP:
         assert sorted(p.name for p in deploy_dir.iterdir()) == []
         assert store.aliases()["champion"] is None
     else:

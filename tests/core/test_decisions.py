@@ -23,18 +23,9 @@ import numpy as np
 import pandas as pd
 import psutil
 import pytest
+from small_env import GATED_ENV
 
 from clm_tray.core.fsutil import sha256_file
-
-GATED_ENV = """QT_CLM_DATA_PATH=data/train.csv
-QT_CLM_STORE_DIR=store
-QT_CLM_DEPLOY_DIR=models
-QT_CLM_LOG_DIR=logs
-QT_CLM_BACKEND=none
-QT_CLM_N_ESTIMATORS=40
-QT_CLM_EARLY_STOPPING=10
-QT_CLM_TRAIN_THREADS=1
-"""
 
 
 def real_hourly_prices() -> pd.DataFrame:

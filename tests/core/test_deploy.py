@@ -16,7 +16,7 @@ from clm_tray.core.fsutil import sha256_file
 from clm_tray.core.registry import deploy_files, deploy_steps
 from clm_tray.core.registry.backups import BACKUP_MANIFEST
 from clm_tray.core.registry.deploy import Deployer
-from clm_tray.core.registry.deploy_steps import FAULT_STEPS
+from clm_tray.core.registry.deploy_steps import DEPLOY_STEPS
 from clm_tray.core.registry.store import ModelStore
 from clm_tray.core.registry.version import ModelVersion
 
@@ -361,7 +361,7 @@ def test_recover_with_nothing_to_do_returns_none_and_clears_temp_files(
 
 def test_fault_steps_are_unique_and_reported_in_order(store: ModelStore, deploy_dir: Path,
                                                       tmp_path: Path) -> None:
-    assert len(set(FAULT_STEPS)) == len(FAULT_STEPS)
+    assert len(set(DEPLOY_STEPS)) == len(DEPLOY_STEPS)
     seen: list[str] = []
     remove = deploy_steps.add_step_observer(seen.append)
     try:
@@ -373,7 +373,7 @@ def test_fault_steps_are_unique_and_reported_in_order(store: ModelStore, deploy_
     finally:
         remove()
     assert seen[-1] == "before_journal_cleared"
-    assert [s for s in FAULT_STEPS if s in seen] == sorted(set(seen), key=FAULT_STEPS.index)
+    assert [s for s in DEPLOY_STEPS if s in seen] == sorted(set(seen), key=DEPLOY_STEPS.index)
 
 
 def test_pickle_for_old_backends_is_written_and_never_loaded(

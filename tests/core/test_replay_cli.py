@@ -17,22 +17,13 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from small_env import GATED_ENV
 
 from clm_tray.core.demo.datafile import save
 from clm_tray.core.demo.generator import generate
 from clm_tray.core.demo.sample import SAMPLE_END
 from clm_tray.core.ml.data import load_dataset
 
-ENV = """QT_CLM_DATA_PATH=data/train.csv
-QT_CLM_STORE_DIR=store
-QT_CLM_DEPLOY_DIR=models
-QT_CLM_LOG_DIR=logs
-QT_CLM_BACKEND=none
-QT_CLM_N_ESTIMATORS=40
-QT_CLM_EARLY_STOPPING=10
-QT_CLM_TRAIN_THREADS=1
-QT_CLM_SHADOW_MIN=100
-"""
 # 6 symbols x 720 hourly bars (30 days) ending at the demo's fixed sample end
 FROM = "2025-12-07"
 _CSV: dict[str, bytes] = {}
@@ -46,7 +37,7 @@ def replay_workspace(root: Path) -> Path:
         save(generate(symbols=6, bars=720, end=SAMPLE_END), data)
         _CSV["csv"] = data.read_bytes()
     data.write_bytes(_CSV["csv"])
-    (root / ".env").write_text(ENV)
+    (root / ".env").write_text(GATED_ENV)
     return root
 
 

@@ -23,7 +23,7 @@ from clm_tray.core.fsutil import (
     read_json,
     sha256_file,
 )
-from clm_tray.core.registry.deploy_steps import fault_point
+from clm_tray.core.registry.deploy_steps import step_reached
 
 BACKUP_MANIFEST = "backup_manifest.json"
 TRASH_PREFIX = ".clm-tray-trash-"
@@ -69,7 +69,7 @@ def make_backup(deploy_dir: Path, journal: dict, model_file: str, version: str |
             )
         files[name] = {"sha256": sha, "size": size}
         if i == 0:
-            fault_point("backup_partial")
+            step_reached("backup_partial")
     seal_backup(
         folder,
         created=created,

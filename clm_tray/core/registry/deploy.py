@@ -57,7 +57,7 @@ from clm_tray.core.registry.deploy_journal import (
     write_journal,
 )
 from clm_tray.core.registry.deploy_recovery import reject_journal, resolve_interrupted
-from clm_tray.core.registry.deploy_steps import fault_point
+from clm_tray.core.registry.deploy_steps import step_reached
 from clm_tray.core.registry.formats import model_bytes
 from clm_tray.core.registry.store import ModelStore
 from clm_tray.core.registry.version import ModelVersion
@@ -197,21 +197,21 @@ class Deployer:
                     "check the store folder's permissions and free space"
                 ) from exc
             try:
-                fault_point("journal_written")
+                step_reached("journal_written")
                 backup = make_backup(self.deploy_dir, journal, self.model_file,
                                      self._backed_up_version(journal, before["champion"]),
                                      created=now_iso())
-                fault_point("backup_done")
+                step_reached("backup_done")
                 journal["step"] = "install"
                 write_journal(self.store.journal_path, journal)
                 replace_files(self.deploy_dir, plan, stale)
                 check_targets(journal)
                 journal["step"] = "aliases"
                 write_journal(self.store.journal_path, journal)
-                fault_point("before_aliases")
+                step_reached("before_aliases")
                 self.store.set_aliases(**after)
-                fault_point("aliases_set")
-                fault_point("before_journal_cleared")
+                step_reached("aliases_set")
+                step_reached("before_journal_cleared")
                 clear_journal(self.store.journal_path)
             except BaseException as exc:
                 with contextlib.suppress(Exception):

@@ -22,7 +22,7 @@ from pathlib import Path
 from clm_tray.core.errors import DeployError
 from clm_tray.core.fsutil import copy_file_durably, fsync_dir, write_file_durably
 from clm_tray.core.registry.deploy_folder import temp_path
-from clm_tray.core.registry.deploy_steps import fault_point
+from clm_tray.core.registry.deploy_steps import step_reached
 from clm_tray.core.registry.formats import WRITABLE, extra_formats, model_bytes
 from clm_tray.core.registry.version import ModelVersion
 
@@ -103,17 +103,17 @@ def replace_files(deploy_dir: Path, plan: list[PlannedFile], stale: list[str]) -
                 "copied; run `clm-tray versions` and retry"
             )
         temps.append((name, role, tmp))
-        fault_point(f"temp_written_{role}")
+        step_reached(f"temp_written_{role}")
     for name, role, tmp in temps:
         if role == "meta":
             for gone in stale:
                 with contextlib.suppress(FileNotFoundError):
                     os.unlink(deploy_dir / gone)
                 fsync_dir(deploy_dir)
-                fault_point("replaced_pickle")
+                step_reached("replaced_pickle")
         replace_file(tmp, deploy_dir / name)
         fsync_dir(deploy_dir)
-        fault_point("meta_written" if role == "meta" else f"replaced_{role}")
+        step_reached("meta_written" if role == "meta" else f"replaced_{role}")
 
 
 def replace_file(src: Path, dst: Path) -> None:

@@ -1,7 +1,7 @@
 """The journaled deploy's step boundaries, in order, and who is told when one is reached.
 
-``FAULT_STEPS`` names every point between two durable actions of a deploy (journal written,
-backup sealed, each file replaced, aliases moved...). The deploy calls ``fault_point(step)`` at
+``DEPLOY_STEPS`` names every point between two durable actions of a deploy (journal written,
+backup sealed, each file replaced, aliases moved...). The deploy calls ``step_reached(step)`` at
 each; production registers no observer, so that is a loop over an empty list. Crash tests
 register one (``add_step_observer``) that kills the process at a chosen step, which is how they
 prove a kill anywhere leaves exactly one complete model in the folder.
@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-# Step boundaries where a crash test may kill the deploying process, in the order they occur.
-FAULT_STEPS: tuple[str, ...] = (
+# Every step boundary of a deploy, in order (a crash test may kill the process at any).
+DEPLOY_STEPS: tuple[str, ...] = (
     "journal_written",  # journal on disk, nothing else done
     "backup_partial",  # first file copied into the backup folder, backup not sealed
     "backup_done",  # backup sealed with its manifest
@@ -39,7 +39,7 @@ def add_step_observer(observer: Callable[[str], None]) -> Callable[[], None]:
     return lambda: _step_observers.remove(observer)
 
 
-def fault_point(step: str) -> None:
-    """A step boundary of the journaled path (FAULT_STEPS): tell the observers, if any."""
+def step_reached(step: str) -> None:
+    """A step boundary of the journaled path (DEPLOY_STEPS): tell the observers, if any."""
     for observer in list(_step_observers):
         observer(step)
