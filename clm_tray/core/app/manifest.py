@@ -33,7 +33,6 @@ def build_manifest(dataset: Any, result: Any, parent: str | None, profile: dict[
     """The manifest of a model trained on ``dataset`` (``result``: the training's result;
     ``parent``: the champion it was trained to replace; ``profile``: the drift reference)."""
     import pandas as pd
-    import xgboost
 
     return {
         "trained_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
@@ -52,7 +51,7 @@ def build_manifest(dataset: Any, result: Any, parent: str | None, profile: dict[
         "training_seconds": result.duration_s,
         **result.trainer,  # "trainer": "local" | "dask" (+ scheduler address, workers)
         "library_versions": {
-            "xgboost": xgboost.__version__,
+            "xgboost": result.xgboost_version,
             "pandas": pd.__version__,
             "scikit-learn": _library_version("scikit-learn"),
         },

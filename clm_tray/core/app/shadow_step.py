@@ -29,10 +29,6 @@ def shadow_against_champion(ctx: CycleContext, candidate: Any, frame: pd.DataFra
     """
     import pandas as pd
 
-    from clm_tray.core.ml.modelfile import load_booster
-    from clm_tray.core.monitor.shadow import shadow_test
-    from clm_tray.core.monitor.windows import rows_after_training
-
     s = ctx.settings
     champion_id = ctx.store.aliases().get("champion")
     if not champion_id or champion_id == candidate.id:
@@ -40,6 +36,8 @@ def shadow_against_champion(ctx: CycleContext, candidate: Any, frame: pd.DataFra
     champion = ctx.store.get(champion_id)
     if champion.adopted:
         return shadow_against_adopted(ctx.settings, candidate, champion, frame)
+    from clm_tray.core.monitor.windows import rows_after_training
+
     new = rows_after_training(frame, champion.manifest)
     rows = new[new["timestamp"] >= pd.Timestamp(candidate.manifest["split"]["test_start"])]
     if list(champion.manifest["features"]) != list(candidate.manifest["features"]):
@@ -53,6 +51,9 @@ def shadow_against_champion(ctx: CycleContext, candidate: Any, frame: pd.DataFra
         return {"decision": "wait", "rows": 0, "features_differ": diff, "champion": champion_id,
                 "reason": f"features differ from the champion's ({diff}); waits for "
                           "`clm-tray promote` or a QT_CLM_FEATURES change"}
+    from clm_tray.core.ml.modelfile import load_booster  # XGBoost: only with two models
+    from clm_tray.core.monitor.shadow import shadow_test
+
     res = shadow_test(
         load_booster(candidate.model_path), load_booster(champion.model_path), rows,
         candidate.manifest["features"], candidate.manifest["target"],

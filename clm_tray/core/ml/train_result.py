@@ -78,3 +78,12 @@ class TrainResult:
     #: Where it was trained, for the manifest: {"trainer": "local"} or, on a cluster,
     #: {"trainer": "dask", "dask_scheduler": address without credentials, "dask_workers": n}.
     trainer: dict[str, Any] = field(default_factory=lambda: {"trainer": "local"})
+    #: The XGBoost that trained it, read where the result is made (the training process), so
+    #: the cycle's process need not import XGBoost to write the manifest.
+    xgboost_version: str = field(default_factory=lambda: _xgboost_version())
+
+
+def _xgboost_version() -> str:
+    import xgboost
+
+    return str(xgboost.__version__)

@@ -9,25 +9,43 @@ metrics with numpy). That is more than half of the process's start-up.
 
 from __future__ import annotations
 
+from multiprocessing.connection import Connection
 from pathlib import Path
+from typing import Any
 
 from clm_tray.core.errors import TrainingCancelled, TrainingError, is_disk_full
 from clm_tray.core.ml.train_result import TrainParams, TrainResult
 from clm_tray.core.supervised_child import Child, StopRequested
+from clm_tray.core.supervised_wire import POLL_SECONDS
 
 _DISK_FULL = ("disk full: the training process could not write in {}; free some space on "
               "that disk (or point QT_CLM_STORE_DIR at a disk with room) and retry")
 
 
-def main(child: Child, data_path: str, target: str, features: list[str] | None,
-         params: TrainParams, model_path: str, coerce_bad_cells: bool = False,
-         dask_scheduler: str = "", encoding: str | None = None) -> TrainResult:
-    """Train on ``data_path`` and save the model to ``model_path``; boosting rounds go to the
-    parent as progress. With ``dask_scheduler`` this process holds the Dask client and
-    trains on the cluster, leaving it cleanly when the parent asks it to stop."""
+def main(child: Child, jobs: Connection) -> TrainResult | None:
+    """Import what training needs, then wait for the job on ``jobs`` and run it.
+
+    The process is started before the cycle has loaded its data (trainprocess.TrainingProcess),
+    so pandas and XGBoost are imported while the cycle reads the file. The job is the tuple of
+    ``train``'s arguments; None (the cycle decided not to train), a closed pipe or the stop flag
+    ends the process without training.
+    """
     from clm_tray.core.ml.lean_imports import keep_scikit_learn_out
 
     keep_scikit_learn_out()
+    _warm_up()
+    job = _next_job(child, jobs)
+    if job is None:
+        return None
+    return train(child, *job)
+
+
+def train(child: Child, data_path: str, target: str, features: list[str] | None,
+          params: TrainParams, model_path: str, coerce_bad_cells: bool = False,
+          dask_scheduler: str = "", encoding: str | None = None) -> TrainResult:
+    """Train on ``data_path`` and save the model to ``model_path``; boosting rounds go to the
+    parent as progress. With ``dask_scheduler`` this process holds the Dask client and
+    trains on the cluster, leaving it cleanly when the parent asks it to stop."""
     try:
         if dask_scheduler:
             return _train_on_cluster(child, data_path, target, features, params,
@@ -38,6 +56,23 @@ def main(child: Child, data_path: str, target: str, features: list[str] | None,
         if is_disk_full(exc):
             raise TrainingError(_DISK_FULL.format(Path(model_path).parent)) from exc
         raise
+
+
+def _warm_up() -> None:
+    """The modules every local training needs (pandas, pyarrow, XGBoost): imported first."""
+    from clm_tray.core.ml import batches, prepared, training  # noqa: F401
+
+
+def _next_job(child: Child, jobs: Connection) -> tuple[Any, ...] | None:
+    """The job the cycle sends once its data is ready; None when it sends none."""
+    try:
+        while not jobs.poll(POLL_SECONDS):
+            if child.stopping():
+                return None
+        job = jobs.recv()
+    except (EOFError, OSError):  # the cycle closed the pipe: no training this time
+        return None
+    return tuple(job) if job is not None else None
 
 
 def _train_here(child: Child, data_path: str, target: str, features: list[str] | None,

@@ -10,17 +10,20 @@ monitor check uses, drift included: a missing feature is one sentence, never a K
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, TypeAlias
 
 import numpy as np
 import pandas as pd
-import xgboost as xgb
 
 from clm_tray.core.errors import DataError
 from clm_tray.core.ml.metrics import log_loss
 
+if TYPE_CHECKING:  # imported when a Booster is scored: a cycle's drift profile needs none
+    import xgboost as xgb
+
 # A model is an xgboost Booster or any callable ``fn(frame, features) -> P(target = 1)``
 # (for example ``functools.partial(training.predict_proba, booster)``).
-Model = xgb.Booster | Callable[[pd.DataFrame, list[str]], np.ndarray]
+Model: TypeAlias = "xgb.Booster | Callable[[pd.DataFrame, list[str]], np.ndarray]"
 
 
 def require_columns(frame: pd.DataFrame, columns: Sequence[str], what: str) -> None:
@@ -42,6 +45,10 @@ def probabilities(model: Model, frame: pd.DataFrame, features: list[str]) -> np.
     Booster saved after early stopping predicts with its best iteration only, as
     ``XGBClassifier.predict_proba`` does.
     """
+    if callable(model):  # a Booster is not callable
+        return np.asarray(model(frame, list(features)), dtype=np.float64).reshape(-1)
+    import xgboost as xgb
+
     if isinstance(model, xgb.Booster):
         columns = list(model.feature_names or features)
         require_columns(frame, columns, "new data")
@@ -50,8 +57,6 @@ def probabilities(model: Model, frame: pd.DataFrame, features: list[str]) -> np.
         if best is not None:
             return np.asarray(model.predict(matrix, iteration_range=(0, int(best) + 1)))
         return np.asarray(model.predict(matrix))
-    if callable(model):
-        return np.asarray(model(frame, list(features)), dtype=np.float64).reshape(-1)
     raise TypeError(f"expected an xgboost Booster or a callable, got {type(model).__name__}")
 
 
