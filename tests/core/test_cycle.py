@@ -74,11 +74,11 @@ def test_new_rows_let_the_shadow_test_decide(engine_factory, small_workspace):
     engine.retrain()
     feed(small_workspace / "data" / "train.csv", hours=80)
     res = engine.retrain()
-    assert res.shadow is not None and res.shadow["rows"] >= 50
-    assert res.shadow["decision"] in ("promote", "reject")
-    assert 0.0 <= res.shadow["p_value"] <= 1.0
+    assert res.shadow is not None and res.shadow.rows >= 50
+    assert res.shadow.decision in ("promote", "reject")
+    assert res.shadow.p_value is not None and 0.0 <= res.shadow.p_value <= 1.0
     row = next(r for r in engine.versions() if r.id == res.version)
-    assert row.shadow["decision"] == res.shadow["decision"]
+    assert row.shadow == res.shadow  # read back from the notes as the same typed verdict
 
 
 def test_no_deploy_trains_and_versions_only(engine_factory, small_workspace):
