@@ -19,6 +19,7 @@ from clm_tray.core.app.cycle_run import CycleContext, CycleRun, record_outcome
 from clm_tray.core.app.status import (
     IDENTITY_NOT_REPORTED,
     CycleResult,
+    HealthReport,
     Outcome,
     ShadowResult,
 )
@@ -106,9 +107,8 @@ def deploy_verified(
 
 
 def restart_and_verify(ctx: CycleContext, run: CycleRun, backend: Any, version: Any,
-                        attempt: str) -> Any:
+                        attempt: str) -> HealthReport:
     """Restart the backend and wait until it reports ``version``; one attempt in history."""
-    from clm_tray.core.app.status import HealthReport
     from clm_tray.core.backend.health import verify_deployed
 
     s = ctx.settings
