@@ -90,11 +90,11 @@ def print_result(res: CycleResult, as_json: bool) -> int:
             say(f"  edge gate: {edge.get('reason')} over {edge.get('bars')} test bars — {verdict}")
         if res.leakage:
             say("  WARNING: probable leakage — the model looks too good to be true")
-        if res.shadow and res.shadow.get("rows"):
-            s = res.shadow
-            say(f"  shadow test on {s['rows']} new rows: candidate "
-                f"{pct(s.get('candidate_accuracy'))} vs champion "
-                f"{pct(s.get('champion_accuracy'))}, McNemar p={decimal(s.get('p_value'))}")
+        s = res.shadow
+        if s is not None and s.rows:
+            say(f"  shadow test on {s.rows} new rows: candidate "
+                f"{pct(s.candidate_accuracy)} vs champion "
+                f"{pct(s.champion_accuracy)}, McNemar p={decimal(s.p_value)}")
     if res.outcome == Outcome.CANCELLED:
         if not as_json:
             sys.stderr.write(f"clm-tray: {res.outcome}: {res.reason}\n")

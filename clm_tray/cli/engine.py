@@ -9,6 +9,7 @@ from datetime import datetime
 
 from clm_tray.cli import cycle, demo
 from clm_tray.cli.common import add_json_flag, load, open_cli_engine, print_json, say
+from clm_tray.core.app.status import BackendUnknown
 from clm_tray.core.app.wording import ago, clock, decimal, pct
 from clm_tray.core.config.settings import FIELDS, describe
 from clm_tray.core.serialize import to_jsonable
@@ -72,14 +73,12 @@ def cmd_status(args: argparse.Namespace) -> int:
     if last:
         say(f"last cycle: {last.outcome} ({ago(last.finished_at or last.started_at)}, "
             f"trigger {last.trigger}) {last.reason}")
-    if st.backend:
-        b = st.backend
-        if b.get("state") == "unknown":  # the folder changed after the last check
-            say(f"backend:    {b.get('reason')}")
-        else:
-            word = "skipped" if b.get("skipped") else ("healthy" if b.get("ok") else "UNHEALTHY")
-            say(f"backend:    {word} (checked {ago(b.get('checked_at'))}) — "
-                f"{b.get('reason') or b.get('url')}")
+    b = st.backend
+    if isinstance(b, BackendUnknown):  # the folder changed after the last check
+        say(f"backend:    {b.reason}")
+    elif b is not None:
+        word = "skipped" if b.skipped else ("healthy" if b.ok else "UNHEALTHY")
+        say(f"backend:    {word} (checked {ago(b.checked_at)}) — {b.reason or b.url}")
     sch = st.scheduler
     if sch.running:
         nxt = ", ".join(f"{j.name} {clock(j.next_run)}" for j in sch.jobs if j.next_run)
@@ -101,12 +100,12 @@ def cmd_versions(args: argparse.Namespace) -> int:
         say("no versions yet — run `clm-tray retrain`")
     for r in rows:
         shadow = ""
-        if r.shadow and r.shadow.get("decision"):
-            sh = r.shadow
-            shadow = f"  shadow: {sh['decision']}"
-            if sh.get("rows"):
-                shadow += (f" ({sh['rows']} rows, {pct(sh.get('candidate_accuracy'))} vs "
-                           f"{pct(sh.get('champion_accuracy'))}, p={decimal(sh.get('p_value'))})")
+        sh = r.shadow
+        if sh is not None and sh.decision:
+            shadow = f"  shadow: {sh.decision}"
+            if sh.rows:
+                shadow += (f" ({sh.rows} rows, {pct(sh.candidate_accuracy)} vs "
+                           f"{pct(sh.champion_accuracy)}, p={decimal(sh.p_value)})")
         leak = "  LEAKAGE?" if r.leakage else ""
         if r.adopted:
             say(f"{r.id}  {r.status:<10} adopted: {', '.join(r.files)} "
@@ -129,8 +128,8 @@ def cmd_history(args: argparse.Namespace) -> int:
         when = datetime.fromtimestamp(r.started_at).strftime("%Y-%m-%d %H:%M:%S")
         dur = f"{r.duration_s:.1f}s" if r.duration_s is not None else "…"
         shadow = ""
-        if r.shadow and r.shadow.get("rows"):
-            shadow = f" [shadow p={decimal(r.shadow.get('p_value'))}]"
+        if r.shadow is not None and r.shadow.rows:
+            shadow = f" [shadow p={decimal(r.shadow.p_value)}]"
         say(f"{when}  {r.trigger:<10} {r.outcome:<20} {dur:>7}  {r.version or ''} "
             f"{r.reason}{shadow}")
     return 0

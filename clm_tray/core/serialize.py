@@ -6,12 +6,17 @@ process hands back goes through here, so a report, an enum, a path, a timestamp 
 number is written the same way everywhere and read back into the same dataclass.
 
 - ``to_jsonable(obj)``: dataclasses, enums, paths, datetimes and numpy / pandas values become
-  plain dicts, lists, strings and numbers (exactly what ``json.dumps`` then writes).
+  plain dicts, lists, strings and numbers (exactly what ``json.dumps`` then writes). A
+  dataclass may name fields left out when they are None in ``OMIT_NONE`` (a frozenset; a
+  class attribute, or a property when it depends on the value): extras only some producers
+  of a record have, so a record without them keeps the keys it always had.
 - ``dumps(obj)``: ``to_jsonable`` plus ``json.dumps`` (sorted keys by default).
 - ``from_jsonable(cls, data)``: the inverse, typed: pydantic validates ``data`` into ``cls``
   (a dataclass such as ``DriftReport``, a list of them, an enum ...), nested dataclasses
   included. Keys a newer clm-tray added are ignored; a value of the wrong type raises
   ``ValueError`` (pydantic's ``ValidationError`` is one).
+- ``read_or_none(cls, data, what)``: ``from_jsonable`` for what was written to disk earlier
+  (possibly by an older clm-tray): None and one log line instead of an exception.
 - ``to_plain(obj)``: numpy / pandas values become Python ones while dataclasses and enums stay
   what they are, for results pickled across a process boundary to a caller that must not
   import numpy or pandas.
@@ -28,11 +33,14 @@ import datetime as dt
 import enum
 import functools
 import json
+import logging
 from collections.abc import Mapping
 from pathlib import PurePath
 from typing import Any, TypeVar
 
 T = TypeVar("T")
+
+log = logging.getLogger(__name__)
 
 _PRIMITIVE = (str, int, float, bool, type(None))
 # Modules whose values are converted by their own methods (never imported here); a result
@@ -47,7 +55,10 @@ def to_jsonable(obj: Any) -> Any:
     if isinstance(obj, enum.Enum):
         return to_jsonable(obj.value)
     if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
-        return {f.name: to_jsonable(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
+        omit = getattr(obj, "OMIT_NONE", ())
+        values = ((f.name, getattr(obj, f.name)) for f in dataclasses.fields(obj))
+        return {name: to_jsonable(value) for name, value in values
+                if not (value is None and name in omit)}
     if isinstance(obj, Mapping):
         return {_key(k): to_jsonable(v) for k, v in obj.items()}
     if isinstance(obj, (list, tuple, set, frozenset)):
@@ -70,6 +81,20 @@ def dumps(obj: Any, *, indent: int | None = None, sort_keys: bool = True) -> str
 def from_jsonable(cls: type[T] | Any, data: Any) -> T:
     """``data`` (parsed JSON) validated into ``cls``; see the module docstring."""
     return _adapter(cls).validate_python(data)  # type: ignore[no-any-return]
+
+
+def read_or_none(cls: type[T] | Any, data: Any, what: str) -> T | None:
+    """``data`` validated into ``cls``, or None (with one log line naming ``what``) when it
+    cannot be: a record an older or damaged clm-tray wrote must never stop ``status`` or the
+    tray, which then show "not checked yet" for it rather than a traceback."""
+    if data is None:
+        return None
+    try:
+        return from_jsonable(cls, data)
+    except ValueError as exc:
+        log.warning("ignoring %s that this clm-tray cannot read: %s", what,
+                    " ".join(str(exc).split())[:300])
+        return None
 
 
 def to_plain(obj: Any) -> Any:

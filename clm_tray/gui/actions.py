@@ -31,12 +31,12 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
-def verified_text(health: dict[str, Any] | None) -> str:
-    if not health:
+def verified_text(health: HealthReport | None) -> str:
+    if health is None:
         return "backend not checked"
-    if health.get("skipped"):
+    if health.skipped:
         return "backend not checked (files only)"
-    return "backend verified" if health.get("ok") else "backend NOT verified"
+    return "backend verified" if health.ok else "backend NOT verified"
 
 
 def done_line(what: str, result: CycleResult) -> str:

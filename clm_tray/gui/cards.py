@@ -16,7 +16,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from clm_tray.core.app.status import Health, JobState
+from clm_tray.core.app.status import BackendUnknown, Health, JobState
 from clm_tray.core.app.wording import clock, latency, pct
 from clm_tray.gui.snapshot import Snapshot
 
@@ -200,23 +200,22 @@ class HeaderCards(QWidget):
 
     def show_backend(self, snap: Snapshot) -> None:
         b, f = snap.status.backend, snap.facts
-        if b is None or b.get("skipped"):
+        if isinstance(b, BackendUnknown):  # the deploy folder changed after the last check
+            self.backend.set_rows(f.backend, [("Why", b.reason)], "idle",
+                                  tips={"Why": f.backend_detail})
+            return
+        if b is None or b.skipped:
             rows = [("Note", "no backend is set up; only the model files are installed")] \
                 if b else []
             self.backend.set_rows(f.backend, rows, "idle", tips={"Note": f.backend_detail})
             return
-        if b.get("state") == "unknown":  # the deploy folder changed after the last check
-            self.backend.set_rows(f.backend, [("Why", str(b.get("reason", "")))], "idle",
-                                  tips={"Why": f.backend_detail})
-            return
         self.backend.set_rows(f.backend, [
-            ("Answers in", latency(b.get("latency_ms"))),
-            ("Serving", str(b.get("reported_version") or
-                            (b.get("reported_sha256") or "?")[:12])),
-            ("Address", str(b.get("url", ""))),
-            ("Checked", clock(b.get("checked_at"))),
-        ] + ([] if b.get("ok") else [("Why", str(b.get("reason", "")))]),
-            ("warn" if "not reported" in f.backend else "ok") if b.get("ok") else "bad",
+            ("Answers in", latency(b.latency_ms)),
+            ("Serving", str(b.reported_version or (b.reported_sha256 or "?")[:12])),
+            ("Address", b.url),
+            ("Checked", clock(b.checked_at)),
+        ] + ([] if b.ok else [("Why", b.reason)]),
+            ("warn" if "not reported" in f.backend else "ok") if b.ok else "bad",
             tips={"Why": f.backend_detail, "Serving": f.backend_detail})
 
     def show_scheduler(self, snap: Snapshot) -> None:

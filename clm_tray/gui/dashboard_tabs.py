@@ -85,7 +85,7 @@ class DriftTab(QWidget):
         self.chart.show_drift(
             snap.status.drift, f"<b>{f.drift}</b>.<br>Nothing to do: it is measured by itself "
             "on the data that arrives after the model was trained, once there is enough.")
-        self.table.setVisible(bool((snap.status.drift or {}).get("features")))
+        self.table.setVisible(bool(snap.status.drift and snap.status.drift.features))
 
     def show_table(self, snap: Snapshot) -> None:
         f = snap.facts

@@ -13,7 +13,7 @@ import time
 from PySide6.QtCore import Qt, QTimer
 from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QToolButton, QWidget
 
-from clm_tray.core.app.status import Health, Outcome
+from clm_tray.core.app.status import Health, HealthReport, Outcome
 from clm_tray.gui.snapshot import Snapshot
 
 DONE_NOTICE_MS = 20_000
@@ -84,8 +84,8 @@ class MessageBars:
         last = snap.status.last_cycle
         cycle_ok = (last is not None and last.finished_at is not None
                     and last.finished_at >= since and not Outcome.is_failure(last.outcome))
-        b = snap.status.backend or {}
-        backend_ok = bool(b.get("ok")) and float(b.get("checked_at") or 0) >= since
+        b = snap.status.backend
+        backend_ok = isinstance(b, HealthReport) and b.ok and b.checked_at >= since
         if cycle_ok or backend_ok:
             self.clear_error()
 

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QBrush, QColor
 from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QTableWidget, QTableWidgetItem
 
-from clm_tray.core.app.status import BackupRow, CycleRecord, Outcome, VersionRow
+from clm_tray.core.app.status import BackupRow, CycleRecord, DriftReport, Outcome, VersionRow
 from clm_tray.core.app.wording import decimal, pct, shadow_words, size, when
 
 LONG_CELL = 48  # a longer cell text is also its tooltip (a narrow column elides it)
@@ -107,13 +106,11 @@ class DriftTable(DataTable):
         # numbers next to their feature's name; the spare width goes to the last column
         super().__init__(["Feature", "PSI", "KS D", "Importance", "Over threshold"])
 
-    def show_drift(self, drift: dict[str, Any] | None) -> None:
-        feats = list((drift or {}).get("features") or [])
-        feats.sort(key=lambda f: (not f.get("over"), -(f.get("psi") or 0.0)))
-        rows = [[str(f.get("feature")), f"{f.get('psi', 0):.4f}", f"{f.get('ks_d', 0):.3f}",
-                 pct(f.get("importance")), "yes" if f.get("over") else ""] for f in feats]
-        self.fill(rows, [str(f.get("feature")) for f in feats],
-                  [OVER if f.get("over") else None for f in feats])
+    def show_drift(self, drift: DriftReport | None) -> None:
+        feats = sorted(drift.features if drift else [], key=lambda f: (not f.over, -f.psi))
+        rows = [[f.feature, f"{f.psi:.4f}", decimal(f.ks_d), pct(f.importance),
+                 "yes" if f.over else ""] for f in feats]
+        self.fill(rows, [f.feature for f in feats], [OVER if f.over else None for f in feats])
 
 
 class VersionsTable(DataTable):

@@ -41,7 +41,7 @@ def test_process_backend_reports_each_new_champion(engine_factory, small_workspa
         report = engine.health()
         assert report.ok and report.reported_sha256 == b.sha256 != a.sha256
         assert report.reported_version == b.id
-        assert second.health["reported_sha256"] == b.sha256
+        assert second.health is not None and second.health.reported_sha256 == b.sha256
     finally:
         engine.backend().stop()
 
@@ -112,8 +112,8 @@ def test_docker_backend_through_the_engine(engine_factory, small_workspace, run_
     second = engine.retrain()
     assert second.outcome == "deployed", second.reason
     b = engine.store.get(second.version)
-    assert second.health["reported_sha256"] == b.sha256
-    assert second.health["restarted"] is True  # the container's StartedAt moved
+    assert second.health is not None and second.health.reported_sha256 == b.sha256
+    assert second.health.restarted is True  # the container's StartedAt moved
     assert engine.store.get(first.version).sha256 != b.sha256
 
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from clm_tray.core.app.status import IDENTITY_HINT, Health
+from clm_tray.core.app.status import IDENTITY_HINT, IDENTITY_NOT_REPORTED, Health, HealthReport
 from clm_tray.core.backend.health import verify_backend
 from clm_tray.core.config.settings import Settings
 from clm_tray.core.fsutil import sha256_file
@@ -23,6 +23,7 @@ from clm_tray.core.registry.deploy import Deployer
 from clm_tray.core.registry.plan import plan_retrain
 from clm_tray.core.registry.store import ModelStore
 from clm_tray.core.registry.version import ModelVersion
+from clm_tray.core.serialize import to_jsonable
 
 MTIME = dt.datetime(2026, 11, 30, 5, 0, 0, tzinfo=dt.timezone.utc)
 
@@ -231,8 +232,10 @@ def test_a_backend_without_identity_turns_the_tray_amber_with_how_to_fix(
     models.mkdir()
     (models / "xgb_model.pkl").write_bytes(b"fresh pickle")
     engine = engine_factory()
-    engine.history.add_check("health", {"ok": True, "identity": "not reported",
-                                        "reason": "healthy"}, at=time.time())
+    answered = HealthReport(ok=True, url="http://127.0.0.1:8000/health", status_code=200,
+                            latency_ms=2.0, reported_sha256=None, reported_version=None,
+                            reason="healthy", identity=IDENTITY_NOT_REPORTED)
+    engine.history.add_check("health", to_jsonable(answered), at=time.time())
 
     st = engine.status()
 

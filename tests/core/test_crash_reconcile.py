@@ -22,6 +22,7 @@ from pathlib import Path
 import pytest
 
 from clm_tray.core.app.service import Engine
+from clm_tray.core.app.status import BackendUnknown, HealthReport
 from clm_tray.core.backend.health import probe_health
 from clm_tray.core.config.sources import load_settings
 from clm_tray.core.fsutil import sha256_file
@@ -139,7 +140,7 @@ def test_kill_anywhere_in_a_promote_ends_with_the_backend_serving_the_champion(s
         last = engine.history.last_cycle()
         assert (last.trigger, last.outcome) == ("recover", "reconciled"), last.reason
         status = engine.status()
-        assert status.backend and status.backend.get("ok") is True
+        assert isinstance(status.backend, HealthReport) and status.backend.ok is True
         assert hashlib.sha256((scene.models / "xgb_model.ubj").read_bytes()).hexdigest() == \
             live.reported_sha256
     finally:
@@ -149,19 +150,19 @@ def test_kill_anywhere_in_a_promote_ends_with_the_backend_serving_the_champion(s
 def test_status_never_says_healthy_for_a_check_older_than_the_last_deploy(scene):
     engine = scene.engine()
     try:
-        assert engine.status().backend.get("ok") is True
+        assert getattr(engine.status().backend, "ok", None) is True
         from clm_tray.core.app.backend_pending import mark_folder_changing
 
         mark_folder_changing(scene.store, engine.history, "the deploy of v9999", engine.clock())
         shown = engine.status()
-        assert shown.backend["state"] == "unknown"
-        assert shown.backend["reason"].startswith("unknown — not checked since the deploy of v9999")
+        assert isinstance(shown.backend, BackendUnknown)
+        assert shown.backend.reason.startswith("unknown — not checked since the deploy of v9999")
         assert shown.health.value != "healthy"
     finally:
         engine.close()
     engine = scene.engine()  # the marker makes the next start restart and verify
     try:
-        assert engine.status().backend.get("ok") is True
+        assert getattr(engine.status().backend, "ok", None) is True
         assert engine.history.last_cycle().outcome == "reconciled"
     finally:
         engine.close()

@@ -74,11 +74,11 @@ def test_new_rows_let_the_shadow_test_decide(engine_factory, small_workspace):
     engine.retrain()
     feed(small_workspace / "data" / "train.csv", hours=80)
     res = engine.retrain()
-    assert res.shadow is not None and res.shadow["rows"] >= 50
-    assert res.shadow["decision"] in ("promote", "reject")
-    assert 0.0 <= res.shadow["p_value"] <= 1.0
+    assert res.shadow is not None and res.shadow.rows >= 50
+    assert res.shadow.decision in ("promote", "reject")
+    assert res.shadow.p_value is not None and 0.0 <= res.shadow.p_value <= 1.0
     row = next(r for r in engine.versions() if r.id == res.version)
-    assert row.shadow["decision"] == res.shadow["decision"]
+    assert row.shadow == res.shadow  # read back from the notes as the same typed verdict
 
 
 def test_no_deploy_trains_and_versions_only(engine_factory, small_workspace):
@@ -169,7 +169,14 @@ def test_two_concurrent_retrains_one_runs_the_other_says_busy(small_workspace):
     assert "already running" in err_b and err_b.count("\n") == 1
 
 
-def test_status_json_exit_codes(small_workspace):
+HEALTH_KEYS = {"ok", "url", "status_code", "latency_ms", "reported_sha256", "reported_version",
+               "reason", "checked_at", "skipped", "identity", "model_loaded", "restarted"}
+DRIFT_KEYS = {"score", "threshold", "drifted", "window_rows", "window_start", "window_end",
+              "features", "enough", "reason", "checked_at", "typical_score", "min_rows"}
+
+
+def test_status_json_exit_codes_and_keys(small_workspace):
+    """`--json` is a contract: the keys scripts read stay the same, whatever the types inside."""
     p = _cli(small_workspace, "status", "--json")
     out, err = p.communicate(timeout=60)
     assert p.returncode == 1, err  # no model yet
@@ -177,11 +184,33 @@ def test_status_json_exit_codes(small_workspace):
     p = _cli(small_workspace, "retrain", "--json")
     out, err = p.communicate(timeout=120)
     assert p.returncode == 0, err
-    assert json.loads(out)["outcome"] == "deployed"
+    first = json.loads(out)
+    assert first["outcome"] == "deployed"
+    # the short "no champion yet" verdict keeps its three keys: no null figures added
+    assert first["shadow"] == {"decision": "promote", "reason": "no champion yet", "rows": 0}
+    assert set(first["health"]) == HEALTH_KEYS
+    p = _cli(small_workspace, "drift", "--json")
+    out, err = p.communicate(timeout=60)
+    assert p.returncode == 0, err
+    assert set(json.loads(out)) == DRIFT_KEYS
     p = _cli(small_workspace, "status", "--json")
     out, err = p.communicate(timeout=60)
     d = json.loads(out)
     assert p.returncode == 0 and d["fresh"] is True and d["champion"]["id"]
+    assert d["champion"]["shadow"] == first["shadow"]
+    assert set(d["drift"]) == DRIFT_KEYS | {"version"} and set(d["backend"]) == HEALTH_KEYS
+    # the deploy folder changes after the last health check: the backend is "unknown"
+    from clm_tray.core.app.backend_pending import FOLDER_CHECK
+    from clm_tray.core.registry.history import History
+
+    History(small_workspace / "store" / "history.sqlite").add_check(
+        FOLDER_CHECK, {"what": "a test"}, at=d["backend"]["checked_at"] + 1)
+    p = _cli(small_workspace, "status", "--json")
+    out, err = p.communicate(timeout=60)
+    d = json.loads(out)
+    assert set(d["backend"]) == {"ok", "state", "url", "reason", "checked_at", "changed_at"}
+    assert d["backend"]["ok"] is None and d["backend"]["state"] == "unknown"
+    assert d["health"] == "attention" and d["summary"].startswith("Backend unknown")
     p = _cli(small_workspace, "status", "--json", env={"QT_CLM_RETRAIN_HOURS": "0.00001"})
     out, _ = p.communicate(timeout=60)
     assert p.returncode == 1 and json.loads(out)["fresh"] is False

@@ -94,8 +94,8 @@ def test_a_candidate_with_other_features_waits_unless_the_user_chose_them(engine
     frame = engine.load_data().frame
 
     shadow = shadow_against_champion(engine._ctx(), candidate, frame)
-    assert shadow["decision"] == "wait"
-    assert "missing: ret_1; new: x" in shadow["reason"]
+    assert shadow.decision == "wait" and shadow.features_differ == "missing: ret_1; new: x"
+    assert "missing: ret_1; new: x" in shadow.reason
     engine.settings.auto_promote = True
     engine.store.set_aliases(challenger=candidate.id)
     engine.store.annotate(candidate.id, "shadow", shadow)
@@ -103,7 +103,7 @@ def test_a_candidate_with_other_features_waits_unless_the_user_chose_them(engine
                                        "promote`: missing: ret_1; new: x")
 
     engine.settings.features = features  # a deliberate QT_CLM_FEATURES change
-    assert shadow_against_champion(engine._ctx(), candidate, frame)["decision"] == "promote"
+    assert shadow_against_champion(engine._ctx(), candidate, frame).decision == "promote"
 
 
 def _finished(outcome: str, reason: str) -> ev.Event:

@@ -9,12 +9,14 @@ first release) is covered by test_hardening.py; every version in between is buil
 
 from __future__ import annotations
 
+import logging
 import sqlite3
 from contextlib import closing
 from pathlib import Path
 
 import pytest
 
+from clm_tray.core.app.status import DriftCheck, ShadowResult
 from clm_tray.core.registry.history import MIGRATIONS, SCHEMA_VERSION, History
 
 TODAY = Path(__file__).parent / "data" / "history-schema-2.sql"
@@ -51,7 +53,7 @@ def test_a_history_written_by_todays_schema_opens_keeps_every_row_and_takes_new_
     assert deployed.metrics == {"edge": {"p_value": 0.01}, "test_accuracy": 0.552}
     assert deployed.stages == {"load": 0.4, "train": 3.1} and deployed.shadow is None
     assert failed.failed and failed.champion_before == "v0001"
-    assert failed.shadow == {"decision": "promote", "rows": 300}
+    assert failed.shadow == ShadowResult("promote", rows=300)
     assert [a["attempt"] for a in failed.attempts] == ["deploy", "rollback"]
     assert [c.id for c in history.failures_since_success()] == [2]
     at, drift = history.last_check("drift")
@@ -59,6 +61,8 @@ def test_a_history_written_by_todays_schema_opens_keeps_every_row_and_takes_new_
     assert [f["feature"] for f in drift["features"]] == ["ret_1", "vol"]
     assert history.last_check("health")[1]["identity"] == "verified"
     assert len(history.checks("performance")) == 1
+    at, report = history.last_report("drift", DriftCheck)
+    assert report.version == "v0001" and [f.feature for f in report.features] == ["ret_1", "vol"]
 
     new = history.start_cycle("manual", "v0001", at=1_900_000_000.0)
     history.finish_cycle(new, outcome="deployed", reason="deployed v0003", version="v0003")
@@ -86,3 +90,25 @@ def test_a_history_of_every_older_schema_migrates_to_the_newest_in_order(
     assert [(c.reason, c.failed) for c in history.cycles()] == [("old row", True)]
     assert history.last_check("drift") == (1.5, {"score": 0.1})
     assert history.warnings == []
+
+
+def test_a_report_row_this_version_cannot_read_shows_as_not_checked_and_is_logged(
+        engine_factory, caplog: pytest.LogCaptureFixture) -> None:
+    """Rows an older (or damaged) clm-tray wrote must never stop `status` or the tray."""
+    engine = engine_factory()
+    engine.history.add_check("health", {"ok": "perhaps", "url": 3})
+    engine.history.add_check("drift", {"score": "high"})
+    engine.history.add_check("performance", {"rows": "many"})
+    cycle = engine.history.start_cycle("manual", None)
+    engine.history.finish_cycle(cycle, outcome="rejected", reason="worse",
+                                shadow={"rows": "many"})  # type: ignore[arg-type]
+
+    with caplog.at_level(logging.WARNING, logger="clm_tray.core.serialize"):
+        status = engine.status()
+
+    assert status.backend is None and status.drift is None and status.performance is None
+    assert status.last_cycle is not None and status.last_cycle.reason == "worse"
+    assert status.last_cycle.shadow is None
+    for what in ("the last health check", "the last drift check",
+                 "the last performance check", f"cycle {cycle}'s shadow test"):
+        assert what in caplog.text

@@ -16,9 +16,11 @@ import pytest
 
 from clm_tray.core.app import events as ev
 from clm_tray.core.app.status import (
+    BackendUnknown,
     BackupRow,
     CycleRecord,
     CycleResult,
+    DriftCheck,
     DriftReport,
     EngineStatus,
     FeatureDrift,
@@ -26,13 +28,14 @@ from clm_tray.core.app.status import (
     HealthReport,
     JobState,
     Outcome,
+    PerformanceCheck,
     PerformanceReport,
     SchedulerState,
+    ShadowResult,
     VersionRow,
 )
 from clm_tray.core.ml.edge import EdgeResult
 from clm_tray.core.ml.replay_result import PolicyResult, ReplayPeriod, ReplayResult
-from clm_tray.core.monitor.shadow import ShadowResult
 from clm_tray.core.serialize import dumps, from_jsonable, to_jsonable, to_plain
 
 HEALTH = HealthReport(ok=True, url="http://127.0.0.1:8000/health", status_code=200,
@@ -51,7 +54,7 @@ PERFORMANCE = PerformanceReport(rows=900, accuracy=0.489, auc=None, log_loss=0.6
                                 min_rows=200)
 VERSION = VersionRow(id="v0003", trained_at="2026-11-01T00:00:00+00:00", test_accuracy=0.552,
                      train_accuracy=0.61, auc=0.57, baseline=0.51, status="champion", size=2048,
-                     sha256="cd" * 32, shadow={"decision": "promote", "rows": 300})
+                     sha256="cd" * 32, shadow=ShadowResult("promote", "no champion yet", rows=300))
 CYCLE = CycleRecord(id=7, started_at=1.0, finished_at=9.5, trigger="manual",
                     outcome="failed, rolled back", reason="backend 503", version="v0004",
                     champion_before="v0003", duration_s=8.5, metrics={"test_accuracy": 0.55},
@@ -68,12 +71,18 @@ REPORTS: list[Any] = [
               size=10),
     CycleResult(ok=False, outcome=Outcome.NO_EDGE, reason="no edge", version="v0004",
                 metrics={"edge": {"p_value": 0.4}}, stages={"train": 1.0},
-                health=to_jsonable(HEALTH), history_id=7),
+                health=HEALTH, history_id=7),
     EngineStatus(health=Health.ATTENTION, summary="Live accuracy dropped", champion=VERSION,
                  age_hours=3.5, fresh=True, retrain_hours=24.0, challenger=None,
-                 last_cycle=CYCLE, backend=to_jsonable(HEALTH), drift=to_jsonable(DRIFT),
-                 performance={**to_jsonable(PERFORMANCE), "version": "v0003"},
+                 last_cycle=CYCLE, backend=HEALTH, drift=DriftCheck(**vars(DRIFT)),
+                 performance=PerformanceCheck(**vars(PERFORMANCE), version="v0003"),
                  scheduler=SCHEDULER, data_rows=5000, data_symbols=3, workspace="/w"),
+    EngineStatus(health=Health.ATTENTION, summary="Backend unknown", champion=None,
+                 age_hours=None, fresh=False, retrain_hours=24.0, challenger=None,
+                 last_cycle=None, backend=BackendUnknown(url=None, reason="unknown — not "
+                                                         "checked since …", checked_at=None,
+                                                         changed_at=5.0),
+                 drift=None, performance=None, scheduler=SchedulerState()),
     ShadowResult(rows=300, candidate_accuracy=0.56, champion_accuracy=0.53, candidate_only=40,
                  champion_only=31, p_value=0.34, candidate_log_loss=0.68,
                  champion_log_loss=0.69, decision="promote", reason="no clear difference",
@@ -108,6 +117,41 @@ def test_enums_nested_reports_and_outcomes_are_rebuilt_not_left_as_strings() -> 
     assert result.outcome is Outcome.NO_EDGE and not result.outcome.failed
     drift = from_jsonable(DriftReport, json.loads(dumps(DRIFT)))
     assert isinstance(drift.features[0], FeatureDrift) and drift.features[1].ks_d is None
+    assert isinstance(status.backend, HealthReport) and isinstance(status.drift, DriftCheck)
+    assert isinstance(status.performance, PerformanceCheck)
+    assert status.performance.version == "v0003"
+    unknown = from_jsonable(EngineStatus, json.loads(dumps(REPORTS[9])))
+    assert isinstance(unknown.backend, BackendUnknown)  # the union picks by "state"
+
+
+def test_status_json_keeps_the_keys_it_always_had_for_unknown_backend_drift_and_short_shadow(
+        ) -> None:
+    """`clm-tray status --json` is a contract: typed reports must write the old dicts' keys."""
+    status = json.loads(dumps(EngineStatus(
+        health=Health.ATTENTION, summary="s", champion=VERSION, age_hours=1.0, fresh=True,
+        retrain_hours=24.0, challenger=None, last_cycle=None,
+        backend=BackendUnknown(url="http://h/health", reason="unknown — not checked since …",
+                               checked_at=1.0, changed_at=2.0),
+        drift=DriftCheck(**vars(DRIFT), version="v0003"), performance=None,
+        scheduler=SchedulerState())))
+    assert status["backend"] == {"ok": None, "state": "unknown", "url": "http://h/health",
+                                 "reason": "unknown — not checked since …", "checked_at": 1.0,
+                                 "changed_at": 2.0}
+    assert set(status["drift"]) == {
+        "score", "threshold", "drifted", "window_rows", "window_start", "window_end",
+        "features", "enough", "reason", "checked_at", "typical_score", "min_rows", "version"}
+    assert set(status["drift"]["features"][0]) == {"feature", "psi", "ks_d", "importance", "over"}
+    first = ShadowResult("promote", "no champion yet")  # shadow_step: nothing deployed yet
+    assert to_jsonable(first) == {"decision": "promote", "reason": "no champion yet", "rows": 0}
+    differ = ShadowResult("wait", "features differ", features_differ="missing: x",
+                          champion="v0003")
+    assert set(to_jsonable(differ)) == {"decision", "reason", "rows", "features_differ",
+                                        "champion"}
+    # a paired test that saw no rows keeps its null figures: the full shape is the full shape
+    empty = to_jsonable(ShadowResult("wait", "no rows", 0, candidate_only=0, champion_only=0,
+                                     p_value=1.0, min_rows=100))
+    assert empty["candidate_accuracy"] is None and empty["champion_log_loss"] is None
+    assert "champion" not in empty and "features_differ" not in empty
 
 
 def test_a_newer_files_extra_keys_are_ignored_and_a_wrong_value_is_a_value_error() -> None:
@@ -158,7 +202,7 @@ PAYLOADS: list[ev.Payload] = [
     ev.ModelDeployed(version="v0003", sha256="ab", test_accuracy=0.55, backup="/b/1",
                      verified=True, identity="verified"),
     ev.ModelRolledBack(version="v0002", from_version="v0003", reason="manual", verified=True),
-    ev.ChallengerWaiting(version="v0004", reason="wait", shadow={"decision": "wait"}),
+    ev.ChallengerWaiting(version="v0004", reason="wait", shadow=ShadowResult("wait", "few rows")),
     ev.DriftChecked.of(DRIFT, version="v0003"),
     ev.PerformanceChecked.of(PERFORMANCE, version="v0003"),
     ev.BackendHealth.of(HEALTH),

@@ -6,7 +6,7 @@ from __future__ import annotations
 from clm_tray.core.app import events as ev
 from clm_tray.core.app import wording
 from clm_tray.core.app.notify_rules import ERROR, NoticeRules
-from clm_tray.core.app.status import Outcome
+from clm_tray.core.app.status import Outcome, ShadowResult
 
 
 def event(payload: ev.Payload, level: str = "info") -> ev.Event:
@@ -28,10 +28,9 @@ def test_numbers_read_the_same_way_everywhere():
 
 
 def test_a_waiting_new_model_says_how_many_more_rows_it_needs():
-    said, detail = wording.shadow_words({
-        "decision": "wait", "rows": 40, "min_rows": 100,
-        "reason": "wait: only 40 shadow rows, QT_CLM_SHADOW_MIN=100; accuracy … (b=0, c=0, "
-                  "McNemar p=1)"})
+    said, detail = wording.shadow_words(ShadowResult(
+        "wait", "wait: only 40 shadow rows, QT_CLM_SHADOW_MIN=100; accuracy … (b=0, c=0, "
+                "McNemar p=1)", rows=40, min_rows=100))
     assert said == "New model waits for 60 more rows with a known outcome before it can be compared"
     assert "QT_CLM_SHADOW_MIN" in detail  # the details stay available, on hover
 
@@ -41,7 +40,7 @@ def test_notifications_are_plain_and_failures_carry_actions():
     waiting = rules.notice_for(event(ev.ChallengerWaiting(
         version="v0004",
         reason="wait: only 40 shadow rows, QT_CLM_SHADOW_MIN=100; b=0, c=0, McNemar p=1",
-        shadow={"decision": "wait", "rows": 40, "min_rows": 100})))
+        shadow=ShadowResult("wait", rows=40, min_rows=100))))
     drift = rules.notice_for(event(ev.DriftChecked(
         score=0.3123, threshold=0.25, drifted=True, window_rows=900, window_start="",
         window_end="", version="v0003"), "warning"))
@@ -63,8 +62,11 @@ def test_notifications_are_plain_and_failures_carry_actions():
 def test_an_adopted_model_is_not_measured_and_an_unnamed_model_is_said_so():
     from clm_tray.core.app.status import (
         IDENTITY_NOT_REPORTED,
+        DriftCheck,
         EngineStatus,
         Health,
+        HealthReport,
+        PerformanceCheck,
         SchedulerState,
         VersionRow,
     )
@@ -75,9 +77,13 @@ def test_an_adopted_model_is_not_measured_and_an_unnamed_model_is_said_so():
     st = EngineStatus(
         health=Health.HEALTHY, summary="", champion=champ, age_hours=31.2, fresh=False,
         retrain_hours=24, challenger=None, last_cycle=None,
-        backend={"ok": True, "identity": IDENTITY_NOT_REPORTED, "url": "u", "reason": "up"},
-        drift={"enough": False, "window_rows": 0, "reason": "not measured: adopted"},
-        performance={"enough": False, "rows": 0, "reason": "not measured: adopted"},
+        backend=HealthReport(ok=True, url="u", status_code=200, latency_ms=3.0,
+                             reported_sha256=None, reported_version=None, reason="up",
+                             identity=IDENTITY_NOT_REPORTED),
+        drift=DriftCheck(0.0, 0.05, False, 0, "", "", enough=False,
+                         reason="not measured: adopted"),
+        performance=PerformanceCheck(0, None, None, None, None, None, None, False, False,
+                                     "not measured: adopted", 0.0),
         scheduler=SchedulerState())
     f = wording.facts(st)
     assert f.test == "Test accuracy not measured (adopted model)"

@@ -224,7 +224,7 @@ after_status = [m for m in {HEAVY!r} if m in sys.modules]
 result = engine.retrain()
 drift, perf, health = engine.drift(), engine.performance(), engine.health()
 rows = engine.feed_demo()
-engine.status(); engine.versions(); engine.backups(); engine.history_rows()
+st = engine.status(); engine.versions(); engine.backups(); engine.history_rows()
 engine.accuracy_history(); engine.champion_age_hours(); engine.scheduler_state()
 engine.pause("testing"); engine.resume()
 engine.close()
@@ -234,6 +234,8 @@ print(json.dumps({{
     "outcome": result.outcome,
     "types": [type(drift).__name__, type(perf).__name__, type(health).__name__],
     "rows": rows,
+    "typed": [type(x).__name__ for x in (result.shadow, result.health, st.backend, st.drift,
+                                         st.performance, st.champion.shadow)],
 }}))
 """
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
@@ -246,3 +248,6 @@ print(json.dumps({{
     assert got["types"] == [DriftReport.__name__, PerformanceReport.__name__,
                             HealthReport.__name__]
     assert got["rows"] > 0
+    # the reports arrive typed across the process boundary, not as dicts
+    assert got["typed"] == ["ShadowResult", "HealthReport", "HealthReport", "DriftCheck",
+                            "PerformanceCheck", "ShadowResult"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from clm_tray.core.app.status import DriftReport, FeatureDrift
 from clm_tray.gui.charts.accuracy import AccuracyChart
 from clm_tray.gui.charts.axes import nice_axis
 from clm_tray.gui.charts.drift import DriftChart
@@ -60,9 +61,9 @@ def test_empty_charts_say_what_to_do(qtbot):
 def test_the_drift_tab_draws_psi_per_feature_with_the_alarm_line(qtbot):
     chart = DriftChart()
     qtbot.addWidget(chart)
-    chart.show_drift({"threshold": 0.25, "features": [
-        {"feature": "volume", "psi": 0.31, "over": True},
-        {"feature": "funding_rate", "psi": 0.09, "over": False}]})
+    chart.show_drift(DriftReport(0.2, 0.25, False, 900, "", "", features=[
+        FeatureDrift("volume", 0.31, 0.2, 0.6, True),
+        FeatureDrift("funding_rate", 0.09, 0.1, 0.4, False)]))
     shown(chart)
     assert chart.features == ["volume", "funding_rate"]
     assert [p.x() for p in chart.threshold.points()] == [0.25, 0.25]

@@ -10,10 +10,10 @@ import pytest
 import xgboost as xgb
 from sklearn.metrics import accuracy_score, log_loss, roc_auc_score
 
-from clm_tray.core.app.status import PerformanceReport
+from clm_tray.core.app.status import PerformanceReport, ShadowResult
 from clm_tray.core.monitor.performance import live_performance
 from clm_tray.core.monitor.predictions import probabilities
-from clm_tray.core.monitor.shadow import ShadowResult, mcnemar_exact, shadow_test
+from clm_tray.core.monitor.shadow import mcnemar_exact, shadow_test
 from clm_tray.core.serialize import dumps, from_jsonable
 
 

@@ -14,7 +14,7 @@ from clm_tray.core.app import events as ev
 from clm_tray.core.app.backend_pending import clear_pending, mark_folder_changing
 from clm_tray.core.app.cycle_run import CycleContext, record_action, record_outcome
 from clm_tray.core.app.deploy_step import deploy_verified, restart_and_verify
-from clm_tray.core.app.readmodels import deployed_meta
+from clm_tray.core.app.readmodels import deployed_meta, noted_shadow
 from clm_tray.core.app.status import CycleResult, HealthReport, Outcome
 from clm_tray.core.errors import StoreError
 from clm_tray.core.serialize import to_jsonable
@@ -57,7 +57,7 @@ def promote(ctx: CycleContext, version_id: str | None = None) -> CycleResult:
 
     def act(run: Any) -> CycleResult:
         return deploy_verified(ctx, run, version, version.metrics,
-                               ctx.store.notes(vid).get("shadow"), reason="promote")
+                               noted_shadow(ctx.store.notes(vid), vid), reason="promote")
 
     return record_action(ctx, "promote", act)
 

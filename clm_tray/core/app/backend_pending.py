@@ -20,6 +20,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from clm_tray.core.app.status import BackendUnknown, HealthReport
 from clm_tray.core.fsutil import atomic_write_json, read_json
 
 PENDING_FILE = "backend_pending.json"
@@ -54,16 +55,14 @@ def read_pending(store: Any) -> dict[str, Any] | None:
     return data if isinstance(data, dict) else {"since": None, "what": "an interrupted deploy"}
 
 
-def backend_view(history: Any) -> dict[str, Any] | None:
+def backend_view(history: Any) -> HealthReport | BackendUnknown | None:
     """The last health result, or an 'unknown' one when the folder changed after it."""
-    health = history.last_check("health")
+    health = history.last_report("health", HealthReport)
     change = history.last_check(FOLDER_CHECK)
     if change is None or (health is not None and health[0] >= change[0]):
         return health[1] if health else None
     at = datetime.fromtimestamp(change[0]).strftime("%Y-%m-%d %H:%M")
     what = change[1].get("what") or "the last deploy"
-    return {
-        "ok": None, "state": "unknown", "url": (health[1].get("url") if health else None),
-        "reason": f"unknown — not checked since {what} at {at}",
-        "checked_at": health[0] if health else None, "changed_at": change[0],
-    }
+    return BackendUnknown(url=health[1].url if health else None,
+                          reason=f"unknown — not checked since {what} at {at}",
+                          checked_at=health[0] if health else None, changed_at=change[0])

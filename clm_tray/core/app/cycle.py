@@ -162,19 +162,19 @@ def _retrain_locked(
         run.stage("shadow", "shadow test against the champion")
         shadow = shadow_against_champion(ctx, version, dataset.frame)
         ctx.store.annotate(version.id, "shadow", shadow)
-        decision = shadow["decision"]
+        decision = shadow.decision
         if result.leakage:
             decision = "reject"
-            shadow["reason"] = f"probable leakage: {result.leakage_reason}"
+            shadow.reason = f"probable leakage: {result.leakage_reason}"
         if decision == "reject":
             ctx.store.annotate(version.id, "status", "rejected")
-            return record_outcome(run, Outcome.REJECTED, shadow["reason"], version, metrics, shadow,
+            return record_outcome(run, Outcome.REJECTED, shadow.reason, version, metrics, shadow,
                            ok=True, leakage=result.leakage)
         if decision == "wait":
             ctx.store.set_aliases(challenger=version.id)
-            ctx.bus.emit(ev.ChallengerWaiting(version=version.id, reason=shadow["reason"],
+            ctx.bus.emit(ev.ChallengerWaiting(version=version.id, reason=shadow.reason,
                                               shadow=shadow))
-            return record_outcome(run, Outcome.WAITING, shadow["reason"], version, metrics, shadow,
+            return record_outcome(run, Outcome.WAITING, shadow.reason, version, metrics, shadow,
                                   ok=True)
         if not deploy:
             return record_outcome(run, Outcome.TRAINED, "not deployed (--no-deploy)", version,

@@ -18,12 +18,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from clm_tray.core.app import events as ev
-from clm_tray.core.app.status import CycleResult, Outcome
+from clm_tray.core.app.status import CycleResult, HealthReport, Outcome, ShadowResult
 from clm_tray.core.config.settings import Settings
 from clm_tray.core.errors import ClmError
 from clm_tray.core.registry.adopt import adopt_deployed_model
 from clm_tray.core.registry.history import History
-from clm_tray.core.serialize import to_jsonable
 
 log = logging.getLogger(__name__)
 
@@ -95,7 +94,8 @@ class CycleRun:
 
 def record_outcome(
     run: CycleRun, outcome: str, reason: str, version: Any, metrics: dict[str, Any],
-    shadow: dict[str, Any] | None, *, ok: bool, leakage: bool = False, health: Any = None,
+    shadow: ShadowResult | None, *, ok: bool, leakage: bool = False,
+    health: HealthReport | None = None,
 ) -> CycleResult:
     """Step 9: one history row, one retraining_log.txt line, one cycle.finished event.
 
@@ -117,7 +117,7 @@ def record_outcome(
                  level="error" if outcome.failed else "info")
     return CycleResult(
         ok=ok, outcome=outcome, reason=reason, version=vid, metrics=metrics,
-        stages=run.stages, shadow=shadow, health=to_jsonable(health) if health else None,
+        stages=run.stages, shadow=shadow, health=health,
         leakage=leakage, history_id=run.cycle_id,
     )
 

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import asdict
 from typing import Any
 
+from clm_tray.core.app.status import ShadowResult
 from clm_tray.core.config.settings import Settings
 from clm_tray.core.errors import ClmError
 from clm_tray.core.ml.edge import EdgeResult
@@ -114,16 +115,15 @@ def clear_older_challenger(store: Any, deployed: Any) -> None:
 
 
 # ---- what a waiting challenger waits for ----------------------------------------------------
-def challenger_waits_for(shadow: dict[str, Any] | None, symbols: int | None, shadow_min: int,
+def challenger_waits_for(shadow: ShadowResult | None, symbols: int | None, shadow_min: int,
                          auto_promote: bool) -> str:
     """The tail of "Challenger v0005 …" in the status line."""
     if not auto_promote:
         return "waiting for approval"
-    shadow = shadow or {}
-    if shadow.get("decision") == "wait" and shadow.get("features_differ"):
-        return f"waits for `clm-tray promote`: {shadow.get('features_differ')}"
-    if shadow.get("decision") == "wait":
-        missing = max(1, shadow_min - int(shadow.get("rows") or 0))
+    if shadow is not None and shadow.decision == "wait" and shadow.features_differ:
+        return f"waits for `clm-tray promote`: {shadow.features_differ}"
+    if shadow is not None and shadow.decision == "wait":
+        missing = max(1, shadow_min - shadow.rows)
         bars = math.ceil(missing / max(1, int(symbols or 1)))
         return f"waits for {bars} more new bar{'s' if bars != 1 else ''} to compare"
     return "waits for the next check"

@@ -16,14 +16,20 @@ from clm_tray.core.app import decide
 from clm_tray.core.app import events as ev
 from clm_tray.core.app.backend_pending import clear_pending, mark_folder_changing
 from clm_tray.core.app.cycle_run import CycleContext, CycleRun, record_outcome
-from clm_tray.core.app.status import IDENTITY_NOT_REPORTED, CycleResult, Outcome
+from clm_tray.core.app.status import (
+    IDENTITY_NOT_REPORTED,
+    CycleResult,
+    HealthReport,
+    Outcome,
+    ShadowResult,
+)
 from clm_tray.core.errors import BackendError
 from clm_tray.core.serialize import to_jsonable
 
 
 def deploy_verified(
     ctx: CycleContext, run: CycleRun, version: Any, metrics: dict[str, Any],
-    shadow: dict[str, Any] | None, *, reason: str = "retrain",
+    shadow: ShadowResult | None, *, reason: str = "retrain",
 ) -> CycleResult:
     """Steps 5–8: pre-flight, journaled install, restart, verify; roll back when it fails.
 
@@ -101,9 +107,8 @@ def deploy_verified(
 
 
 def restart_and_verify(ctx: CycleContext, run: CycleRun, backend: Any, version: Any,
-                        attempt: str) -> Any:
+                        attempt: str) -> HealthReport:
     """Restart the backend and wait until it reports ``version``; one attempt in history."""
-    from clm_tray.core.app.status import HealthReport
     from clm_tray.core.backend.health import verify_deployed
 
     s = ctx.settings

@@ -25,11 +25,12 @@ from dataclasses import dataclass, field, fields
 from typing import Any, ClassVar, Protocol, TypeVar
 
 from clm_tray.core.app.status import (
-    DriftReport,
+    DriftCheck,
     HealthReport,
     Outcome,
-    PerformanceReport,
+    PerformanceCheck,
     SchedulerState,
+    ShadowResult,
 )
 from clm_tray.core.serialize import from_jsonable, to_jsonable
 
@@ -57,16 +58,17 @@ LEVELS = ("debug", "info", "warning", "error")
 
 # ---- payloads -----------------------------------------------------------------------------
 class Payload:
-    """What one kind of event says. ``KIND`` names the kind; fields in ``OPTIONAL`` are left
-    out of ``data`` when they are None (extras only some publishers of the kind have)."""
+    """What one kind of event says. ``KIND`` names the kind; fields in ``OMIT_NONE`` are left
+    out of ``data`` when they are None (extras only some publishers of the kind have; the
+    rule is ``serialize.to_jsonable``'s, the same for every record)."""
 
     KIND: ClassVar[str] = ""
-    OPTIONAL: ClassVar[frozenset[str]] = frozenset()
+    OMIT_NONE: ClassVar[frozenset[str]] = frozenset()
 
     def wire(self) -> dict[str, Any]:
-        """The payload as the event's ``data``: JSON-ready, optional Nones left out."""
-        data = to_jsonable(self)
-        return {k: v for k, v in data.items() if not (v is None and k in self.OPTIONAL)}
+        """The payload as the event's ``data``: JSON-ready, ``OMIT_NONE`` Nones left out."""
+        data: dict[str, Any] = to_jsonable(self)
+        return data
 
 
 R = TypeVar("R", bound="_FromReport")
@@ -95,7 +97,7 @@ class CycleStage(Payload):
     Published at level "warning" for a data warning: no new stage, the bar stays."""
 
     KIND: ClassVar[str] = CYCLE_STAGE
-    OPTIONAL: ClassVar[frozenset[str]] = frozenset(
+    OMIT_NONE: ClassVar[frozenset[str]] = frozenset(
         {"cycle", "rounds_done", "rounds_total", "seconds_left", "version"})
     stage: str = ""  # load / train / version / shadow / deploy / restart / verify / record ...
     progress: float = 0.0  # 0..1
@@ -147,22 +149,20 @@ class ModelRolledBack(Payload):
 @dataclass
 class ChallengerWaiting(Payload):
     KIND: ClassVar[str] = CHALLENGER_WAITING
-    OPTIONAL: ClassVar[frozenset[str]] = frozenset({"shadow"})
+    OMIT_NONE: ClassVar[frozenset[str]] = frozenset({"shadow"})
     version: str = ""
     reason: str = ""
-    shadow: dict[str, Any] | None = None  # the shadow test's result, when it waits for rows
+    shadow: ShadowResult | None = None  # the shadow test's result, when it waits for rows
 
 
 @dataclass
-class DriftChecked(DriftReport, _FromReport):
+class DriftChecked(DriftCheck, _FromReport):
     KIND: ClassVar[str] = DRIFT_CHECKED
-    version: str | None = None  # the champion it was measured for
 
 
 @dataclass
-class PerformanceChecked(PerformanceReport, _FromReport):
+class PerformanceChecked(PerformanceCheck, _FromReport):
     KIND: ClassVar[str] = PERFORMANCE_CHECKED
-    version: str | None = None  # the champion it was measured for
 
 
 @dataclass

@@ -95,10 +95,10 @@ def _retest_challenger(ctx: CycleContext, frame: pd.DataFrame) -> None:
     candidate = ctx.store.get(cid)
     shadow = shadow_against_champion(ctx, candidate, frame)
     ctx.store.annotate(cid, "shadow", shadow)
-    if shadow["decision"] == "reject":
+    if shadow.decision == "reject":
         ctx.store.set_aliases(challenger=None)
         ctx.store.annotate(cid, "status", "rejected")
-    elif shadow["decision"] == "promote":
+    elif shadow.decision == "promote":
         if ctx.settings.auto_promote:
             actions.promote(ctx, cid)
         else:

@@ -18,18 +18,24 @@ from clm_tray.core.app.backend_pending import backend_view
 from clm_tray.core.app.status import (
     IDENTITY_HINT,
     IDENTITY_NOT_REPORTED,
+    BackendUnknown,
     BackupRow,
     CycleRecord,
+    DriftCheck,
     EngineStatus,
     Health,
+    HealthReport,
     Outcome,
+    PerformanceCheck,
     SchedulerState,
+    ShadowResult,
     VersionRow,
 )
 from clm_tray.core.config.settings import Settings
 from clm_tray.core.config.sources import LoadedSettings
 from clm_tray.core.registry.history import History
 from clm_tray.core.registry.store import ModelStore
+from clm_tray.core.serialize import read_or_none
 
 
 def version_rows(store: ModelStore) -> list[VersionRow]:
@@ -46,10 +52,15 @@ def version_rows(store: ModelStore) -> list[VersionRow]:
             auc=m.get("auc"), baseline=m.get("baseline_accuracy"),
             status=by_id.get(v.id) or notes.get("status") or "stored",
             size=int(v.manifest.get("model_size", 0)), sha256=v.sha256,
-            leakage=bool(v.manifest.get("leakage")), shadow=notes.get("shadow"),
+            leakage=bool(v.manifest.get("leakage")), shadow=noted_shadow(notes, v.id),
             adopted=v.adopted, files=sorted(v.adopted_files),
         ))
     return rows
+
+
+def noted_shadow(notes: dict[str, Any], version_id: str) -> ShadowResult | None:
+    """A version's last shadow verdict from its notes (``store.notes``): the one reader of it."""
+    return read_or_none(ShadowResult, notes.get("shadow"), f"{version_id}'s shadow test note")
 
 
 def backup_rows(backups: list[dict[str, Any]]) -> list[BackupRow]:
@@ -128,8 +139,8 @@ def engine_status(loaded: LoadedSettings, store: ModelStore, history: History,
     fresh = age is not None and age <= s.retrain_hours
     last = history.last_cycle()
     backend_now = backend_view(history)
-    drift = history.last_check("drift")
-    perf = history.last_check("performance")
+    drift = history.last_report("drift", DriftCheck)
+    perf = history.last_report("performance", PerformanceCheck)
     waits = ""
     if challenger is not None:
         data = store.get(challenger.id).manifest.get("data") or {}
@@ -147,7 +158,7 @@ def engine_status(loaded: LoadedSettings, store: ModelStore, history: History,
 
 
 def judge(s: Settings, age: float | None, fresh: bool, last: CycleRecord | None,
-          backend: dict[str, Any] | None, drift: dict[str, Any] | None,
+          backend: HealthReport | BackendUnknown | None, drift: DriftCheck | None,
           challenger: VersionRow | None, sched: SchedulerState, waits: str = "",
           champion: VersionRow | None = None) -> tuple[Health, str]:
     """The one-word state and one-line summary the tray shows, decided in the engine."""
@@ -155,10 +166,10 @@ def judge(s: Settings, age: float | None, fresh: bool, last: CycleRecord | None,
         return Health.WORKING, f"Retraining: {sched.cycle_stage}"
     if last is not None and last.failed:
         return Health.ERROR, f"Last cycle {last.outcome}: {last.reason}"
-    if backend is not None and backend.get("state") == "unknown":
-        return Health.ATTENTION, f"Backend {backend.get('reason', 'unknown')}"
-    if backend is not None and not backend.get("ok", True):
-        return Health.ERROR, f"Backend unhealthy: {backend.get('reason', '')}"
+    if isinstance(backend, BackendUnknown):
+        return Health.ATTENTION, f"Backend {backend.reason}"
+    if backend is not None and not backend.ok:
+        return Health.ERROR, f"Backend unhealthy: {backend.reason}"
     if not s.enabled:
         return Health.PAUSED, "Checks are switched off in the settings"
     if sched.paused:
@@ -172,12 +183,12 @@ def judge(s: Settings, age: float | None, fresh: bool, last: CycleRecord | None,
             return Health.ATTENTION, f"{adopted}{wording.age(age)} old → retrain due"
         return Health.ATTENTION, (f"Model is {wording.age(age)} old (retrained after "
                                   f"{s.retrain_hours:g} h)")
-    if drift is not None and drift.get("drifted"):
-        return Health.ATTENTION, (f"Drift {wording.score(drift.get('score'))} — above the "
+    if drift is not None and drift.drifted:
+        return Health.ATTENTION, (f"Drift {wording.score(drift.score)} — above the "
                                   f"alarm level {wording.score(s.drift_threshold)}")
     if challenger is not None:
         return Health.ATTENTION, f"New model {challenger.id} {waits or 'waiting for approval'}"
-    if backend is not None and backend.get("identity") == IDENTITY_NOT_REPORTED:
+    if isinstance(backend, HealthReport) and backend.identity == IDENTITY_NOT_REPORTED:
         return Health.ATTENTION, IDENTITY_HINT
     age_job = sched.job("age")
     nxt = age_job.next_run if age_job else None

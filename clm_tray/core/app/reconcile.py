@@ -16,11 +16,12 @@ from clm_tray.core.app import events as ev
 from clm_tray.core.app.backend_pending import read_pending
 from clm_tray.core.app.cycle_run import record_action, record_outcome
 from clm_tray.core.app.deploy_step import restart_and_verify
-from clm_tray.core.app.status import Outcome
+from clm_tray.core.app.status import CycleResult, Outcome
 from clm_tray.core.errors import StoreError
 
 
-def reconcile_backend(ctx: Any, backend: Any, deployed_meta: dict[str, Any] | None) -> Any:
+def reconcile_backend(ctx: Any, backend: Any, deployed_meta: dict[str, Any] | None
+                      ) -> CycleResult:
     """Restart the backend and verify it serves the champion; one history row says how it went.
 
     Runs at engine start-up under the cycle lock, when ``backend_pending.json`` says a deploy,
@@ -29,7 +30,7 @@ def reconcile_backend(ctx: Any, backend: Any, deployed_meta: dict[str, Any] | No
     pending = read_pending(ctx.store) or {}
     what = pending.get("what") or "an interrupted deploy"
 
-    def act(run: Any) -> Any:
+    def act(run: Any) -> CycleResult:
         champion_id = ctx.store.aliases().get("champion")
         target = None
         if champion_id:

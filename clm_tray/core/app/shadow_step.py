@@ -9,11 +9,12 @@ is judged by adopt.py. The verdict itself is monitor/shadow.py's.
 
 from __future__ import annotations
 
-from dataclasses import asdict
+import dataclasses
 from typing import TYPE_CHECKING, Any
 
 from clm_tray.core.app import decide
 from clm_tray.core.app.cycle_run import CycleContext
+from clm_tray.core.app.status import ShadowResult
 from clm_tray.core.registry.adopt import shadow_against_adopted
 
 if TYPE_CHECKING:  # pandas is imported when the shadow test runs, never at import
@@ -21,7 +22,7 @@ if TYPE_CHECKING:  # pandas is imported when the shadow test runs, never at impo
 
 
 def shadow_against_champion(ctx: CycleContext, candidate: Any, frame: pd.DataFrame
-                            ) -> dict[str, Any]:
+                            ) -> ShadowResult:
     """Shadow-test ``candidate`` against the champion on rows neither has trained on.
 
     Rows: newer than the champion's training data AND inside the candidate's own held-out
@@ -32,7 +33,7 @@ def shadow_against_champion(ctx: CycleContext, candidate: Any, frame: pd.DataFra
     s = ctx.settings
     champion_id = ctx.store.aliases().get("champion")
     if not champion_id or champion_id == candidate.id:
-        return {"decision": "promote", "reason": "no champion yet", "rows": 0}
+        return ShadowResult("promote", "no champion yet")
     champion = ctx.store.get(champion_id)
     if champion.adopted:
         return shadow_against_adopted(ctx.settings, candidate, champion, frame)
@@ -45,12 +46,11 @@ def shadow_against_champion(ctx: CycleContext, candidate: Any, frame: pd.DataFra
         # purpose (QT_CLM_FEATURES) may be judged on the candidate's own out-of-time test.
         diff = decide.feature_difference(champion.features, candidate.features)
         if decide.features_chosen_on_purpose(s, candidate.features):
-            return {"decision": "promote", "rows": 0, "features_differ": diff,
-                    "reason": f"feature set changed by QT_CLM_FEATURES ({diff}); judged on "
-                              "its own out-of-time test"}
-        return {"decision": "wait", "rows": 0, "features_differ": diff, "champion": champion_id,
-                "reason": f"features differ from the champion's ({diff}); waits for "
-                          "`clm-tray promote` or a QT_CLM_FEATURES change"}
+            return ShadowResult("promote", f"feature set changed by QT_CLM_FEATURES ({diff}); "
+                                "judged on its own out-of-time test", features_differ=diff)
+        return ShadowResult("wait", f"features differ from the champion's ({diff}); waits for "
+                            "`clm-tray promote` or a QT_CLM_FEATURES change",
+                            features_differ=diff, champion=champion_id)
     from clm_tray.core.ml.modelfile import load_booster  # XGBoost: only with two models
     from clm_tray.core.monitor.shadow import shadow_test
 
@@ -59,6 +59,4 @@ def shadow_against_champion(ctx: CycleContext, candidate: Any, frame: pd.DataFra
         candidate.manifest["features"], candidate.manifest["target"],
         min_rows=s.shadow_min, logloss_tol=s.shadow_logloss_tol,
     )
-    out = asdict(res)
-    out["champion"] = champion_id
-    return out
+    return dataclasses.replace(res, champion=champion_id)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import Any
+from typing import Any, ClassVar, Literal
 
 
 class Health(str, Enum):
@@ -110,7 +110,7 @@ class VersionRow:
     size: int
     sha256: str
     leakage: bool = False
-    shadow: dict[str, Any] | None = None
+    shadow: ShadowResult | None = None
     adopted: bool = False  # deployed before clm-tray; recorded, never trained or measured by it
     files: list[str] = field(default_factory=list)  # adopted: the files it restores
 
@@ -137,7 +137,7 @@ class CycleRecord:
     duration_s: float | None
     metrics: dict[str, Any] = field(default_factory=dict)
     stages: dict[str, float] = field(default_factory=dict)
-    shadow: dict[str, Any] | None = None
+    shadow: ShadowResult | None = None
     attempts: list[dict[str, Any]] = field(default_factory=list)
 
     @property
@@ -153,8 +153,8 @@ class CycleResult:
     version: str | None = None
     metrics: dict[str, Any] = field(default_factory=dict)
     stages: dict[str, float] = field(default_factory=dict)
-    shadow: dict[str, Any] | None = None
-    health: dict[str, Any] | None = None
+    shadow: ShadowResult | None = None
+    health: HealthReport | None = None
     leakage: bool = False
     history_id: int | None = None
 
@@ -169,9 +169,9 @@ class EngineStatus:
     retrain_hours: float
     challenger: VersionRow | None
     last_cycle: CycleRecord | None
-    backend: dict[str, Any] | None  # HealthReport as dict (last known)
-    drift: dict[str, Any] | None  # last DriftReport as dict
-    performance: dict[str, Any] | None  # last PerformanceReport as dict
+    backend: HealthReport | BackendUnknown | None  # the last health check, or "unknown"
+    drift: DriftCheck | None  # the last drift check
+    performance: PerformanceCheck | None  # the last live-performance check
     scheduler: SchedulerState
     data_rows: int | None = None
     data_symbols: int | None = None
@@ -207,6 +207,19 @@ class HealthReport:
 
 
 @dataclass
+class BackendUnknown:
+    """The backend's state is unknown: the deploy folder changed after its last health check
+    (``backend_pending.backend_view``), so no earlier "healthy" may be shown as current."""
+
+    url: str | None  # the last check's health URL, None before any check
+    reason: str  # "unknown — not checked since the deploy of v0004 at 2026-11-28 14:30"
+    checked_at: float | None  # the last health check, None before any
+    changed_at: float  # when the deploy folder changed
+    ok: None = None
+    state: Literal["unknown"] = "unknown"  # what tells it from a HealthReport in JSON
+
+
+@dataclass
 class FeatureDrift:
     feature: str
     psi: float
@@ -235,6 +248,13 @@ class DriftReport:
 
 
 @dataclass
+class DriftCheck(DriftReport):
+    """A drift report as recorded in history and shown in the status."""
+
+    version: str | None = None  # the champion it was measured for
+
+
+@dataclass
 class PerformanceReport:
     rows: int
     accuracy: float | None  # None when there are no labelled rows
@@ -248,3 +268,49 @@ class PerformanceReport:
     reason: str
     checked_at: float
     min_rows: int = 0  # labelled rows a verdict needs (the user is told "needs N, has M")
+
+
+@dataclass
+class PerformanceCheck(PerformanceReport):
+    """A live-performance report as recorded in history and shown in the status."""
+
+    version: str | None = None  # the champion it was measured for
+
+
+@dataclass
+class ShadowResult:
+    """May a candidate replace the champion? The shadow test's verdict (monitor/shadow.py),
+    or a short one when no paired test ran (no champion yet, different feature sets, an
+    adopted champion clm-tray cannot load): then only decision, reason and rows are set.
+
+    The paired figures are None in a short verdict and left out of its JSON, so the short
+    and the full shapes stay the ones history rows and notes have always held.
+    """
+
+    decision: str  # "promote" | "reject" | "wait"
+    reason: str = ""
+    rows: int = 0
+    candidate_accuracy: float | None = None
+    champion_accuracy: float | None = None
+    candidate_only: int | None = None  # b: candidate right, champion wrong
+    champion_only: int | None = None  # c: champion right, candidate wrong
+    p_value: float | None = None  # exact two-sided McNemar; None: no paired test ran
+    candidate_log_loss: float | None = None
+    champion_log_loss: float | None = None
+    min_rows: int | None = None  # rows a verdict needs (the user is told how many more)
+    champion: str | None = None  # the version it was compared with
+    features_differ: str | None = None  # "missing: …; new: …" when the feature sets differ
+
+    EXTRAS: ClassVar[frozenset[str]] = frozenset({"min_rows", "champion", "features_differ"})
+    PAIRED: ClassVar[frozenset[str]] = frozenset({
+        "candidate_accuracy", "champion_accuracy", "candidate_only", "champion_only",
+        "p_value", "candidate_log_loss", "champion_log_loss"})
+
+    @property
+    def tested(self) -> bool:
+        """A paired test ran (its figures may still be None, e.g. on zero rows)."""
+        return self.p_value is not None
+
+    @property
+    def OMIT_NONE(self) -> frozenset[str]:  # noqa: N802 - serialize.to_jsonable's hook
+        return self.EXTRAS if self.tested else self.EXTRAS | self.PAIRED

@@ -14,12 +14,15 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
-from clm_tray.core.app.status import IDENTITY_NOT_REPORTED, EngineStatus
+from clm_tray.core.app.status import (
+    IDENTITY_NOT_REPORTED,
+    BackendUnknown,
+    EngineStatus,
+    ShadowResult,
+)
 
 ADOPTED = "not measured (adopted model)"  # clm-tray did not train it: no figures invented
 
@@ -162,22 +165,20 @@ def stage_line(trigger: str, stage: str, progress: float, message: str = "",
 
 
 # ---- sentences from reports -----------------------------------------------------------------
-def shadow_words(shadow: Mapping[str, Any] | None) -> tuple[str, str]:
+def shadow_words(shadow: ShadowResult | None) -> tuple[str, str]:
     """(plain sentence, detail) for a shadow-test result."""
-    if not shadow:
+    if shadow is None:
         return "", ""
-    decision = str(shadow.get("decision") or "")
-    rows = int(shadow.get("rows") or 0)
-    need = int(shadow.get("min_rows") or 0)
-    cand, champ = shadow.get("candidate_accuracy"), shadow.get("champion_accuracy")
-    detail = str(shadow.get("reason") or "")
+    decision, rows, need = shadow.decision, shadow.rows, shadow.min_rows or 0
+    cand, champ = shadow.candidate_accuracy, shadow.champion_accuracy
+    detail = shadow.reason
     if decision == "wait":
         if need > rows:
             more = count(need - rows, "more rows with a known outcome")
             return f"New model waits for {more} before it can be compared", detail
         return "New model waits to be compared", detail
     if decision == "reject":
-        if str(shadow.get("reason", "")).startswith("probable leakage"):
+        if shadow.reason.startswith("probable leakage"):
             return "New model not used: it looks too good to be true (probable leak)", detail
         return (f"New model not used: worse than the current one ({pct(cand)} vs "
                 f"{pct(champ)})"), detail
@@ -213,80 +214,78 @@ class Facts:
 
 
 def _live(status: EngineStatus) -> tuple[str, str, bool]:
-    champ = status.champion
-    perf = status.performance or {}
+    champ, perf = status.champion, status.performance
     if champ is None:
         return "Live not measured (no model yet)", "", False
-    if getattr(champ, "adopted", False):
-        return f"Live {ADOPTED}", str(perf.get("reason") or ""), False
-    if not perf:
+    if champ.adopted:
+        return f"Live {ADOPTED}", perf.reason if perf else "", False
+    if perf is None:
         return "Live not measured yet", "", False
-    detail = str(perf.get("reason") or "")
-    if perf.get("version") and perf.get("version") != champ.id:
+    detail = perf.reason
+    if perf.version and perf.version != champ.id:
         return f"Live not measured yet for {champ.id}", detail, False
-    acc, base = perf.get("accuracy"), perf.get("baseline", champ.baseline)
-    if not perf.get("enough"):
-        need, has = int(perf.get("min_rows") or 0), int(perf.get("rows") or 0)
+    acc, base = perf.accuracy, perf.baseline
+    if not perf.enough:
+        need, has = perf.min_rows, perf.rows
         if need:
             return (f"Live not measured yet (needs {need:,} known outcomes, has {has:,})",
                     "Live accuracy needs new rows whose next bar has arrived. " + detail,
                     False)
         return "Live not measured yet (too few new rows)", detail, False
-    if not isinstance(acc, (int, float)):
+    if acc is None:
         return "Live not measured yet", detail, False
-    rows = int(perf.get("rows") or 0)
-    detail = f"measured on {rows:,} known outcomes since training; {detail}".strip("; ")
-    if isinstance(base, (int, float)) and acc < base:
+    detail = f"measured on {perf.rows:,} known outcomes since training; {detail}".strip("; ")
+    if base is not None and acc < base:
         return f"Live {pct(acc)} — below always-guessing ({pct(base)})", detail, True
-    test = perf.get("test_accuracy", champ.test_accuracy)
-    if perf.get("degraded") and isinstance(test, (int, float)):
+    test = perf.test_accuracy
+    if perf.degraded and test is not None:
         return (f"Live {pct(acc)} — {points(test - acc)} below its test ({pct(test)})",
                 detail, True)
-    if isinstance(base, (int, float)):
+    if base is not None:
         return f"Live {pct(acc)} — above always-guessing ({pct(base)})", detail, False
     return f"Live {pct(acc)}", detail, False
 
 
 def _drift(status: EngineStatus) -> tuple[str, str, str, bool]:
     d = status.drift
-    if status.champion is not None and getattr(status.champion, "adopted", False):
-        return f"Drift {ADOPTED}", str((d or {}).get("reason") or ""), "", False
+    if status.champion is not None and status.champion.adopted:
+        return f"Drift {ADOPTED}", d.reason if d else "", "", False
     if d is None:
         return "Drift not measured yet", "", "", False
-    rows = int(d.get("window_rows") or 0)
+    rows = d.window_rows
     new_rows = f"{count(rows, 'new rows')} since training"
-    checked = clock(d.get("checked_at"))
+    checked = clock(d.checked_at)
     detail = (f"Importance-weighted PSI on the training data's quantile bins over "
               f"{count(rows, 'rows')}" + (f", checked {checked}" if checked else "") + ". "
-              + str(d.get("reason") or ""))
-    if not d.get("enough", True):
-        need = int(d.get("min_rows") or 0)
+              + d.reason)
+    if not d.enough:
+        need = d.min_rows
         text = (f"Drift not measured yet (needs {need:,} new rows, has {rows:,})" if need
                 else f"Drift not measured yet (has {count(rows, 'new rows')})")
         return text, detail, new_rows, False
-    value, limit = d.get("score"), d.get("threshold")
-    if d.get("drifted"):
-        return (f"Drift {score(value)} — above the alarm level {score(limit)}", detail,
+    if d.drifted:
+        return (f"Drift {score(d.score)} — above the alarm level {score(d.threshold)}", detail,
                 new_rows, True)
-    return f"Drift {score(value)} — normal (alarm above {score(limit)})", detail, new_rows, False
+    return (f"Drift {score(d.score)} — normal (alarm above {score(d.threshold)})", detail,
+            new_rows, False)
 
 
 def _backend(status: EngineStatus) -> tuple[str, str]:
     b = status.backend
     if b is None:
         return "Not checked yet", ""
-    if b.get("skipped"):
+    if isinstance(b, BackendUnknown):  # the deploy folder changed after the last check
+        detail = f"{b.url or ''}, checked {clock(b.checked_at)}".strip(", ")
+        return "Unknown", f"{b.reason} ({detail})"
+    if b.skipped:
         return "Not checked (files only)", ("No backend is set up: clm-tray installs the model "
-                                            "files only. " + str(b.get("reason") or ""))
-    checked = clock(b.get("checked_at"))
-    detail = f"{b.get('url', '')}, checked {checked}".strip(", ")
-    if b.get("state") == "unknown":  # the deploy folder changed after the last check
-        return "Unknown", f"{b.get('reason', '')} ({detail})"
-    if b.get("ok") and b.get("identity") == IDENTITY_NOT_REPORTED:
-        return "Healthy (model not reported)", f"{b.get('reason', '')} ({detail})"
-    if b.get("ok"):
+                                            "files only. " + b.reason)
+    detail = f"{b.url}, checked {clock(b.checked_at)}".strip(", ")
+    if b.ok and b.identity == IDENTITY_NOT_REPORTED:
+        return "Healthy (model not reported)", f"{b.reason} ({detail})"
+    if b.ok:
         return "Healthy", detail
-    return "Unhealthy", f"{b.get('reason', '')} ({detail})"
+    return "Unhealthy", f"{b.reason} ({detail})"
 
 
 def facts(status: EngineStatus) -> Facts:

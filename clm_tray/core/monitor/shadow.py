@@ -3,17 +3,16 @@
 Both models predict the same new labelled rows that neither trained on; the exact McNemar
 test on their paired right/wrong outcomes says whether the candidate is significantly worse,
 and log loss catches a candidate that is right as often but overconfident. Too few rows means
-"wait", never a guess. ``ShadowResult`` is plain data (``to_dict()`` is JSON-able) for the
-version's notes, history and ``--json``.
+"wait", never a guess. The verdict is a ``status.ShadowResult``: plain data for the version's
+notes, history and ``--json`` that the GUI process reads without numpy or pandas.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 import pandas as pd
 
+from clm_tray.core.app.status import ShadowResult
 from clm_tray.core.ml.metrics import binomial_half_cdf
 from clm_tray.core.monitor.predictions import (
     Model,
@@ -23,23 +22,6 @@ from clm_tray.core.monitor.predictions import (
 )
 
 MCNEMAR_ALPHA = 0.05
-
-
-@dataclass
-class ShadowResult:
-    """The shadow test's verdict and the paired figures it rests on."""
-
-    rows: int
-    candidate_accuracy: float | None
-    champion_accuracy: float | None
-    candidate_only: int  # b: candidate right, champion wrong
-    champion_only: int  # c: champion right, candidate wrong
-    p_value: float  # exact two-sided McNemar
-    candidate_log_loss: float | None
-    champion_log_loss: float | None
-    decision: str  # "promote" | "reject" | "wait"
-    reason: str
-    min_rows: int = 0  # rows a verdict needs (the user is told how many more)
 
 
 def mcnemar_exact(b: int, c: int) -> float:
@@ -90,11 +72,13 @@ def shadow_test(
             p = probabilities(candidate, labelled, features)
             cand_acc = float(np.mean((p >= 0.5) == y))
             cand_loss = clipped_log_loss(y, p)
-        return ShadowResult(rows, cand_acc, None, 0, 0, 1.0, cand_loss, None, "promote",
-                            "promote: no champion yet", min_rows=int(min_rows))
+        return ShadowResult("promote", "promote: no champion yet", rows,
+                            candidate_accuracy=cand_acc, candidate_only=0, champion_only=0,
+                            p_value=1.0, candidate_log_loss=cand_loss, min_rows=int(min_rows))
     if rows == 0:
-        return ShadowResult(0, None, None, 0, 0, 1.0, None, None, "wait",
+        return ShadowResult("wait",
                             f"wait: no new labelled rows yet (QT_CLM_SHADOW_MIN={min_rows})",
+                            0, candidate_only=0, champion_only=0, p_value=1.0,
                             min_rows=int(min_rows))
     p_cand = probabilities(candidate, labelled, features)
     p_champ = probabilities(champion, labelled, features)

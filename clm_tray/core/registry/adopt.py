@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from clm_tray.core.app import events as ev
+from clm_tray.core.app.status import ShadowResult
 from clm_tray.core.errors import StoreError
 from clm_tray.core.fsutil import read_json, sha256_file
 from clm_tray.core.registry.formats import layout_files
@@ -122,7 +123,7 @@ def adopt_deployed_model(ctx: Any) -> None:
 
 
 def shadow_against_adopted(s: Any, candidate: Any, champion: ModelVersion,
-                           frame: Any) -> dict[str, Any]:
+                           frame: Any) -> ShadowResult:
     """The champion was adopted: compare only when it has a native model clm-tray can load
     (never a pickle), on the candidate's own held-out rows; otherwise say so plainly and let
     the candidate's own out-of-time test decide."""
@@ -131,23 +132,23 @@ def shadow_against_adopted(s: Any, candidate: Any, champion: ModelVersion,
     from clm_tray.core.ml.modelfile import load_booster
     from clm_tray.core.monitor.shadow import shadow_test
 
-    base = {"decision": "promote", "rows": 0, "champion": champion.id}
     if champion.native is None:
         names = ", ".join(champion.adopted_files) or champion.model_path.name
-        return {**base, "reason": f"the deployed model is an adopted pickle ({names}) "
-                "clm-tray does not load; judged on its own out-of-time test"}
+        return ShadowResult("promote", f"the deployed model is an adopted pickle ({names}) "
+                            "clm-tray does not load; judged on its own out-of-time test",
+                            champion=champion.id)
     booster = load_booster(champion.native)
     features = list(candidate.manifest["features"])
     if list(booster.feature_names or champion.features) != features:
-        return {**base, "reason": "the adopted model uses other features; judged on its own "
-                "out-of-time test"}
+        return ShadowResult("promote", "the adopted model uses other features; judged on its "
+                            "own out-of-time test", champion=champion.id)
     held_out = pd.Timestamp(candidate.manifest["split"]["test_start"])
     res = shadow_test(
         load_booster(candidate.model_path), booster, frame[frame["timestamp"] >= held_out],
         features, candidate.manifest["target"], min_rows=s.shadow_min,
         logloss_tol=s.shadow_logloss_tol,
     )
-    return {**dataclasses.asdict(res), "champion": champion.id}
+    return dataclasses.replace(res, champion=champion.id)
 
 
 def _claim_written_with_champion(store: ModelStore, deploy_dir: Path, model_file: str,

@@ -14,13 +14,14 @@ import threading
 import time
 from contextlib import closing
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
-from clm_tray.core.app.status import CycleRecord, Outcome
+from clm_tray.core.app.status import CycleRecord, Outcome, ShadowResult
 from clm_tray.core.errors import StoreError, is_disk_full
-from clm_tray.core.serialize import dumps
+from clm_tray.core.serialize import dumps, read_or_none
 
 log = logging.getLogger(__name__)
+R = TypeVar("R")
 
 # The schema as first shipped (user_version 0). Never edit it: add a migration below instead.
 BASE_SCHEMA = """
@@ -153,7 +154,7 @@ class History:
         version: str | None = None,
         metrics: dict[str, Any] | None = None,
         stages: dict[str, float] | None = None,
-        shadow: dict[str, Any] | None = None,
+        shadow: ShadowResult | None = None,
         attempts: list[dict[str, Any]] | None = None,
         at: float | None = None,
     ) -> None:
@@ -224,7 +225,8 @@ class History:
             duration_s=(finished - r["started_at"]) if finished else None,
             metrics=json.loads(r["metrics"] or "{}"),
             stages=json.loads(r["stages"] or "{}"),
-            shadow=json.loads(r["shadow"]) if r["shadow"] else None,
+            shadow=read_or_none(ShadowResult, json.loads(r["shadow"]) if r["shadow"] else None,
+                                f"cycle {r['id']}'s shadow test"),
             attempts=json.loads(r["attempts"] or "[]"),
         )
 
@@ -242,6 +244,16 @@ class History:
                 (kind,),
             ).fetchone()
         return (row["at"], json.loads(row["result"])) if row else None
+
+    def last_report(self, kind: str, cls: type[R]) -> tuple[float, R] | None:
+        """The last ``kind`` check as ``cls`` (``DriftCheck``, ``HealthReport`` …) with its time;
+        None when there is none, or when its row cannot be read (written by an older or
+        damaged clm-tray: logged, and shown as not checked rather than stopping the status)."""
+        last = self.last_check(kind)
+        if last is None:
+            return None
+        report = read_or_none(cls, last[1], f"the last {kind} check in {self.path.name}")
+        return None if report is None else (last[0], report)
 
     def checks(self, kind: str, n: int = 100) -> list[tuple[float, dict[str, Any]]]:
         with closing(self._connect()) as db:

@@ -16,6 +16,7 @@ from PySide6.QtCore import QPointF, Qt
 from PySide6.QtGui import QColor, QPen
 from PySide6.QtWidgets import QWidget
 
+from clm_tray.core.app.status import DriftReport
 from clm_tray.gui.charts.axes import set_nice_range
 from clm_tray.gui.charts.lazy_view import LazyChartView, new_chart
 
@@ -64,13 +65,12 @@ class DriftChart(LazyChartView):
         self.show_drift(None)
         self.sync()
 
-    def show_drift(self, drift: dict[str, Any] | None, empty_text: str = "") -> None:
-        feats = sorted((drift or {}).get("features") or [],
-                       key=lambda f: -(f.get("psi") or 0.0))[: self.TOP]
-        items = tuple((str(f.get("feature")), float(f.get("psi") or 0.0), bool(f.get("over")))
+    def show_drift(self, drift: DriftReport | None, empty_text: str = "") -> None:
+        feats = sorted(drift.features if drift else [], key=lambda f: -f.psi)[: self.TOP]
+        items = tuple((f.feature, float(f.psi), f.over)
                       for f in reversed(feats))  # ascending: the most moved is on top
         self.features = [name for name, _, _ in reversed(items)]
-        threshold = float((drift or {}).get("threshold") or 0.0)
+        threshold = float(drift.threshold) if drift else 0.0
         self._want((items, threshold, empty_text))
 
     def _draw(self, signature: Any) -> bool | None:
