@@ -83,12 +83,13 @@ def test_a_cycle_that_does_not_train_leaves_no_process_behind(engine_factory, sm
     assert wait_until(lambda: not children(), 15), [p.cmdline() for p in children()]
 
 
-@pytest.mark.parametrize("limit, order", [
-    (None, ["training process started", "data loaded"]),  # small data: started ahead
-    (10, ["data loaded", "training process started"]),  # "large": not holding memory early
+@pytest.mark.parametrize("limit, ahead, order", [
+    (None, True, ["training process started", "data loaded"]),  # CLI, small data: ahead
+    (10, True, ["data loaded", "training process started"]),  # "large": no memory held early
+    (None, False, ["data loaded", "training process started"]),  # a worker (tray, daemon)
 ])
-def test_the_training_process_starts_ahead_of_the_load_unless_the_data_is_large(
-        engine_factory, monkeypatch, limit, order):
+def test_the_training_process_starts_ahead_of_the_load_on_the_cli_unless_the_data_is_large(
+        engine_factory, monkeypatch, limit, ahead, order):
     import clm_tray.core.ml.data as data
     from clm_tray.core.ml import trainprocess
 
@@ -108,9 +109,31 @@ def test_the_training_process_starts_ahead_of_the_load_unless_the_data_is_large(
 
     monkeypatch.setattr(data, "load_dataset", load)
     monkeypatch.setattr(TrainingProcess, "__init__", start)
-    result = engine_factory().retrain(deploy=False)
+    engine = engine_factory()
+    engine.train_ahead = ahead
+    result = engine.retrain(deploy=False)
     assert result.outcome == "trained", result.reason
     assert seen == order
+
+
+def test_only_the_cli_engine_trains_ahead(small_workspace):
+    from clm_tray.core.app import compose
+    from clm_tray.core.app.events import EventBus
+    from clm_tray.core.config.sources import load_settings
+
+    loaded = load_settings(small_workspace / ".env", cwd=small_workspace)
+    assert compose.open_engine(loaded, "inline").train_ahead is True
+    assert compose.worker_engine(loaded, EventBus()).train_ahead is False
+
+
+def test_training_runs_below_normal_cpu_priority():
+    """A retrain must never take CPU from the trading backend or the desktop."""
+    from clm_tray.core.ml.trainchild import NICE_STEPS
+
+    with TrainingProcess() as process:
+        child = psutil.Process(process._supervisor.process.pid)
+        expected = min(19, os.nice(0) + NICE_STEPS)
+        assert wait_until(lambda: child.nice() == expected, 30), child.nice()
 
 
 def test_a_first_cycle_leaves_xgboost_to_the_training_process(small_workspace):
@@ -131,3 +154,23 @@ def test_a_first_cycle_leaves_xgboost_to_the_training_process(small_workspace):
     import xgboost
 
     assert json.loads(manifest.read_text())["library_versions"]["xgboost"] == xgboost.__version__
+
+
+def test_on_windows_training_asks_for_the_below_normal_priority_class(monkeypatch):
+    """Windows cannot be run here: the real function runs against a stand-in kernel32."""
+    import ctypes
+    import sys
+    import types
+
+    from clm_tray.core.ml import trainchild
+
+    calls: list[tuple[str, object]] = []
+    kernel32 = types.SimpleNamespace(
+        GetCurrentProcess=lambda: "this process",
+        SetPriorityClass=lambda handle, cls: calls.append((handle, cls)) or 1)
+    monkeypatch.setattr(ctypes, "windll", types.SimpleNamespace(kernel32=kernel32),
+                        raising=False)
+    monkeypatch.setattr(sys, "platform", "win32")
+    monkeypatch.setattr(os, "nice", lambda steps: pytest.fail("no nice on Windows"))
+    trainchild.lower_priority()
+    assert calls == [("this process", 0x4000)]  # BELOW_NORMAL_PRIORITY_CLASS

@@ -37,7 +37,7 @@ def open_engine(loaded: LoadedSettings, mode: Mode, *, bus: ev.EventBus | None =
 def worker_engine(loaded: LoadedSettings, bus: ev.EventBus) -> EnginePort:
     """The engine a worker process builds for its one call (pickled by reference to it)."""
     _lean(loaded)
-    return Engine(loaded, bus=bus)
+    return Engine(loaded, bus=bus, train_ahead=False)
 
 
 def _lean(loaded: LoadedSettings) -> None:

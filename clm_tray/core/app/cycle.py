@@ -82,7 +82,7 @@ def _retrain_locked(
                 "QT_CLM_DATA_PATH is not set; point it at your training CSV/Parquet "
                 "(or set QT_CLM_PROJECT_DIR)."
             )
-        if starts_early(data_path):  # it imports XGBoost while the data loads
+        if ctx.train_ahead and starts_early(data_path):  # it imports while the data loads
             trainer = TrainingProcess(dask_scheduler=s.dask_scheduler)
         dataset = load_dataset(data_path, target=s.target, features=s.features or None,
                                coerce_bad_cells=s.coerce_bad_cells,

@@ -46,6 +46,10 @@ class CycleContext:
     deployer_factory: Callable[[], Any]  # -> Deployer (raises ConfigError without a deploy dir)
     backend_factory: Callable[[], Any]  # -> Backend
     clock: Callable[[], float] = time.time
+    # Start the training process as the load begins, so its start-up overlaps the load: for a
+    # person waiting on the CLI. Off in a worker (tray, daemon): there nobody waits on that
+    # second, and three busy processes on two cores would cost the tray's smoothness.
+    train_ahead: bool = True
 
 
 @dataclass

@@ -49,8 +49,11 @@ class EngineBase(ABC):
     calls are each mode's own (abstract here, so a mode that forgets one cannot be built)."""
 
     def __init__(self, loaded: LoadedSettings, bus: ev.EventBus | None = None,
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time, *, train_ahead: bool = True) -> None:
         self.loaded = loaded
+        #: Start a cycle's training process while it loads (someone waits on the CLI); a
+        #: worker does not, to keep the tray's CPU share during the load (CycleContext).
+        self.train_ahead = train_ahead
         self.settings: Settings = loaded.settings
         self.bus = bus or ev.EventBus()
         self.clock = clock
@@ -70,6 +73,7 @@ class EngineBase(ABC):
         return CycleContext(
             settings=self.settings, store=self.store, history=self.history, bus=self.bus,
             deployer_factory=self.deployer, backend_factory=self.backend, clock=self.clock,
+            train_ahead=self.train_ahead,
         )
 
     def deployer(self) -> Deployer:

@@ -32,6 +32,7 @@ def main(child: Child, jobs: Connection) -> TrainResult | None:
     """
     from clm_tray.core.ml.lean_imports import keep_scikit_learn_out
 
+    lower_priority()
     keep_scikit_learn_out()
     _warm_up()
     job = _next_job(child, jobs)
@@ -56,6 +57,28 @@ def train(child: Child, data_path: str, target: str, features: list[str] | None,
         if is_disk_full(exc):
             raise TrainingError(_DISK_FULL.format(Path(model_path).parent)) from exc
         raise
+
+
+#: How much lower than its parent's the training process's CPU priority is (Unix nice steps).
+NICE_STEPS = 10
+
+
+def lower_priority() -> None:
+    """Train below normal CPU priority: on a busy machine the trading backend, the desktop
+    and the tray come first, and on an idle one training loses nothing. A process can lower
+    its own priority without rights (Unix: nice +10; Windows: below normal priority class)."""
+    import contextlib
+    import os
+    import sys
+
+    with contextlib.suppress(OSError, AttributeError):
+        if sys.platform == "win32":
+            import ctypes
+
+            kernel32 = ctypes.windll.kernel32  # type: ignore[attr-defined]
+            kernel32.SetPriorityClass(kernel32.GetCurrentProcess(), 0x4000)  # BELOW_NORMAL
+        else:
+            os.nice(NICE_STEPS)
 
 
 def _warm_up() -> None:
