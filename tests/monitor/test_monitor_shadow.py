@@ -84,7 +84,10 @@ def test_live_performance_measures_the_champion(models):
 
     worse = live_performance(models["noise"], new, f, "target", test_accuracy=report.accuracy,
                              baseline=0.5, min_rows=100, max_drop=0.02)
-    assert worse.degraded and worse.reason.startswith("degraded:")
+    assert worse.degraded
+    assert worse.reason == (f"live accuracy {worse.accuracy * 100:.1f} % is {worse.drop * 100:.1f}"
+                            f" points below the test accuracy {report.accuracy * 100:.1f} % "
+                            "(allowed 2.0)")
 
 
 def test_live_performance_below_min_rows_says_not_enough(models):

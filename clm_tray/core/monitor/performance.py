@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from clm_tray.core.app.status import PerformanceReport
+from clm_tray.core.app.wording import pct
 from clm_tray.core.ml.metrics import roc_auc_score
 from clm_tray.core.monitor.predictions import (
     Model,
@@ -56,11 +57,11 @@ def live_performance(
     if not enough:
         reason = f"not enough new rows ({rows} < QT_CLM_SHADOW_MIN={min_rows})"
     elif degraded:
-        reason = (f"degraded: live accuracy {accuracy:.3f} is {drop * 100:.1f} points below "
-                  f"the test accuracy {test_accuracy:.3f} (allowed {max_drop * 100:.1f})")
+        reason = (f"live accuracy {pct(accuracy)} is {drop * 100:.1f} points below the test "
+                  f"accuracy {pct(test_accuracy)} (allowed {max_drop * 100:.1f})")
     else:
-        reason = (f"ok: live accuracy {accuracy:.3f} vs test accuracy {test_accuracy:.3f} "
-                  f"on {rows} rows")
+        reason = (f"live accuracy {pct(accuracy)} vs test accuracy {pct(test_accuracy)} on "
+                  f"{rows:,} rows")
     return PerformanceReport(
         rows=rows, accuracy=accuracy, auc=auc, log_loss=loss, test_accuracy=float(test_accuracy),
         baseline=float(baseline), drop=drop, degraded=degraded, enough=enough, reason=reason,
