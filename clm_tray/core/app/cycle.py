@@ -116,11 +116,9 @@ def _retrain_locked(
                 data_path if s.dask_scheduler else handoff, target=s.target,
                 features=dataset.features, params=params,
                 workdir=Path(tmp), timeout=s.train_timeout, cancel=cancel,
-                coerce_bad_cells=s.coerce_bad_cells,
-                dask_scheduler=s.dask_scheduler, on_round=run.train_rounds,
+                coerce_bad_cells=s.coerce_bad_cells, on_round=run.train_rounds,
                 encoding=s.data_encoding or None,
             )
-            trainer.close()
             dataset.frame = read_prepared(handoff).frame  # for the profile and the shadow test
             metrics = dict(result.metrics)
             _check_cancel(cancel)

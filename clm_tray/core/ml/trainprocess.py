@@ -53,6 +53,7 @@ class TrainingProcess:
     def __init__(self, *, dask_scheduler: str = "") -> None:
         import multiprocessing
 
+        self._dask_scheduler = dask_scheduler
         self._grace = DASK_STOP_SECONDS if dask_scheduler else 0.0
         jobs_in, self._jobs = multiprocessing.get_context("spawn").Pipe(duplex=False)
         self._supervisor = supervised.Supervisor(
@@ -88,7 +89,6 @@ class TrainingProcess:
         timeout: float,
         cancel: threading.Event | None = None,
         coerce_bad_cells: bool = False,
-        dask_scheduler: str = "",
         on_round: Callable[[int, int], None] | None = None,
         encoding: str | None = None,
     ) -> TrainResult:
@@ -104,8 +104,9 @@ class TrainingProcess:
         ``TrainingError`` naming how it ended. On any failure nothing is left in ``workdir``
         that could be taken for a model.
 
-        ``dask_scheduler`` (QT_CLM_DASK_SCHEDULER) trains on a Dask cluster from the same
-        child (``dask_training``), so stopping the child stops the cluster job.
+        With the process's ``dask_scheduler`` (QT_CLM_DASK_SCHEDULER) it trains on a Dask
+        cluster from the same child (``dask_training``), so stopping the child stops the
+        cluster job.
         """
         if self._used:
             raise RuntimeError("a TrainingProcess trains once")
@@ -117,7 +118,8 @@ class TrainingProcess:
         # A child that already died answers the wait below with how it ended.
         with contextlib.suppress(OSError):
             self._jobs.send((str(data_path), target, list(features) if features else None,
-                             params, str(model), coerce_bad_cells, dask_scheduler, encoding))
+                             params, str(model), coerce_bad_cells, self._dask_scheduler,
+                             encoding))
         try:
             result: TrainResult = self._supervisor.wait(
                 cancel=cancel, timeout=timeout, cancel_grace=self._grace,
@@ -153,10 +155,11 @@ class TrainingProcess:
         return result
 
 
-def train_in_child(data_path: Path | str, **job: Any) -> TrainResult:
+def train_in_child(data_path: Path | str, *, dask_scheduler: str = "", **job: Any
+                   ) -> TrainResult:
     """Start a training process and train in it at once (``TrainingProcess.train``'s
     arguments); for callers with nothing to do while it starts."""
-    with TrainingProcess(dask_scheduler=job.get("dask_scheduler", "")) as process:
+    with TrainingProcess(dask_scheduler=dask_scheduler) as process:
         return process.train(data_path, **job)
 
 
