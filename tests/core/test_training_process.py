@@ -116,14 +116,22 @@ def test_the_training_process_starts_ahead_of_the_load_on_the_cli_unless_the_dat
     assert seen == order
 
 
-def test_only_the_cli_engine_trains_ahead(small_workspace):
+def test_only_the_cli_engine_trains_ahead_and_a_worker_leaves_a_core_free(small_workspace):
     from clm_tray.core.app import compose
     from clm_tray.core.app.events import EventBus
     from clm_tray.core.config.sources import load_settings
 
     loaded = load_settings(small_workspace / ".env", cwd=small_workspace)
     assert compose.open_engine(loaded, "inline").train_ahead is True
-    assert compose.worker_engine(loaded, EventBus()).train_ahead is False
+    import pyarrow
+
+    before = pyarrow.cpu_count()
+    try:
+        assert compose.worker_engine(loaded, EventBus()).train_ahead is False
+        # ... and a worker leaves one core to the desktop when it parses data
+        assert pyarrow.cpu_count() == max(1, (os.cpu_count() or 2) - 1)
+    finally:
+        pyarrow.set_cpu_count(before)
 
 
 def test_training_runs_below_normal_cpu_priority():

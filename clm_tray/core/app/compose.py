@@ -37,7 +37,21 @@ def open_engine(loaded: LoadedSettings, mode: Mode, *, bus: ev.EventBus | None =
 def worker_engine(loaded: LoadedSettings, bus: ev.EventBus) -> EnginePort:
     """The engine a worker process builds for its one call (pickled by reference to it)."""
     _lean(loaded)
+    _leave_a_core()
     return Engine(loaded, bus=bus, train_ahead=False)
+
+
+def _leave_a_core() -> None:
+    """A worker reads data for the tray or the daemon, in the background: like training
+    (``Settings.effective_threads``), its parsing leaves one core to the desktop and the
+    trading backend. With every core parsing, the tray's event loop stalled for up to 90 ms
+    during a cycle's load on two cores; with one left free, under 30 ms and no slower cycle
+    (bench/gui_latency.py). Arrow's pool is per process: the worker's only."""
+    import os
+
+    import pyarrow
+
+    pyarrow.set_cpu_count(max(1, (os.cpu_count() or 2) - 1))
 
 
 def _lean(loaded: LoadedSettings) -> None:
