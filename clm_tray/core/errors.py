@@ -58,6 +58,12 @@ class CycleBusy(ClmError):
     exit_code = 3
 
 
+class Stopped(ClmError):
+    """Work ended unfinished because its process was asked to end (the app quitting, a
+    logout or shutdown sending SIGTERM): like a Cancel, never a failure (no back-off, no
+    error notification)."""
+
+
 class WorkerError(ClmError):
     """The engine's worker process died, or failed in a way that is not a ClmError."""
 

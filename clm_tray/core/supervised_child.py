@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from typing import Any
 
-from clm_tray.core.errors import ClmError
+from clm_tray.core.errors import ClmError, Stopped
 from clm_tray.core.serialize import to_plain
 from clm_tray.core.supervised_wire import (
     POLL_SECONDS,
@@ -155,12 +155,16 @@ def child_main(target: Callable[..., Any], args: tuple[Any, ...], conn: Connecti
         child.send(Result(target(child, *args)))
     except ClmError as exc:
         child.send(Failure(error_name(exc), str(exc)))
+    except SystemExit as exc:
+        if exc.code != TERMINATED_EXIT:
+            _send_bug(child, exc)
+        else:  # SIGTERM (on_term above): stopped as asked, not a bug
+            log.info("the %s process was asked to end before it finished",
+                     multiprocessing.current_process().name)
+            child.send(Failure(Stopped.__name__, "stopped before it finished: the process was "
+                               "asked to end (the app quitting, a logout or a shutdown)"))
     except BaseException as exc:  # a bug: logged in full here, one line for the caller
-        log.exception("the %s process failed", multiprocessing.current_process().name)
-        text = " ".join(str(exc).split())
-        child.send(Failure(ClmError.__name__,
-                           f"{type(exc).__name__}: {text}" if text else type(exc).__name__,
-                           bug=True))
+        _send_bug(child, exc)
     finally:
         with contextlib.suppress(OSError):
             conn.close()
@@ -169,6 +173,15 @@ def child_main(target: Callable[..., Any], args: tuple[Any, ...], conn: Connecti
             with contextlib.suppress(Exception):
                 stream.flush()
         os._exit(0)
+
+
+def _send_bug(child: Child, exc: BaseException) -> None:
+    """A bug: logged in full here, one line for the caller."""
+    log.error("the %s process failed", multiprocessing.current_process().name, exc_info=exc)
+    text = " ".join(str(exc).split())
+    child.send(Failure(ClmError.__name__,
+                       f"{type(exc).__name__}: {text}" if text else type(exc).__name__,
+                       bug=True))
 
 
 def _watch_parent(exit_with_parent: bool, stop: StopFlag) -> None:

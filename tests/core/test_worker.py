@@ -24,7 +24,7 @@ from clm_tray.core.app.compose import open_engine
 from clm_tray.core.app.port import EnginePort
 from clm_tray.core.app.status import DriftReport, HealthReport, PerformanceReport
 from clm_tray.core.config.sources import load_settings
-from clm_tray.core.errors import DataError, StoreError, WorkerError
+from clm_tray.core.errors import DataError, Stopped, StoreError, WorkerError
 from clm_tray.core.fsutil import sha256_file
 
 HEAVY = ("pandas", "xgboost", "sklearn", "scipy")
@@ -251,3 +251,32 @@ print(json.dumps({{
     # the reports arrive typed across the process boundary, not as dicts
     assert got["typed"] == ["ShadowResult", "HealthReport", "HealthReport", "DriftCheck",
                             "PerformanceCheck", "ShadowResult"]
+
+
+def test_a_worker_asked_to_end_mid_cycle_is_stopped_like_a_cancel_not_failed(
+        isolated_engine, monkeypatch):
+    """A logout or shutdown sends SIGTERM to every process, the worker included: its cycle
+    ends as cancelled, never as a failure that would hold automatic retrains back."""
+    monkeypatch.setenv("CLM_TRAY_TRAIN_SLEEP", "5")
+    engine = isolated_engine()
+    seen = Recorder(engine.bus)
+
+    thread, box = _in_thread(engine.retrain)
+    seen.wait_for(_is_train_stage)
+    time.sleep(0.3)
+    spawned = _worker_processes()
+    worker = next(p for p in multiprocessing.active_children() if p.name == "clm-tray-retrain")
+    os.kill(worker.pid, signal.SIGTERM)
+    thread.join(30)
+
+    err = box.get("error")
+    assert isinstance(err, Stopped), box
+    assert "asked to end" in str(err) and "\n" not in str(err)
+    finished = seen.wait_for(lambda e: e.kind == ev.CYCLE_FINISHED)
+    assert finished.data["outcome"] == "cancelled" and finished.level == "info"
+    last = engine.history.last_cycle()
+    assert last is not None and last.outcome == "cancelled" and "asked to end" in last.reason
+    assert engine.history.close_dangling("a process died") == 0  # nothing left "running"
+    assert engine.history.failures_since_success() == []
+    _gone, alive = psutil.wait_procs(spawned, timeout=10)
+    assert not alive, f"left running: {alive}"

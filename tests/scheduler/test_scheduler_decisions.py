@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from sched_fakes import HOUR, Clock, FakeEngine
 
-from clm_tray.core.errors import CycleBusy, DataError
+from clm_tray.core.errors import CycleBusy, DataError, Stopped
 from clm_tray.core.schedule.scheduler import RETRAIN_DUE, Scheduler
 from clm_tray.core.schedule.state import describe_state, read_pause
 
@@ -110,6 +110,19 @@ def test_busy_store_skips_quietly(tmp_path, clock):
     assert outs[-1].outcome == "skipped: a cycle is already running"
     assert not outs[-1].failed
     assert sched.backoff() == (None, "")
+
+
+def test_a_retrain_stopped_because_the_app_is_ending_is_no_failure(tmp_path, clock):
+    """A logout or shutdown ends the worker mid-cycle (errors.Stopped): like a Cancel, the
+    next session must not start paused for hours "because the last cycle failed"."""
+    engine, sched = make(tmp_path, clock)
+    clock.advance(hours=30)
+    engine.raise_error = Stopped("stopped before it finished: the process was asked to end")
+    outs = sched.run_due()
+    assert outs[-1].outcome == "stopped: the app was closing"
+    assert not outs[-1].failed
+    assert sched.backoff() == (None, "")
+    assert sched.state().backoff_until is None
 
 
 def test_backoff_grows_with_each_failure_and_is_bounded(tmp_path, clock):

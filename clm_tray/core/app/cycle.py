@@ -19,7 +19,13 @@ from typing import Any
 
 from clm_tray.core.app import decide
 from clm_tray.core.app import events as ev
-from clm_tray.core.app.cycle_run import PROGRESS_AT, CycleContext, CycleRun, record_outcome
+from clm_tray.core.app.cycle_run import (
+    PROGRESS_AT,
+    STOPPED,
+    CycleContext,
+    CycleRun,
+    record_outcome,
+)
 from clm_tray.core.app.deploy_step import deploy_verified
 from clm_tray.core.app.manifest import build_manifest, deploy_formats
 from clm_tray.core.app.shadow_step import shadow_against_champion
@@ -189,6 +195,9 @@ def _retrain_locked(
     except TrainingCancelled:
         return record_outcome(run, Outcome.CANCELLED, "cancelled; nothing was stored", None,
                               {}, None, ok=False)
+    except SystemExit:  # the process was asked to end (worker.py): a cancel, said so, then end
+        record_outcome(run, Outcome.CANCELLED, STOPPED, version, metrics, None, ok=False)
+        raise
     except ClmError as exc:
         return record_outcome(run, Outcome.FAILED, str(exc), version, metrics, None, ok=False)
     except Exception as exc:  # a bug must still end the cycle cleanly and visibly

@@ -96,6 +96,12 @@ class CycleRun:
             self._stage = ""
 
 
+#: A cycle's reason when its process was asked to end (SIGTERM: the app quitting, a logout,
+#: a shutdown) before it finished; the cycle is recorded as cancelled, never as failed.
+STOPPED = ("stopped before it finished: clm-tray was asked to end (the app quitting, a logout "
+           "or a shutdown)")
+
+
 def record_outcome(
     run: CycleRun, outcome: str, reason: str, version: Any, metrics: dict[str, Any],
     shadow: ShadowResult | None, *, ok: bool, leakage: bool = False,
@@ -154,3 +160,6 @@ def record_action(ctx: CycleContext, trigger: str, fn: Callable[[CycleRun], Cycl
             return fn(run)
         except ClmError as exc:
             return record_outcome(run, Outcome.FAILED, str(exc), None, {}, None, ok=False)
+        except SystemExit:  # asked to end mid-action: recorded as cancelled, not left running
+            record_outcome(run, Outcome.CANCELLED, STOPPED, None, {}, None, ok=False)
+            raise

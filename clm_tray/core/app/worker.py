@@ -28,7 +28,7 @@ from clm_tray.core import supervised
 from clm_tray.core.app import events as ev
 from clm_tray.core.app.status import Outcome
 from clm_tray.core.config.sources import LoadedSettings
-from clm_tray.core.errors import WorkerError
+from clm_tray.core.errors import Stopped, WorkerError
 from clm_tray.core.serialize import from_jsonable, to_jsonable
 from clm_tray.core.supervised_child import Child
 
@@ -76,6 +76,9 @@ def run_in_worker(
             daemon=False,              # the training process the worker started
         )
         return result
+    except Stopped as exc:  # asked to end (SIGTERM): a cycle it started ends as cancelled
+        cycles.finish_unfinished(bus, str(exc), Outcome.CANCELLED)
+        raise
     except supervised.Crashed as exc:  # an exception that is not a ClmError (a bug)
         failure = WorkerError(
             f"The engine's worker failed during {request.name}: {exc.reason} (see the log).")
@@ -101,10 +104,11 @@ class _OpenCycles:
         elif isinstance(p, ev.CycleFinished):
             self.open.pop(p.cycle, None)
 
-    def finish_unfinished(self, bus: ev.EventBus, reason: str) -> None:
+    def finish_unfinished(self, bus: ev.EventBus, reason: str,
+                          outcome: Outcome = Outcome.FAILED) -> None:
         for cycle in list(self.open):
-            bus.emit(ev.CycleFinished(outcome=Outcome.FAILED, reason=reason, cycle=cycle),
-                     level="error")
+            bus.emit(ev.CycleFinished(outcome=outcome, reason=reason, cycle=cycle),
+                     level="error" if outcome.failed else "info")
         self.open.clear()
 
 

@@ -16,7 +16,7 @@ from datetime import tzinfo
 from clm_tray.core.app import events as ev
 from clm_tray.core.app.port import EnginePort
 from clm_tray.core.config.settings import Settings
-from clm_tray.core.errors import ClmError, CycleBusy
+from clm_tray.core.errors import ClmError, CycleBusy, Stopped
 from clm_tray.core.schedule import jobs, triggers
 from clm_tray.core.schedule.jobs import CheckOutcome
 from clm_tray.core.schedule.timetable import Timetable
@@ -125,6 +125,9 @@ class Retrainer:
         except CycleBusy as exc:
             log.info("not retraining now, a cycle is already running: %s", exc)
             out = CheckOutcome("retrain", now, "skipped: a cycle is already running", trigger=t)
+        except Stopped as exc:  # the app or system is ending: like a Cancel, no back-off
+            log.info("retrain %s", exc)
+            out = CheckOutcome("retrain", now, "stopped: the app was closing", trigger=t)
         except Exception as exc:
             if not isinstance(exc, ClmError):
                 log.exception("retrain crashed")

@@ -30,7 +30,7 @@ from clm_tray.core.app.port import EnginePort
 from clm_tray.core.app.status import JobState, SchedulerState
 from clm_tray.core.app.wording import interval
 from clm_tray.core.config.settings import Settings
-from clm_tray.core.errors import ClmError
+from clm_tray.core.errors import ClmError, Stopped
 from clm_tray.core.fsutil import atomic_write_json
 from clm_tray.core.schedule import jobs
 from clm_tray.core.schedule.jobs import CHECKS, DEMO_FEED, CheckOutcome
@@ -136,6 +136,9 @@ class Scheduler:
         self.retrainer.notes.pop(name, None)
         try:
             out = jobs.run_check(self.engine, self.settings, name, now)
+        except Stopped as exc:  # the app or system is ending: not a failed check
+            log.info("%s check %s", name, exc)
+            out = CheckOutcome(name, now, "stopped: the app was closing")
         except ClmError as exc:
             log.warning("%s check failed: %s", name, exc)
             out = CheckOutcome(name, now, f"error: {exc}", failed=True)
