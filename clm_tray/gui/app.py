@@ -11,6 +11,7 @@ import logging
 import os
 import signal
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -181,6 +182,18 @@ class TrayApp(QObject):
         self.controller.quit(quit_app=quit_app)
 
 
+def _quit_with_the_session(app: QApplication, tray_app: TrayApp) -> Callable[[], None]:
+    """A session ending (Windows sign-out or shutdown, macOS log-out) ends Qt's event loop
+    without our Quit: go through the same clean quit then, so a running cycle is cancelled
+    and recorded as such, not killed mid-way and marked failed at the next start. Returns
+    the slot (to disconnect it)."""
+    def leave() -> None:
+        tray_app.quit(quit_app=False)  # Qt is quitting already
+
+    app.aboutToQuit.connect(leave)
+    return leave
+
+
 def _install_signal_handlers(tray_app: TrayApp) -> QTimer:
     """Ctrl+C / SIGTERM quit cleanly (a timer lets Python run its handlers under Qt)."""
 
@@ -227,6 +240,7 @@ def run_gui(loaded: LoadedSettings, *, screenshot: Path | None = None, view: str
     if not tray_app.has_tray:
         sys.stderr.write(f"clm-tray: {NO_TRAY_NOTE}\n")
     _install_signal_handlers(tray_app)
+    _quit_with_the_session(app, tray_app)
     tray_app.start(first_cycle=first_cycle)
     return int(app.exec())
 

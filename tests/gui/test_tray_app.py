@@ -149,3 +149,25 @@ def test_without_a_tray_the_dashboard_opens_and_closing_asks(qtbot, make_tray_ap
     app.open_dashboard("activity")
     assert dash.isVisible() and dash.current_view() == "activity"
     assert app.said_no_tray  # said once, not again on every open
+
+
+def test_a_session_ending_mid_retrain_goes_through_the_clean_quit(qtbot, make_tray_app,
+                                                                    monkeypatch):
+    """Windows sign-out or a macOS log-out ends Qt's event loop without our Quit: the running
+    cycle is still cancelled and recorded as cancelled, not killed and marked failed later."""
+    from clm_tray.gui.app import _quit_with_the_session
+
+    monkeypatch.setenv("CLM_TRAY_TRAIN_SLEEP", "30")
+    app = make_tray_app()
+    qapp = QApplication.instance()
+    leave = _quit_with_the_session(qapp, app)
+    try:
+        assert app.controller.retrain()
+        qtbot.waitUntil(lambda: app.controller.stage[0] == "train", timeout=60_000)
+        qapp.aboutToQuit.emit()  # what Qt does when the session ends
+        assert app.controller._quitting
+        qtbot.waitUntil(lambda: not app.runner.is_busy("retrain"), timeout=10_000)
+    finally:
+        qapp.aboutToQuit.disconnect(leave)
+    last = app.controller.engine.history.last_cycle()
+    assert last is not None and last.outcome == Outcome.CANCELLED, last
