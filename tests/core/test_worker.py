@@ -186,19 +186,27 @@ def test_cancel_during_training_ends_the_isolated_cycle_quickly(isolated_engine,
     assert not alive, f"left running: {alive}"
 
 
+def _signal_the_worker_while_it_trains(engine: EnginePort, sig: int
+                                      ) -> tuple[dict, Recorder, list[psutil.Process]]:
+    """Retrain in a thread, send ``sig`` to the worker once its training process is up, wait
+    for the call to end: (the call's result or error, the events, the processes spawned)."""
+    seen = Recorder(engine.bus)
+    thread, box = _in_thread(engine.retrain)
+    seen.wait_for(_is_train_stage)
+    time.sleep(0.3)  # the training process is up
+    spawned = _worker_processes()
+    worker = next(p for p in multiprocessing.active_children() if p.name == "clm-tray-retrain")
+    os.kill(worker.pid, sig)
+    thread.join(30)
+    assert not thread.is_alive()
+    return box, seen, spawned
+
+
 def test_a_killed_worker_is_one_line_with_its_exit_and_the_cycle_is_closed(
         isolated_engine, monkeypatch):
     monkeypatch.setenv("CLM_TRAY_TRAIN_SLEEP", "5")
     engine = isolated_engine()
-    seen = Recorder(engine.bus)
-
-    thread, box = _in_thread(engine.retrain)
-    seen.wait_for(_is_train_stage)
-    time.sleep(0.3)
-    spawned = _worker_processes()
-    worker = next(p for p in multiprocessing.active_children() if p.name == "clm-tray-retrain")
-    os.kill(worker.pid, signal.SIGKILL)
-    thread.join(30)
+    box, seen, spawned = _signal_the_worker_while_it_trains(engine, signal.SIGKILL)
 
     err = box["error"]
     assert isinstance(err, WorkerError)
@@ -259,15 +267,7 @@ def test_a_worker_asked_to_end_mid_cycle_is_stopped_like_a_cancel_not_failed(
     ends as cancelled, never as a failure that would hold automatic retrains back."""
     monkeypatch.setenv("CLM_TRAY_TRAIN_SLEEP", "5")
     engine = isolated_engine()
-    seen = Recorder(engine.bus)
-
-    thread, box = _in_thread(engine.retrain)
-    seen.wait_for(_is_train_stage)
-    time.sleep(0.3)
-    spawned = _worker_processes()
-    worker = next(p for p in multiprocessing.active_children() if p.name == "clm-tray-retrain")
-    os.kill(worker.pid, signal.SIGTERM)
-    thread.join(30)
+    box, seen, spawned = _signal_the_worker_while_it_trains(engine, signal.SIGTERM)
 
     err = box.get("error")
     assert isinstance(err, Stopped), box
