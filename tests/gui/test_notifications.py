@@ -79,10 +79,13 @@ def test_failure_notifications_carry_actions_and_clicking_one_runs_it(
     bus = app.controller.engine.bus
 
     def fail(reason: str):  # noqa: ANN202
-        before = len(notifications.calls)
+        before, sent = len(notifications.calls), len(app.notifier.channel.sent)
         emit_from_engine_thread(
             bus, ev.CycleFinished(outcome=Outcome.FAILED, reason=reason, ok=False), "error")
         qtbot.waitUntil(lambda: len(notifications.calls) > before, timeout=10_000)
+        # ... and the app has the service's answer (the id its buttons are matched by): a
+        # click that arrives before it is dropped, as it would be on a desktop
+        qtbot.waitUntil(lambda: len(app.notifier.channel.sent) > sent, timeout=10_000)
         return notifications.calls[-1]
 
     first = fail("the backend did not answer (1)")
